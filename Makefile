@@ -1,0 +1,35 @@
+# Two commands do all set-up: `make run` and `make test`. Both create or reuse .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# llama-cpp-python compiles llama.cpp from source; skip the parts we never use.
+# pip caches the built wheel, so only the first install pays for the build.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: run test install bench clean
+
+$(VENV)/.installed: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+# The whole product on the bundled corpus, offline: prints the URLs, Ctrl-C stops it.
+run: install
+	cd spaces/retrieve && ../../$(PY) app.py
+
+# pytest's exit 5 (no tests collected) is a failure here, never a pass.
+test: install
+	@$(PY) -m pytest tests $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+bench: install
+	$(PY) benchmarks/retrieval_quality.py
+	$(PY) benchmarks/retrieval_speed.py
+
+clean:
+	rm -rf $(VENV) spaces/*/index

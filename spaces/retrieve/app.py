@@ -1,0 +1,53 @@
+"""Retrieve Space: hybrid (dense + BM25) search over your documents.
+
+Run `python app.py` from this folder. Settings come from the environment; see
+rag_retrieve/config.py or the README.
+"""
+
+import logging
+
+import gradio as gr
+
+from rag_retrieve.api import RetrieveAPI
+from rag_retrieve.index import MODES
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+api = RetrieveAPI()
+status = api.start()
+
+with gr.Blocks(title="Retrieve") as demo:
+    gr.Markdown("# Retrieve\nHybrid search over your documents: sentence-transformers embeddings and BM25, fused.")
+    gr.Markdown(status)
+    with gr.Row():
+        query = gr.Textbox(label="Query", placeholder="Ask something about the indexed documents", scale=4)
+        k = gr.Number(label="k", value=5, precision=0, minimum=1, maximum=1000, scale=1)
+        mode = gr.Dropdown(list(MODES), value="hybrid", label="Mode", scale=1)
+    filters = gr.Textbox(label="Filters (optional)", placeholder="source=report.pdf; title~climate")
+    search = gr.Button("Search", variant="primary")
+    results = gr.Dataframe(label="Results", wrap=True)
+    search.click(api.retrieve, [query, k, mode, filters], results, api_name="retrieve")
+    query.submit(api.retrieve, [query, k, mode, filters], results, api_visibility="private")
+
+    # Hidden twin so ai-blueprint clients calling /similarity_search keep working.
+    alias = gr.Button(visible=False)
+    alias.click(api.similarity_search, [query, k], results, api_name="similarity_search")
+
+    with gr.Accordion("Add documents", open=False):
+        files = gr.File(label="Files (.txt, .md, .pdf, .html, .jsonl)", file_count="multiple")
+        token = gr.Textbox(label="Write token", type="password")
+        add = gr.Button("Add to index")
+        add_report = gr.Textbox(label="Report", lines=4)
+        add.click(api.add_documents, [files, token], add_report, api_name="add_documents", concurrency_limit=1)
+        source = gr.Textbox(label="Delete a source (as shown in the source column)")
+        delete = gr.Button("Delete source")
+        delete.click(api.delete_source, [source, token], add_report, api_name="delete_source", concurrency_limit=1)
+
+    with gr.Accordion("Index stats", open=False):
+        stats = gr.JSON()
+        refresh = gr.Button("Refresh")
+        refresh.click(api.stats, None, stats, api_name="stats")
+    demo.load(api.stats, None, stats, api_visibility="private")
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=4, max_size=64).launch(show_error=True)

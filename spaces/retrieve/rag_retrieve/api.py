@@ -1,0 +1,183 @@
+"""The Space's public endpoints: input checks, then a call into `Retriever`.
+
+Each method is registered in app.py under its `api_name`; its docstring becomes the
+Gradio API page. Errors reach the caller as `gr.Error` messages that say what to do.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from .config import Settings
+from .documents import IngestError, load_file
+from .filters import FilterError
+from .index import MODES, Hit, IndexMismatchError
+from .retriever import Retriever
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 10_000
+MAX_K = 1000
+COLUMNS = ["id", "text", "source", "score", "title", "doc_id", "position"]
+
+
+def hits_table(hits: list[Hit]) -> pd.DataFrame:
+    rows = [[h.chunk.id, h.chunk.text, h.chunk.source, round(h.score, 6), h.chunk.title, h.chunk.doc_id, h.chunk.position] for h in hits]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def check_query(query) -> str:
+    if not isinstance(query, str):
+        raise gr.Error(f"query must be text, but got {type(query).__name__}.")
+    if not query.strip():
+        raise gr.Error("The query is empty. Type a question or some keywords.")
+    if len(query) > MAX_QUERY_CHARS:
+        raise gr.Error(f"The query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}. Shorten it to the question itself.")
+    return query.strip()
+
+
+def check_k(k) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, float)) or k != int(k):
+        raise gr.Error(f"k must be a whole number, but got {k!r}.")
+    if not 1 <= int(k) <= MAX_K:
+        raise gr.Error(f"k must be between 1 and {MAX_K}, but got {int(k)}.")
+    return int(k)
+
+
+class RetrieveAPI:
+    """The Retrieve Space's endpoints over one `Retriever` (one model per process)."""
+
+    def __init__(self, settings: Settings | None = None, retriever: Retriever | None = None):
+        self.settings = settings or Settings.from_env()
+        s = self.settings
+        self.retriever = retriever or Retriever(
+            model=s.embed_model,
+            index_dir=s.index_dir,
+            chunk_tokens=s.chunk_tokens,
+            chunk_overlap=s.chunk_overlap,
+            batch_size=s.batch_size,
+            fusion=s.fusion,
+            max_file_bytes=s.max_file_bytes,
+        )
+        self.startup_message = ""
+
+    def start(self) -> str:
+        """Load the model and index; index the default corpus when the index is empty."""
+        try:
+            self.retriever.warm_up()
+        except IndexMismatchError as exc:
+            self.startup_message = str(exc)
+            raise
+        if len(self.retriever.index) == 0 and self.settings.corpus:
+            present = [p for p in self.settings.corpus if Path(p).exists()]
+            if present:
+                report = self.retriever.ingest_paths(present)
+                self.startup_message = f"Indexed the default corpus ({', '.join(present)}). " + report.summary()
+            else:
+                self.startup_message = "The index is empty and no default corpus was found: upload documents to start."
+        else:
+            self.startup_message = f"Loaded the index from {self.settings.index_dir}."
+        log.info(self.startup_message)
+        return self.startup_message
+
+    def retrieve(self, query: str, k: int = 5, mode: str = "hybrid", filters: str = "") -> pd.DataFrame:
+        """Search the indexed documents and return the best chunks, best first.
+
+        Args:
+            query: the question or keywords to search for (1 to 10,000 characters).
+            k: how many chunks to return (1 to 1000).
+            mode: "dense" (embedding cosine), "bm25" (keyword) or "hybrid" (both, fused).
+            filters: optional metadata filter, clauses joined by ';', for example "source=report.pdf; title~climate". Operators: = (equal), != (not equal), ~ (contains). Fields: source, title, doc_id, id, meta.<key>.
+
+        Returns:
+            A table with columns id, text, source, score, title, doc_id, position.
+        """
+        query, k = check_query(query), check_k(k)
+        if mode not in MODES:
+            raise gr.Error(f"mode must be one of {', '.join(MODES)}, but got {mode!r}.")
+        if filters is not None and not isinstance(filters, str):
+            raise gr.Error(f"filters must be text such as 'source=report.pdf', but got {type(filters).__name__}.")
+        try:
+            return hits_table(self.retriever.search(query, k=k, mode=mode, filters=filters or ""))
+        except FilterError as exc:
+            raise gr.Error(str(exc)) from None
+
+    def similarity_search(self, query: str, k: int = 5) -> pd.DataFrame:
+        """Hybrid search, under the name the ai-blueprint retrieve Space uses.
+
+        Args:
+            query: the question or keywords to search for.
+            k: how many chunks to return (1 to 1000).
+
+        Returns:
+            A table with columns id, text, source, score, title, doc_id, position.
+        """
+        return self.retrieve(query, k, "hybrid", "")
+
+    def _check_token(self, token) -> None:
+        expected = self.settings.write_token
+        if not expected:
+            raise gr.Error("Uploads are disabled on this Space. Set the RETRIEVE_WRITE_TOKEN environment variable (a Space secret) and pass the same value as token.")
+        if not isinstance(token, str) or not hmac.compare_digest(token.encode(), expected.encode()):
+            raise gr.Error("Wrong write token. Pass the value of RETRIEVE_WRITE_TOKEN as token.")
+
+    def add_documents(self, files: list[str] | None, token: str, progress: gr.Progress = gr.Progress()) -> str:
+        """Chunk, embed and index uploaded files (.txt, .md, .pdf, .html, .jsonl in BEIR form).
+
+        Args:
+            files: the files to index.
+            token: the write token (the value of RETRIEVE_WRITE_TOKEN on the Space).
+
+        Returns:
+            A report: chunks added, duplicates skipped, and each file that was refused and why.
+        """
+        self._check_token(token)
+        if not files:
+            raise gr.Error("No files were given. Upload at least one .txt, .md, .pdf, .html or .jsonl file.")
+        if isinstance(files, (str, dict)):
+            files = [files]
+        docs, errors = [], []
+        for f in files:
+            path = f.get("path") if isinstance(f, dict) else str(f)
+            # Uploaded files keep their original name as the last path component.
+            name = Path(path).name
+            try:
+                docs.extend(load_file(path, name, max_bytes=self.settings.max_file_bytes))
+            except IngestError as exc:
+                errors.append(str(exc))
+        if not docs:
+            raise gr.Error("Nothing was indexed.\n" + "\n".join(errors))
+        report = self.retriever.ingest(docs, progress=lambda frac, desc: progress(frac, desc=desc))
+        report.errors = errors
+        return report.summary()
+
+    def delete_source(self, source: str, token: str) -> str:
+        """Remove every chunk of one source from the index.
+
+        Args:
+            source: the source name, as shown in the `source` column of /retrieve.
+            token: the write token (the value of RETRIEVE_WRITE_TOKEN on the Space).
+
+        Returns:
+            How many chunks were removed.
+        """
+        self._check_token(token)
+        if not isinstance(source, str) or not source.strip():
+            raise gr.Error("Give the source to delete, as shown in the source column of /retrieve.")
+        removed = self.retriever.delete_source(source.strip())
+        if not removed:
+            raise gr.Error(f"No chunks have source '{source.strip()}'. Check the source column of /retrieve for the exact name.")
+        return f"Removed {removed} chunks of '{source.strip()}'."
+
+    def stats(self) -> dict:
+        """Describe the index.
+
+        Returns:
+            documents, chunks, sources, model, dimension, chunk size and backend.
+        """
+        return self.retriever.stats()

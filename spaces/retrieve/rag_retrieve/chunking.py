@@ -1,0 +1,151 @@
+"""Recursive chunking measured in the embedding model's own tokens.
+
+`split_spans` is a pure function over a text and the character offsets at which its
+tokens start, so it can be tested without a model. `TokenChunker` binds it to a
+Hugging Face tokenizer and turns `Document`s into `Chunk`s.
+
+A chunk ends at the coarsest boundary that keeps it full enough: a paragraph break,
+else a sentence end, else a space, else a token boundary. The next chunk starts
+`overlap` tokens before that end, at a word boundary, so context carries across.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from typing import Sequence
+
+from .documents import Chunk, Document
+
+_PARAGRAPH = re.compile(r"\n\s*\n")
+_SENTENCE = re.compile(r"(?<=[.!?;:])[\"')\]]*\s+|\n")
+_WORD = re.compile(r"\s+")
+
+# A chunk may end at a coarser boundary only if it is still at least this full.
+_MIN_FILL = 0.5
+
+
+def _boundaries(pattern: re.Pattern, text: str) -> list[int]:
+    return [m.end() for m in pattern.finditer(text)]
+
+
+def split_spans(text: str, token_starts: Sequence[int], max_tokens: int, overlap: int = 0) -> list[tuple[int, int]]:
+    """Split `text` into (start, end) character spans of at most `max_tokens` tokens.
+
+    Args:
+        text: the text to split.
+        token_starts: sorted character offsets where each token of `text` starts.
+        max_tokens: the largest number of tokens in a span.
+        overlap: how many tokens each span repeats from the end of the previous one.
+
+    Spans are stripped of surrounding whitespace, tile every non-space character of
+    the text, and a text that fits stays one span.
+    """
+    if max_tokens < 1:
+        raise ValueError(f"max_tokens must be >= 1, but got {max_tokens}")
+    if not 0 <= overlap < max_tokens:
+        raise ValueError(f"overlap must be in [0, max_tokens), but got {overlap}")
+    n_tok = len(token_starts)
+    if not text.strip():
+        return []
+    levels = [_boundaries(p, text) for p in (_PARAGRAPH, _SENTENCE, _WORD)]
+    words = levels[-1]
+
+    def tok_index(pos: int) -> int:  # tokens that start before pos
+        return bisect.bisect_left(token_starts, pos)
+
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while True:
+        first = tok_index(start)
+        if n_tok - first <= max_tokens:
+            end = len(text)
+        else:
+            limit = token_starts[first + max_tokens]  # ending here keeps max_tokens tokens
+            floor = token_starts[first + int(max_tokens * _MIN_FILL)]
+            end = limit
+            for bounds in levels:
+                i = bisect.bisect_right(bounds, limit) - 1
+                if i >= 0 and bounds[i] > floor:
+                    end = bounds[i]
+                    break
+        s, e = _strip(text, start, end)
+        if s < e:
+            spans.append((s, e))
+        if end >= len(text):
+            return spans
+        if overlap == 0:
+            start = end
+            continue
+        # Step back `overlap` tokens, then forward to the next word start; progress is
+        # guaranteed because the step back never passes the chunk's second token.
+        back = token_starts[max(tok_index(end) - overlap, first + 1)]
+        i = bisect.bisect_left(words, back)
+        start = words[i] if i < len(words) and words[i] < end else back
+
+
+def _strip(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+class TokenChunker:
+    """Splits documents into chunks that the embedding model never truncates.
+
+    Usage:
+        chunker = TokenChunker(model.tokenizer, max_tokens=254)
+        chunks = chunker.chunk(Document(id="a", text="...", source="a.txt", title="A"))
+
+    Args:
+        tokenizer: a Hugging Face (fast) tokenizer, the embedding model's own.
+        max_tokens: the model's input limit, special tokens included.
+        overlap: tokens shared by consecutive chunks of one document.
+        max_title_tokens: longer titles are cut to this many tokens before embedding.
+    """
+
+    def __init__(self, tokenizer, *, max_tokens: int, overlap: int = 32, max_title_tokens: int = 48):
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.overlap = overlap
+        self.max_title_tokens = max_title_tokens
+        self._specials = len(tokenizer("", add_special_tokens=True)["input_ids"])
+        if max_tokens - self._specials - max_title_tokens - 1 <= overlap:
+            raise ValueError(f"max_tokens={max_tokens} leaves no room for text after the title and an overlap of {overlap}")
+
+    def _offsets(self, text: str) -> list[int]:
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [s for s, _ in enc["offset_mapping"]]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+
+    def _title(self, title: str) -> str:
+        title = " ".join(title.split())
+        starts = self._offsets(title)
+        return title[: starts[self.max_title_tokens]].rstrip() if len(starts) > self.max_title_tokens else title
+
+    def chunk(self, doc: Document) -> list[Chunk]:
+        title = self._title(doc.title)
+        # The title and a newline travel with every chunk into the model.
+        budget = self.max_tokens - self._specials - (self.count_tokens(title) + 1 if title else 0)
+        text = doc.text
+        spans = split_spans(text, self._offsets(text), budget, min(self.overlap, budget // 4))
+        if not spans and title:
+            spans = [(0, 0)]  # a title-only document is still findable
+        return [
+            Chunk(
+                id=f"{doc.id}#{i}",
+                doc_id=doc.id,
+                text=text[s:e],
+                source=doc.source,
+                title=title,
+                position=i,
+                start=s,
+                end=e,
+                metadata=doc.metadata,
+            )
+            for i, (s, e) in enumerate(spans)
+        ]

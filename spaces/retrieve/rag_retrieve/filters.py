@@ -1,0 +1,63 @@
+"""Metadata filters: a small documented grammar parsed into a chunk predicate.
+
+    source=report.pdf            exact match, case-insensitive
+    source!=draft.md             not equal
+    title~climate                substring, case-insensitive
+    source~guides/; title~intro  clauses joined by ';' must all hold
+
+Fields: `source`, `title`, `doc_id`, `id`, or `meta.<key>` for a metadata key
+(for example `meta.year=2020`). Values may be wrapped in double quotes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+from .documents import Chunk
+
+FIELDS = ("source", "title", "doc_id", "id")
+_CLAUSE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(!=|=|~)\s*(.*?)\s*$")
+
+
+class FilterError(ValueError):
+    """The filter expression does not parse; the message shows the grammar."""
+
+
+def _field_value(chunk: Chunk, field: str) -> str:
+    if field.startswith("meta."):
+        return str(chunk.metadata.get(field[5:], ""))
+    return str(getattr(chunk, field))
+
+
+def parse_filters(expr: str) -> Callable[[Chunk], bool] | None:
+    """Parse `expr` into a predicate, or None when the expression is empty."""
+    if expr is None or not str(expr).strip():
+        return None
+    tests = []
+    for clause in str(expr).split(";"):
+        if not clause.strip():
+            continue
+        m = _CLAUSE.match(clause)
+        if not m:
+            raise FilterError(
+                f"Cannot parse filter clause '{clause.strip()}'. Use field=value, field!=value or field~substring, "
+                "joined by ';', for example: source=report.pdf; title~climate"
+            )
+        field, op, value = m.groups()
+        if field not in FIELDS and not (field.startswith("meta.") and len(field) > 5):
+            raise FilterError(f"Unknown filter field '{field}'. Use one of {', '.join(FIELDS)}, or meta.<key>.")
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        if not value:
+            raise FilterError(f"Filter clause '{clause.strip()}' has no value after '{op}'.")
+        tests.append((field, op, value.lower()))
+
+    def predicate(chunk: Chunk) -> bool:
+        for field, op, value in tests:
+            actual = _field_value(chunk, field).lower()
+            if op == "=" and actual != value or op == "!=" and actual == value or op == "~" and value not in actual:
+                return False
+        return True
+
+    return predicate if tests else None

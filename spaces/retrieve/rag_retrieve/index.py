@@ -1,0 +1,323 @@
+"""The hybrid index: exact cosine over a numpy matrix plus BM25, persisted atomically.
+
+An index value is never changed in place: `added()` and `without_source()` return a
+new index, so readers keep a consistent snapshot while a write is under way.
+
+On disk, each saved state is a complete generation folder, and the `CURRENT` file
+names the live one. A save writes and fsyncs a new generation, then swaps `CURRENT`
+with an atomic rename, so a process killed at any point leaves a loadable index.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .documents import Chunk
+from .fusion import FUSIONS, top_indices
+
+log = logging.getLogger(__name__)
+
+MODES = ("dense", "bm25", "hybrid")
+FORMAT_VERSION = 1
+DEFAULT_FUSION = "zscore"
+FUSION_DEPTH = 100
+
+
+class IndexMismatchError(RuntimeError):
+    """The stored index was built with another embedding model."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by a search, with the score that ranked it."""
+
+    chunk: Chunk
+    score: float
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def text_key(chunk: Chunk) -> str:
+    """Identity for deduplication: identical text under the same title is indexed once."""
+    return hashlib.blake2b(normalize_text(chunk.embed_text).encode(), digest_size=16).hexdigest()
+
+
+class BM25Scorer:
+    """BM25 (Lucene variant, k1=1.2, b=0.75) over stemmed English tokens, through bm25s."""
+
+    def __init__(self, model=None):
+        self.model = model
+
+    @staticmethod
+    def _tokenize(texts: Sequence[str]) -> list[list[str]]:
+        import bm25s
+        import Stemmer
+
+        return bm25s.tokenize(list(texts), stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False)
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> "BM25Scorer":
+        import bm25s
+
+        if not texts:
+            return cls(None)
+        model = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
+        model.index(cls._tokenize(texts), show_progress=False)
+        return cls(model)
+
+    def scores(self, query: str, n: int) -> np.ndarray:
+        if self.model is None:
+            return np.zeros(n, dtype=np.float32)
+        tokens = self._tokenize([query])[0]
+        ids = self.model.get_tokens_ids(tokens)
+        if not ids:
+            return np.zeros(n, dtype=np.float32)
+        return self.model.get_scores(ids)
+
+    def save(self, folder: Path) -> None:
+        if self.model is not None:
+            self.model.save(str(folder), show_progress=False)
+
+    @classmethod
+    def load(cls, folder: Path) -> "BM25Scorer":
+        import bm25s
+
+        if not (folder / "params.index.json").exists():
+            return cls(None)
+        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
+
+
+class HybridIndex:
+    """Chunks with their unit vectors and a BM25 model, searchable by dense, bm25 or hybrid.
+
+    Usage:
+        index = HybridIndex.empty(model="sentence-transformers/all-MiniLM-L6-v2", dimension=384)
+        index = index.added(chunks, vectors)
+        hits = index.search(query_vector, "query text", k=5, mode="hybrid")
+
+    Args:
+        chunks: the indexed chunks, row-aligned with `vectors`.
+        vectors: (n, dimension) float32 matrix of L2-normalised embeddings.
+        model: the embedding model name, recorded so a mismatched index is refused.
+        bm25: the sparse scorer over the chunks' title and text.
+        fusion: how hybrid mode combines the two score lists (see fusion.py).
+    """
+
+    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, *, model: str, bm25: BM25Scorer | None = None, fusion: str = DEFAULT_FUSION):
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, but got {fusion!r}")
+        self.chunks = chunks
+        self.vectors = vectors
+        self.model = model
+        self.fusion = fusion
+        self.bm25 = bm25 if bm25 is not None else BM25Scorer.build([c.embed_text for c in chunks])
+        self._keys = {text_key(c) for c in chunks}
+
+    @classmethod
+    def empty(cls, *, model: str, dimension: int, fusion: str = DEFAULT_FUSION) -> "HybridIndex":
+        return cls([], np.zeros((0, dimension), dtype=np.float32), model=model, fusion=fusion)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @property
+    def sources(self) -> set[str]:
+        return {c.source for c in self.chunks}
+
+    @property
+    def doc_count(self) -> int:
+        return len({(c.source, c.doc_id) for c in self.chunks})
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def new_chunks(self, chunks: Iterable[Chunk]) -> list[Chunk]:
+        """The chunks whose normalised text is not in the index yet (nor repeated in `chunks`)."""
+        seen = set(self._keys)
+        fresh = []
+        for c in chunks:
+            key = text_key(c)
+            if key not in seen:
+                seen.add(key)
+                fresh.append(c)
+        return fresh
+
+    def added(self, chunks: Sequence[Chunk], vectors: np.ndarray) -> "HybridIndex":
+        """A new index with `chunks` appended; call `new_chunks` first to drop duplicates."""
+        if not chunks:
+            return self
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(chunks), self.dimension):
+            raise ValueError(f"expected vectors of shape {(len(chunks), self.dimension)}, got {vectors.shape}")
+        return HybridIndex(self.chunks + list(chunks), np.vstack([self.vectors, vectors]), model=self.model, fusion=self.fusion)
+
+    def without_source(self, source: str) -> "HybridIndex":
+        """A new index without the chunks of `source`."""
+        keep = [i for i, c in enumerate(self.chunks) if c.source != source]
+        if len(keep) == len(self.chunks):
+            return self
+        return HybridIndex([self.chunks[i] for i in keep], self.vectors[keep], model=self.model, fusion=self.fusion)
+
+    def scores(self, query_vector: np.ndarray | None, query: str, mode: str, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and scores of the candidates for `mode`, best first.
+
+        Rows where `keep` is False score -inf, so they are never candidates.
+        """
+        n = len(self.chunks)
+
+        def masked(x: np.ndarray) -> np.ndarray:
+            x = np.asarray(x, dtype=np.float32)
+            return x if keep is None else np.where(keep, x, -np.inf)
+
+        dense = masked(self.vectors @ query_vector) if mode != "bm25" else None
+        sparse = masked(self.bm25.scores(query, n)) if mode != "dense" else None
+        if mode == "dense":
+            idx = top_indices(dense, n)
+            return idx, dense[idx]
+        if mode == "bm25":
+            idx = top_indices(sparse, n)
+            idx = idx[sparse[idx] > 0]  # no shared term, no match
+            return idx, sparse[idx]
+        return FUSIONS[self.fusion](dense, sparse, depth=FUSION_DEPTH)
+
+    def search(
+        self,
+        query_vector: np.ndarray | None,
+        query: str,
+        *,
+        k: int = 5,
+        mode: str = "hybrid",
+        where: Callable[[Chunk], bool] | None = None,
+    ) -> list[Hit]:
+        """The k best chunks for the query, best first.
+
+        Args:
+            query_vector: the query's unit embedding (unused in bm25 mode).
+            query: the query text, for BM25.
+            k: how many hits to return.
+            mode: dense, bm25 or hybrid.
+            where: keep only chunks for which this predicate holds; filtering happens
+                before ranking, so a filter never empties the top k.
+        """
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, but got {mode!r}")
+        if not self.chunks:
+            return []
+        keep = None
+        if where is not None:
+            keep = np.fromiter((where(c) for c in self.chunks), dtype=bool, count=len(self.chunks))
+            if not keep.any():
+                return []
+        idx, vals = self.scores(query_vector, query, mode, keep)
+        return [Hit(self.chunks[i], float(v)) for i, v in zip(idx[:k], vals[:k])]
+
+    # -- persistence -----------------------------------------------------------------
+
+    def save(self, folder: str | os.PathLike) -> Path:
+        """Write a new generation under `folder` and make it current, atomically."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.time_ns():020d}"
+        tmp = folder / f".tmp-{name}"
+        tmp.mkdir()
+        with open(tmp / "vectors.npy", "wb") as f:
+            np.save(f, self.vectors, allow_pickle=False)
+        with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
+            for c in self.chunks:
+                f.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
+        (tmp / "bm25").mkdir()
+        self.bm25.save(tmp / "bm25")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model": self.model,
+            "dimension": self.dimension,
+            "chunks": len(self.chunks),
+            "documents": self.doc_count,
+            "fusion": self.fusion,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                _fsync(path)
+        _fsync_dir(tmp / "bm25")
+        _fsync_dir(tmp)
+        os.rename(tmp, folder / name)
+        _fsync_dir(folder)
+        current_tmp = folder / ".CURRENT.tmp"
+        current_tmp.write_text(name)
+        _fsync(current_tmp)
+        os.replace(current_tmp, folder / "CURRENT")
+        _fsync_dir(folder)
+        for old in folder.iterdir():
+            if old.name != name and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
+                shutil.rmtree(old, ignore_errors=True)
+        return folder / name
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, *, model: str | None = None) -> "HybridIndex | None":
+        """Load the current generation, or None when `folder` holds no index.
+
+        Raises IndexMismatchError when `model` is given and differs from the one the
+        index was built with.
+        """
+        folder = Path(folder)
+        gen = _current_generation(folder)
+        if gen is None:
+            return None
+        manifest = json.loads((gen / "manifest.json").read_text())
+        if model is not None and manifest["model"] != model:
+            raise IndexMismatchError(
+                f"The index in {folder} was built with '{manifest['model']}' ({manifest['dimension']} dimensions), "
+                f"but the embedding model is now '{model}'. Rebuild it: delete {folder} (or point RETRIEVE_INDEX_DIR "
+                f"at an empty folder) and restart, or set RETRIEVE_EMBED_MODEL={manifest['model']}."
+            )
+        with open(gen / "vectors.npy", "rb") as f:
+            vectors = np.load(f, allow_pickle=False)
+        with open(gen / "chunks.jsonl", encoding="utf-8") as f:
+            chunks = [Chunk(**json.loads(line)) for line in f]
+        return cls(chunks, vectors, model=manifest["model"], bm25=BM25Scorer.load(gen / "bm25"), fusion=manifest.get("fusion", DEFAULT_FUSION))
+
+
+def _current_generation(folder: Path) -> Path | None:
+    """The generation named by CURRENT, else the newest complete one (manifest written last)."""
+    current = folder / "CURRENT"
+    if current.exists():
+        gen = folder / current.read_text().strip()
+        if (gen / "manifest.json").exists():
+            return gen
+    if not folder.is_dir():
+        return None
+    complete = sorted(p for p in folder.glob("gen-*") if (p / "manifest.json").exists())
+    return complete[-1] if complete else None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync(path)
+    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
+        pass
