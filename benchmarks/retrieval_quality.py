@@ -13,7 +13,9 @@ import argparse
 import sys
 import time
 
-from _common import DEFAULT_BEIR, Report, load_beir, ndcg_at, recall_at
+from pathlib import Path
+
+from _common import DEFAULT_BEIR, ROOT, Report, load_beir, ndcg_at, recall_at
 
 from rag_retrieve.documents import Document
 from rag_retrieve.fusion import FUSIONS
@@ -39,6 +41,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--fusions", default=",".join(FUSIONS), help="hybrid fusions to compare")
     ap.add_argument("--max-queries", type=int, default=0)
+    ap.add_argument("--index-dir", default=None, help="persist the index here and reuse it on later runs (default: .cache/bench/<folder name>)")
     args = ap.parse_args()
 
     corpus, queries, qrels = load_beir(args.beir_dir)
@@ -46,12 +49,17 @@ def main() -> int:
         queries = dict(list(queries.items())[: args.max_queries])
     docs = [Document(id=i, text=o.get("text", ""), source="corpus.jsonl", title=o.get("title", "")) for i, o in corpus.items()]
 
-    retriever = Retriever()
+    index_dir = Path(args.index_dir or ROOT / ".cache" / "bench" / Path(args.beir_dir).name)
+    retriever = Retriever(index_dir=index_dir)
     t0 = time.perf_counter()
-    ingest = retriever.ingest(docs)
+    if len(retriever.index) == 0:
+        ingest = retriever.ingest(docs)
+        ingest_note = f"{ingest.chunks_added} chunks, {ingest.duplicates_skipped} duplicates"
+    else:
+        ingest_note = f"reused the index in {index_dir}"
     index = retriever.index
     report = Report(f"Retrieval quality on {args.beir_dir} ({len(docs)} docs, {len(index)} chunks, {len(queries)} queries)", args.json)
-    report.add("ingest_s", time.perf_counter() - t0, "s", f"{ingest.chunks_added} chunks, {ingest.duplicates_skipped} duplicates")
+    report.add("ingest_s", time.perf_counter() - t0, "s", ingest_note)
 
     qids = list(queries)
     qvecs = retriever.embedder.embed([queries[q] for q in qids])

@@ -21,7 +21,7 @@ with gr.Blocks(title="Retrieve") as demo:
     gr.Markdown(status)
     with gr.Row():
         query = gr.Textbox(label="Query", placeholder="Ask something about the indexed documents", scale=4)
-        k = gr.Number(label="k", value=5, precision=0, minimum=1, maximum=1000, scale=1)
+        k = gr.Number(label="k (1-1000)", value=5, precision=0, scale=1)
         mode = gr.Dropdown(list(MODES), value="hybrid", label="Mode", scale=1)
     filters = gr.Textbox(label="Filters (optional)", placeholder="source=report.pdf; title~climate")
     search = gr.Button("Search", variant="primary")

@@ -29,7 +29,9 @@ def _boundaries(pattern: re.Pattern, text: str) -> list[int]:
     return [m.end() for m in pattern.finditer(text)]
 
 
-def split_spans(text: str, token_starts: Sequence[int], max_tokens: int, overlap: int = 0) -> list[tuple[int, int]]:
+def split_spans(
+    text: str, token_starts: Sequence[int], max_tokens: int, overlap: int = 0, max_chars: int | None = None
+) -> list[tuple[int, int]]:
     """Split `text` into (start, end) character spans of at most `max_tokens` tokens.
 
     Args:
@@ -37,6 +39,9 @@ def split_spans(text: str, token_starts: Sequence[int], max_tokens: int, overlap
         token_starts: sorted character offsets where each token of `text` starts.
         max_tokens: the largest number of tokens in a span.
         overlap: how many tokens each span repeats from the end of the previous one.
+        max_chars: the longest span in characters (default 12 per token): a tokenizer
+            maps a very long word to one unknown token, which must not make a
+            megabyte-long chunk.
 
     Spans are stripped of surrounding whitespace, tile every non-space character of
     the text, and a text that fits stays one span.
@@ -45,6 +50,7 @@ def split_spans(text: str, token_starts: Sequence[int], max_tokens: int, overlap
         raise ValueError(f"max_tokens must be >= 1, but got {max_tokens}")
     if not 0 <= overlap < max_tokens:
         raise ValueError(f"overlap must be in [0, max_tokens), but got {overlap}")
+    max_chars = max_chars or 12 * max_tokens
     n_tok = len(token_starts)
     if not text.strip():
         return []
@@ -58,11 +64,13 @@ def split_spans(text: str, token_starts: Sequence[int], max_tokens: int, overlap
     start = 0
     while True:
         first = tok_index(start)
-        if n_tok - first <= max_tokens:
+        # Ending at `limit` keeps at most max_tokens tokens and max_chars characters.
+        limit = token_starts[first + max_tokens] if n_tok - first > max_tokens else len(text)
+        limit = min(limit, start + max_chars)
+        if limit >= len(text):
             end = len(text)
         else:
-            limit = token_starts[first + max_tokens]  # ending here keeps max_tokens tokens
-            floor = token_starts[first + int(max_tokens * _MIN_FILL)]
+            floor = start + int((limit - start) * _MIN_FILL)
             end = limit
             for bounds in levels:
                 i = bisect.bisect_right(bounds, limit) - 1
@@ -74,12 +82,13 @@ def split_spans(text: str, token_starts: Sequence[int], max_tokens: int, overlap
             spans.append((s, e))
         if end >= len(text):
             return spans
-        if overlap == 0:
+        # Step back `overlap` tokens (never past the chunk's second token, so there is
+        # progress), then forward to the next word start.
+        back_tok = max(tok_index(end) - overlap, first + 1)
+        back = token_starts[back_tok] if overlap and back_tok < n_tok else end
+        if back >= end:
             start = end
             continue
-        # Step back `overlap` tokens, then forward to the next word start; progress is
-        # guaranteed because the step back never passes the chunk's second token.
-        back = token_starts[max(tok_index(end) - overlap, first + 1)]
         i = bisect.bisect_left(words, back)
         start = words[i] if i < len(words) and words[i] < end else back
 

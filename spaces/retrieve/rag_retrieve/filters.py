@@ -47,6 +47,8 @@ def parse_filters(expr: str) -> Callable[[Chunk], bool] | None:
         field, op, value = m.groups()
         if field not in FIELDS and not (field.startswith("meta.") and len(field) > 5):
             raise FilterError(f"Unknown filter field '{field}'. Use one of {', '.join(FIELDS)}, or meta.<key>.")
+        if value[:1] in ("=", "~"):
+            raise FilterError(f"Filter clause '{clause.strip()}' has a doubled operator; write {field}{op}{value[1:]!s} (quote a value that starts with '=').")
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
         if not value:
