@@ -68,7 +68,7 @@ def main() -> int:
         index.fusion = fusion or DEFAULT_FUSION
         ndcg, rec = [], []
         for qid, vec in zip(qids, qvecs):
-            idx, _ = index.scores(vec, queries[qid], mode)
+            idx, _ = index.scores(vec, queries[qid], mode, depth=1000)
             ranked = doc_ranking(index, idx)
             ndcg.append(ndcg_at(ranked, qrels[qid]))
             rec.append(recall_at(ranked, qrels[qid]))

@@ -174,27 +174,39 @@ class HybridIndex:
             return self
         return HybridIndex([self.chunks[i] for i in keep], self.vectors[keep], model=self.model, fusion=self.fusion)
 
-    def scores(self, query_vector: np.ndarray | None, query: str, mode: str, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Indices and scores of the candidates for `mode`, best first.
+    def _dense(self, query_vector: np.ndarray) -> np.ndarray:
+        # torch, not numpy: it shares one thread pool with the query embedding, where
+        # OpenBLAS threads left spinning after a numpy matvec slow the next query down.
+        import torch
+
+        with torch.inference_mode():
+            return torch.mv(torch.from_numpy(self.vectors), torch.from_numpy(np.asarray(query_vector, dtype=np.float32))).numpy()
+
+    def scores(
+        self, query_vector: np.ndarray | None, query: str, mode: str, keep: np.ndarray | None = None, depth: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and scores of the best `depth` candidates for `mode` (default: all), best first.
 
         Rows where `keep` is False score -inf, so they are never candidates.
         """
         n = len(self.chunks)
+        depth = n if depth is None else depth
 
         def masked(x: np.ndarray) -> np.ndarray:
             x = np.asarray(x, dtype=np.float32)
             return x if keep is None else np.where(keep, x, -np.inf)
 
-        dense = masked(self.vectors @ query_vector) if mode != "bm25" else None
+        dense = masked(self._dense(query_vector)) if mode != "bm25" else None
         sparse = masked(self.bm25.scores(query, n)) if mode != "dense" else None
         if mode == "dense":
-            idx = top_indices(dense, n)
+            idx = top_indices(dense, depth)
             return idx, dense[idx]
         if mode == "bm25":
-            idx = top_indices(sparse, n)
+            idx = top_indices(sparse, depth)
             idx = idx[sparse[idx] > 0]  # no shared term, no match
             return idx, sparse[idx]
-        return FUSIONS[self.fusion](dense, sparse, depth=FUSION_DEPTH)
+        idx, fused = FUSIONS[self.fusion](dense, sparse, depth=max(FUSION_DEPTH, depth))
+        return idx[:depth], fused[:depth]
 
     def search(
         self,
@@ -224,8 +236,8 @@ class HybridIndex:
             keep = np.fromiter((where(c) for c in self.chunks), dtype=bool, count=len(self.chunks))
             if not keep.any():
                 return []
-        idx, vals = self.scores(query_vector, query, mode, keep)
-        return [Hit(self.chunks[i], float(v)) for i, v in zip(idx[:k], vals[:k])]
+        idx, vals = self.scores(query_vector, query, mode, keep, depth=k)
+        return [Hit(self.chunks[i], float(v)) for i, v in zip(idx, vals)]
 
     # -- persistence -----------------------------------------------------------------
 
