@@ -1,0 +1,84 @@
+"""The Space's public endpoint and UI helpers: input checks, then a call into `Reranker`."""
+
+from __future__ import annotations
+
+import logging
+
+import gradio as gr
+import pandas as pd
+
+from .config import Settings
+from .reranker import SCORE_COLUMN, Reranker
+from .scorers import load_scorer
+from .table import TableError, to_table
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 10_000
+MAX_TOP_N = 1000
+
+
+def _label(i: int, text) -> str:
+    text = " ".join(str(text).split())
+    return f"#{i + 1} {text[:28]}{'…' if len(text) > 28 else ''}"
+
+
+class RerankAPI:
+    """The Rerank Space's endpoint over one scorer (one model per process)."""
+
+    def __init__(self, settings: Settings | None = None, reranker: Reranker | None = None):
+        self.settings = settings or Settings.from_env()
+        s = self.settings
+        self.reranker = reranker or Reranker(load_scorer(s.model, max_length=s.max_length, batch_size=s.batch_size, quantize=s.quantize))
+
+    def status(self) -> str:
+        choice = self.reranker.choice
+        if choice.refused:
+            return f"**Refusing to rerank.** {choice.refused}"
+        if choice.reason:
+            return f"**Scorer: {choice.label}.** Fallback because the {choice.reason}. Scores are cosine similarities, not relevance probabilities."
+        return f"**Scorer: {choice.label}.** Scores are relevance probabilities in [0, 1]."
+
+    def rerank(self, query: str, documents, top_n: int = 5) -> tuple[pd.DataFrame, dict]:
+        """Score passages against the query with a cross-encoder and return the best first.
+
+        Args:
+            query: the question the passages should answer.
+            documents: the table from the retrieve Space, a {"headers": [...], "data": [[...]]} dict, a list of strings, or a list of dicts with a "text" key (at most 1000).
+            top_n: how many rows to return (1 to 1000).
+
+        Returns:
+            The top_n rows with every input column plus rerank_score and rerank_method, best first; and a report: method, fallback reason, rows dropped for empty text, duplicates collapsed.
+        """
+        if not isinstance(query, str) or not query.strip():
+            raise gr.Error("The query is empty. Give the question the passages should answer.")
+        if len(query) > MAX_QUERY_CHARS:
+            raise gr.Error(f"The query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
+        if isinstance(top_n, bool) or not isinstance(top_n, (int, float)) or top_n != int(top_n) or not 1 <= int(top_n) <= MAX_TOP_N:
+            raise gr.Error(f"top_n must be a whole number from 1 to {MAX_TOP_N}, but got {top_n!r}.")
+        try:
+            result = self.reranker.run(query.strip(), documents, int(top_n))
+        except TableError as exc:
+            raise gr.Error(str(exc)) from None
+        except RuntimeError as exc:  # a refused checkpoint
+            raise gr.Error(str(exc)) from None
+        return pd.DataFrame(result.rows, columns=result.headers), result.report()
+
+    def rerank_with_plots(self, query: str, documents, top_n: int = 5):
+        """UI handler: the reranked table, the report, and before/after score plots."""
+        table, report = self.rerank(query, documents, top_n)
+        before = to_table(documents)
+        col = before.headers.index("score") if "score" in before.headers else None
+        texts = before.texts()
+        before_df = pd.DataFrame(
+            {"passage": [_label(i, t) for i, t in enumerate(texts)], "score": [float(r[col]) if col is not None else float(len(texts) - i) for i, r in enumerate(before.rows)]}
+        )
+        text_col = table.columns[before.text_col] if before.text_col < len(table.columns) else table.columns[0]
+        index_of = {" ".join(str(t).split()).casefold(): i for i, t in reversed(list(enumerate(texts)))}
+        after_df = pd.DataFrame(
+            {
+                "passage": [_label(index_of.get(" ".join(str(t).split()).casefold(), 0), t) for t in table[text_col]],
+                "score": table[SCORE_COLUMN].astype(float),
+            }
+        )
+        return table, report, before_df, after_df

