@@ -1,0 +1,176 @@
+"""The Rerank Space: a tiny real cross-encoder, the bi-encoder refusal, the offline fallback,
+every input form through a real server and gradio_client, and the bad inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gradio_client import Client
+
+from rag_rerank.scorers import CrossEncoderScorer, NotACrossEncoderError, load_scorer
+from rag_rerank.table import TableError, clean, order_by_score, to_table
+from tiny_models import make_cross_encoder, minilm_path
+
+PASSAGES = [
+    "Volcanoes erupt when magma rises through the crust.",
+    "Tides are caused by the gravitational pull of the moon and the sun.",
+    "The moon orbits the Earth about once a month.",
+    "Photosynthesis turns sunlight into sugar.",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_ce(tmp_path_factory):
+    return make_cross_encoder(tmp_path_factory.mktemp("tiny-ce"))
+
+
+# -- pure table logic ---------------------------------------------------------------------
+
+
+def test_every_input_form_becomes_the_same_table():
+    as_strings = to_table(PASSAGES)
+    as_dicts = to_table([{"text": p, "id": str(i)} for i, p in enumerate(PASSAGES)])
+    as_payload = to_table({"headers": ["id", "text"], "data": [[str(i), p] for i, p in enumerate(PASSAGES)], "metadata": None})
+    for t in (as_strings, as_dicts, as_payload):
+        assert t.texts() == PASSAGES
+    assert as_dicts.headers == ["text", "id"] and as_payload.headers == ["id", "text"]
+
+
+def test_clean_drops_empty_and_collapses_duplicates_keeping_the_first():
+    t = clean(to_table({"headers": ["id", "text"], "data": [["a", "Same  Text"], ["b", ""], ["c", "same text"], ["d", None], ["e", "other"]]}))
+    assert [r[0] for r in t.rows] == ["a", "e"]
+    assert t.dropped_empty == 2 and t.duplicates == 1
+
+
+def test_ties_keep_input_order():
+    assert order_by_score([0.5, 0.9, 0.5, 0.9]) == [1, 3, 0, 2]
+
+
+@pytest.mark.parametrize(
+    "payload, message",
+    [
+        ({"headers": ["id", "body"], "data": [["a", "x"]]}, r"no `text` column. Columns given: \['id', 'body'\]"),
+        ({"rows": []}, "needs `headers` and `data`"),
+        ("just a string", "not a single string"),
+        (42, "not int"),
+        ([1, 2, 3], "only strings or only dicts"),
+        (["x"] * 1001, "over the limit of 1000"),
+        ({"headers": ["text"], "data": [["a", "b"]]}, "has 2 cells but there are 1 headers"),
+        (None, "No documents"),
+    ],
+)
+def test_bad_tables_get_clear_errors(payload, message):
+    with pytest.raises(TableError, match=message):
+        to_table(payload)
+
+
+# -- scorers --------------------------------------------------------------------------------
+
+
+def test_cross_encoder_scores_are_probabilities_and_stable_across_loads(tiny_ce):
+    a = CrossEncoderScorer(tiny_ce).score("what causes tides?", PASSAGES)
+    b = CrossEncoderScorer(tiny_ce).score("what causes tides?", PASSAGES)
+    assert a.shape == (4,) and np.all((a >= 0) & (a <= 1))
+    np.testing.assert_allclose(a, b, rtol=1e-5)  # a trained head is in the checkpoint: no randomness
+
+
+def test_a_bi_encoder_checkpoint_is_refused_with_the_fix():
+    with pytest.raises(NotACrossEncoderError, match="not a cross-encoder.*classifier.*ms-marco-MiniLM-L6-v2"):
+        CrossEncoderScorer(minilm_path()).warm_up()
+    choice = load_scorer(minilm_path())
+    assert choice.scorer is None and "not a cross-encoder" in choice.refused
+
+
+def test_an_unloadable_model_falls_back_visibly():
+    choice = load_scorer("cross-encoder/ms-marco-MiniLM-L6-v2")  # not cached, HF_HUB_OFFLINE=1
+    assert choice.scorer.method == "embedding-cosine"
+    assert "could not be loaded" in choice.reason and "fallback" in choice.label
+    scores = choice.scorer.score("what causes tides?", PASSAGES)
+    assert int(np.argmax(scores)) == 1  # real MiniLM: the tides passage wins
+
+
+# -- the real server ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(start_space, tiny_ce):
+    return Client(start_space("rerank", RERANK_MODEL=tiny_ce).url, verbose=False)
+
+
+def rows(table):
+    return [dict(zip(table["headers"], r)) for r in table["data"]]
+
+
+def test_rerank_keeps_columns_and_orders_by_score(client, tiny_ce):
+    payload = {"headers": ["id", "text", "source", "score"], "data": [[str(i), p, f"s{i}.md", 1.0 - i / 10] for i, p in enumerate(PASSAGES)], "metadata": None}
+    table, report = client.predict("what causes tides?", payload, 3, api_name="/rerank")
+    assert table["headers"] == ["id", "text", "source", "score", "rerank_score", "rerank_method"]
+    got = rows(table)
+    assert len(got) == 3
+    scores = [r["rerank_score"] for r in got]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert all(r["rerank_method"] == f"cross-encoder {tiny_ce}" for r in got)
+    # The order is the scorer's own, computed in process from the same checkpoint.
+    expected = CrossEncoderScorer(tiny_ce).score("what causes tides?", PASSAGES)
+    assert [r["id"] for r in got] == [str(i) for i in np.argsort(-expected, kind="stable")[:3]]
+    assert report["method"].startswith("cross-encoder") and report["fallback_reason"] is None
+
+
+def test_rerank_takes_the_retrieve_table_unchanged(client, start_space, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, p in enumerate(PASSAGES):
+        (docs / f"p{i}.txt").write_text(p)
+    retrieve = Client(start_space("retrieve", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(docs)).url, verbose=False)
+    hits = retrieve.predict("moon", 4, "hybrid", "", api_name="/retrieve")
+    table, report = client.predict("what causes tides?", hits, 2, api_name="/rerank")
+    assert set(hits["headers"]) < set(table["headers"]) and len(table["data"]) == 2
+    assert report["input_rows"] == len(hits["data"])
+
+
+@pytest.mark.parametrize(
+    "documents",
+    [PASSAGES, [{"text": p, "url": f"u{i}"} for i, p in enumerate(PASSAGES)]],
+    ids=["strings", "dicts"],
+)
+def test_rerank_takes_lists(client, documents):
+    table, report = client.predict("what causes tides?", documents, 10, api_name="/rerank")
+    assert len(table["data"]) == 4 and report["returned"] == 4
+
+
+def test_empty_rows_and_duplicates_are_counted(client):
+    docs = PASSAGES + ["", "   ", PASSAGES[1].upper()]
+    table, report = client.predict("tides", docs, 10, api_name="/rerank")
+    assert len(table["data"]) == 4
+    assert report["dropped_empty"] == 2 and report["duplicates_collapsed"] == 1 and report["input_rows"] == 7
+
+
+@pytest.mark.parametrize(
+    "query, documents, top_n, message",
+    [
+        ("", PASSAGES, 3, "query is empty"),
+        ("   ", PASSAGES, 3, "query is empty"),
+        ("q", {"headers": ["id", "body"], "data": [["a", "x"]]}, 3, "no `text` column"),
+        ("q", "not a table", 3, "not a single string"),
+        ("q", ["x"] * 1001, 3, "over the limit of 1000"),
+        ("q", PASSAGES, 0, "top_n must be a whole number from 1"),
+        ("q", PASSAGES, -2, "top_n must be a whole number from 1"),
+    ],
+)
+def test_bad_inputs_get_clear_errors(client, query, documents, top_n, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(query, documents, top_n, api_name="/rerank")
+
+
+def test_a_bi_encoder_space_starts_but_refuses_to_rerank(start_space):
+    client = Client(start_space("rerank", RERANK_MODEL=minilm_path()).url, verbose=False)
+    with pytest.raises(Exception, match="not a cross-encoder"):
+        client.predict("tides", PASSAGES, 2, api_name="/rerank")
+
+
+def test_offline_fallback_through_the_server(start_space):
+    client = Client(start_space("rerank", RERANK_MODEL="cross-encoder/ms-marco-MiniLM-L6-v2").url, verbose=False)
+    table, report = client.predict("what causes tides?", PASSAGES, 2, api_name="/rerank")
+    got = rows(table)
+    assert got[0]["text"] == PASSAGES[1]
+    assert "fallback" in got[0]["rerank_method"] and "could not be loaded" in report["fallback_reason"]
