@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 
 # The whole product on the bundled corpus, offline: prints the URLs, Ctrl-C stops it.
 run: install
-	cd spaces/retrieve && GRADIO_SERVER_PORT=$${GRADIO_SERVER_PORT:-7861} ../../$(PY) app.py
+	$(PY) -m pipeline up
 
 # pytest's exit 5 (no tests collected) is a failure here, never a pass.
 test: install
