@@ -1,0 +1,269 @@
+"""The Space's public endpoints: input checks, prompt budgeting, then the fallback chain."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Iterator
+
+import gradio as gr
+
+from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, LlamaCppBackend, Sampling
+from .chain import AllBackendsFailed, FallbackChain
+from .config import Settings
+from .prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, parse_citations
+
+log = logging.getLogger(__name__)
+
+MAX_QUERY_CHARS = 10_000
+MAX_DOCUMENTS = 100
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
+
+
+class PromptTooLong(ValueError):
+    """The request cannot fit the backend's context window; the caller must shorten it."""
+
+
+def parse_sources(documents) -> list[Source]:
+    """Sources from the rerank/retrieve table payload, a list of strings, or a list of dicts."""
+    if documents is None or documents == "" or documents == []:
+        return []
+    if hasattr(documents, "columns") and hasattr(documents, "values"):  # pandas DataFrame
+        documents = {"headers": [str(c) for c in documents.columns], "data": documents.values.tolist()}
+    if isinstance(documents, dict):
+        if "headers" not in documents or "data" not in documents:
+            raise gr.Error(f"documents must be a table payload with `headers` and `data`; got keys {sorted(documents)}.")
+        headers = [str(h) for h in documents["headers"] or []]
+        if "text" not in headers:
+            raise gr.Error(f"The documents table has no `text` column. Columns given: {headers}.")
+        rows = documents["data"] or []
+        if not all(isinstance(r, (list, tuple)) and len(r) == len(headers) for r in rows):
+            raise gr.Error(f"Every row of documents must have {len(headers)} cells, one per header {headers}.")
+        records = [dict(zip(headers, r)) for r in rows]
+    elif isinstance(documents, (list, tuple)):
+        if all(isinstance(d, str) for d in documents):
+            records = [{"text": d} for d in documents]
+        elif all(isinstance(d, dict) and "text" in d for d in documents):
+            records = list(documents)
+        else:
+            raise gr.Error("documents must be a list of strings or of dicts with a `text` key.")
+    else:
+        raise gr.Error(f"documents must be a table payload or a list, not {type(documents).__name__}.")
+    if len(records) > MAX_DOCUMENTS:
+        raise gr.Error(f"{len(records)} documents is over the limit of {MAX_DOCUMENTS}; rerank and pass the top few.")
+    sources = []
+    for i, r in enumerate(records):
+        text = r.get("text")
+        if text is None or not str(text).strip():
+            continue
+        sources.append(Source(text=str(text), id=str(r.get("id") or r.get("doc_id") or i + 1), source=str(r.get("source") or ""), title=str(r.get("title") or "")))
+    return sources
+
+
+def check_sampling(max_tokens, temperature, top_p, top_k, limit: int) -> Sampling:
+    def number(name, v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise gr.Error(f"{name} must be a number, but got {v!r}.")
+        return v
+
+    max_tokens, temperature, top_p, top_k = (number(n, v) for n, v in (("max_tokens", max_tokens), ("temperature", temperature), ("top_p", top_p), ("top_k", top_k)))
+    if max_tokens != int(max_tokens) or max_tokens < 1:
+        raise gr.Error(f"max_tokens must be a whole number >= 1, but got {max_tokens}.")
+    if max_tokens > limit:
+        raise gr.Error(f"max_tokens={int(max_tokens)} does not fit the context window: at most {limit} tokens can be generated. Lower max_tokens.")
+    if not 0 <= temperature <= 2:
+        raise gr.Error(f"temperature must be between 0 and 2, but got {temperature}.")
+    if not 0 < top_p <= 1:
+        raise gr.Error(f"top_p must be in (0, 1], but got {top_p}.")
+    if top_k < 0 or top_k != int(top_k):
+        raise gr.Error(f"top_k must be a whole number >= 0 (0 disables it), but got {top_k}.")
+    return Sampling(max_tokens=int(max_tokens), temperature=float(temperature), top_p=float(top_p), top_k=int(top_k))
+
+
+def check_text(name: str, value) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise gr.Error(f"The {name} is empty. Type a question or an instruction.")
+    if len(value) > MAX_QUERY_CHARS:
+        raise gr.Error(f"The {name} has {len(value):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
+    return value.strip()
+
+
+class GenerateAPI:
+    """The Generate Space's endpoints over one backend chain (one model per process)."""
+
+    def __init__(self, settings: Settings | None = None, backends: list[Backend] | None = None):
+        self.settings = s = settings or Settings.from_env()
+        self.llama = LlamaCppBackend(
+            model_path=s.model_path, repo=s.model_repo, filename=s.model_file, n_ctx=s.n_ctx, n_threads=s.threads, prefix_system_prompt=GROUNDED_SYSTEM_PROMPT
+        )
+        self.api = InferenceAPIBackend(model=s.api_model, base_url=s.api_base_url, token=s.hf_token or None, n_ctx=s.api_n_ctx, timeout=s.timeout_s)
+        self.extractive = ExtractiveBackend()
+        self.backends = backends or [self.llama, self.api, self.extractive]
+
+    def start(self) -> str:
+        """Load what can be loaded now, and describe it for the UI."""
+        return self.status_markdown()
+
+    def status(self) -> dict:
+        """Which backends are available, and why not.
+
+        Returns:
+            A dict from backend name to "ready" or "unavailable: <reason>".
+        """
+        return {b.name: b.status() for b in self.backends}
+
+    def status_markdown(self) -> str:
+        lines = ["**Backends, in fallback order:**"]
+        for b in self.backends:
+            lines.append(f"- `{b.name}` ({getattr(b, 'label', '')}): {b.status()}")
+        return "\n".join(lines)
+
+    def _limit(self) -> int:
+        return max((b.n_ctx for b in self.backends if b.name != "extractive"), default=self.settings.n_ctx) - 16
+
+    # -- /generate --------------------------------------------------------------------
+
+    def generate(self, user_prompt: str, system_prompt: str = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 256, temperature: float = 0.7, top_p: float = 0.95, top_k: int = 40) -> Iterator[str]:
+        """Generate text for a prompt, streamed. Same inputs, in the same order, as the ai-blueprint generate Space.
+
+        Args:
+            user_prompt: the instruction or question.
+            system_prompt: how the model should behave.
+            max_tokens: the most tokens to generate (>= 1).
+            temperature: sampling temperature in [0, 2]; 0 is greedy.
+            top_p: nucleus sampling in (0, 1].
+            top_k: sample among the k most likely tokens (>= 0; 0 disables).
+
+        Returns:
+            The generated text, growing as it streams.
+        """
+        for text, _ in self._generate(user_prompt, system_prompt, max_tokens, temperature, top_p, top_k):
+            yield text
+
+    def generate_with_backend(self, user_prompt, system_prompt, max_tokens, temperature, top_p, top_k):
+        """UI handler: the streamed text and a badge naming the backend."""
+        for text, result in self._generate(user_prompt, system_prompt, max_tokens, temperature, top_p, top_k):
+            yield text, (self.badge(result) if result else "generating …")
+
+    def _generate(self, user_prompt, system_prompt, max_tokens, temperature, top_p, top_k):
+        user_prompt = check_text("prompt", user_prompt)
+        system_prompt = system_prompt if isinstance(system_prompt, str) and system_prompt.strip() else DEFAULT_SYSTEM_PROMPT
+        sampling = check_sampling(max_tokens, temperature, top_p, top_k, self._limit())
+        messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_prompt}]
+
+        def run(backend: Backend):
+            need = backend.count_messages(messages)
+            if need + sampling.max_tokens > backend.n_ctx:
+                raise PromptTooLong(
+                    f"The prompt needs {need} tokens and max_tokens is {sampling.max_tokens}: together over the {backend.n_ctx}-token window of {backend.name}. Shorten the prompt or lower max_tokens."
+                )
+            return backend.stream(messages, sampling)
+
+        chain = FallbackChain([b for b in self.backends if b.name != "extractive"], timeout_s=self.settings.timeout_s)
+        text = ""
+        try:
+            for event, value in chain.stream(run, user_errors=(PromptTooLong,)):
+                if event == "delta":
+                    text += value
+                    yield text, None
+                elif event == "reset":
+                    text = ""
+                else:
+                    log.info("generate answered by %s; skipped: %s", value.backend, value.skipped() or "none")
+                    yield value.text, value
+        except PromptTooLong as exc:
+            raise gr.Error(str(exc)) from None
+        except AllBackendsFailed as exc:
+            raise gr.Error(f"{exc} The extractive fallback only answers grounded questions: use /answer with documents.") from None
+
+    @staticmethod
+    def badge(result) -> str:
+        note = f" (skipped: {result.skipped()})" if result.skipped() else ""
+        return f"Answered by **{result.backend}** · {result.label}{note}"
+
+    # -- /answer ----------------------------------------------------------------------
+
+    def answer(self, query: str, documents=None, history=None, max_tokens: int | None = None, temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40) -> Iterator[tuple[str, dict]]:
+        """Answer a question from numbered sources, citing them as [n], streamed.
+
+        Args:
+            query: the question.
+            documents: the passages: the table from the rerank or retrieve Space, a {"headers", "data"} dict, a list of strings, or a list of dicts with a "text" key. Best first.
+            history: earlier turns, as [[user, assistant], ...] or [{"role", "content"}, ...]; kept within the token budget, newest first.
+            max_tokens: the most tokens in the answer (default GENERATE_MAX_TOKENS).
+            temperature: sampling temperature in [0, 2].
+            top_p: nucleus sampling in (0, 1].
+            top_k: sample among the k most likely tokens (>= 0).
+
+        Returns:
+            The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered, the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
+        """
+        query = check_text("query", query)
+        sources = parse_sources(documents)
+        sampling = check_sampling(max_tokens if max_tokens not in (None, "") else self.settings.max_tokens, temperature, top_p, top_k, self._limit())
+        start = time.perf_counter()
+        plan: dict = {}
+
+        def run(backend: Backend):
+            if isinstance(backend, ExtractiveBackend):
+                plan.update(kept=[(s, s.text) for s in sources], trim=None, history_kept=0, prompt_tokens=0)
+                return iter([backend.answer(query, sources)])
+            try:
+                messages, kept, trim, n_hist = build_messages(
+                    query,
+                    sources,
+                    history=history,
+                    prompt_budget=backend.n_ctx - sampling.max_tokens,
+                    count_messages=backend.count_messages,
+                    count=backend.count,
+                    max_source_tokens=self.settings.source_tokens,
+                )
+            except ValueError as exc:
+                raise PromptTooLong(str(exc)) from None
+            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages))
+            return backend.stream(messages, sampling)
+
+        chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
+        text = ""
+        try:
+            for event, value in chain.stream(run, user_errors=(PromptTooLong,)):
+                if event == "delta":
+                    text += value
+                    yield text, {"status": "generating", "sources": self._source_list(plan.get("kept", []))}
+                elif event == "reset":
+                    text = ""
+                else:
+                    yield value.text, self._final_info(value, plan, start)
+        except PromptTooLong as exc:
+            raise gr.Error(str(exc)) from None
+        except AllBackendsFailed as exc:
+            raise gr.Error(str(exc)) from None
+
+    @staticmethod
+    def _source_list(kept) -> list[dict]:
+        return [{"n": i + 1, "id": s.id, "source": s.source, "title": s.title, "cut": t != s.text, "text": t} for i, (s, t) in enumerate(kept)]
+
+    def _final_info(self, result, plan: dict, start: float) -> dict:
+        kept = plan.get("kept", [])
+        cited = parse_citations(result.text, len(kept))
+        backend = next(b for b in self.backends if b.name == result.backend)
+        completion = backend.count(result.text) if result.text else 0
+        total = time.perf_counter() - start
+        decode_s = total - (result.ttft_s or 0)
+        trim = plan.get("trim")
+        return {
+            "status": "done",
+            "backend": result.backend,
+            "backend_label": result.label,
+            "attempts": [{"backend": a.backend, "outcome": a.outcome, "detail": a.detail, "seconds": round(a.seconds, 3)} for a in result.attempts],
+            "sources": self._source_list(kept),
+            "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
+            "trim": trim.report() if trim else None,
+            "history_messages_kept": plan.get("history_kept", 0),
+            "usage": {"prompt_tokens": plan.get("prompt_tokens", 0), "completion_tokens": completion},
+            "timings": {
+                "ttft_s": round(result.ttft_s or 0.0, 3),
+                "total_s": round(total, 3),
+                "decode_tok_s": round((completion - 1) / decode_s, 2) if completion > 1 and decode_s > 0 else None,
+            },
+        }

@@ -1,0 +1,71 @@
+"""Every setting of the Generate Space, read from the environment in one place.
+
+The README's table mirrors `ENV`. Gradio itself reads GRADIO_SERVER_NAME and
+GRADIO_SERVER_PORT. HF_TOKEN is read here and handed to the client only; it is never logged.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+# name: (default, description)
+ENV = {
+    "GENERATE_MODEL_REPO": ("HuggingFaceTB/SmolLM2-360M-Instruct-GGUF", "Hub repo of the GGUF (135M: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF)"),
+    "GENERATE_MODEL_FILE": ("smollm2-360m-instruct-q8_0.gguf", "GGUF file in that repo (135M: smollm2-135m-instruct-q8_0.gguf)"),
+    "GENERATE_MODEL_PATH": ("", "a local GGUF file; overrides the repo and file"),
+    "GENERATE_N_CTX": ("2048", "llama-cpp context window in tokens"),
+    "GENERATE_THREADS": ("", "CPU threads for llama-cpp; empty uses every core"),
+    "GENERATE_SOURCE_TOKENS": ("512", "most tokens of sources /answer puts in the prompt (latency vs. context)"),
+    "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
+    "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
+    "GENERATE_API_MODEL": ("HuggingFaceTB/SmolLM2-360M-Instruct", "model of the Inference API fallback"),
+    "GENERATE_API_BASE_URL": ("", "an OpenAI-compatible server to use instead of the Hugging Face API"),
+    "GENERATE_API_N_CTX": ("8192", "context window of the API model"),
+    "HF_TOKEN": ("", "token for the Inference API (never logged)"),
+}
+
+
+def _get(name: str) -> str:
+    return os.environ.get(name, ENV[name][0]).strip()
+
+
+def _num(name: str, kind=int):
+    raw = _get(name)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, but got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_repo: str
+    model_file: str
+    model_path: str
+    n_ctx: int
+    threads: int | None
+    source_tokens: int
+    max_tokens: int
+    timeout_s: float
+    api_model: str
+    api_base_url: str
+    api_n_ctx: int
+    hf_token: str = field(repr=False, default="")
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        return cls(
+            model_repo=_get("GENERATE_MODEL_REPO"),
+            model_file=_get("GENERATE_MODEL_FILE"),
+            model_path=_get("GENERATE_MODEL_PATH"),
+            n_ctx=_num("GENERATE_N_CTX"),
+            threads=_num("GENERATE_THREADS") if _get("GENERATE_THREADS") else None,
+            source_tokens=_num("GENERATE_SOURCE_TOKENS"),
+            max_tokens=_num("GENERATE_MAX_TOKENS"),
+            timeout_s=_num("GENERATE_TIMEOUT_S", float),
+            api_model=_get("GENERATE_API_MODEL"),
+            api_base_url=_get("GENERATE_API_BASE_URL"),
+            api_n_ctx=_num("GENERATE_API_N_CTX"),
+            hf_token=_get("HF_TOKEN"),
+        )

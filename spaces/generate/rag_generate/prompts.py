@@ -1,0 +1,175 @@
+"""Pure functions for grounded prompts: numbered sources, token budgets, citations.
+
+Token counts come from a `count` callable, the active backend's own tokenizer, so the
+budget is exact for the model that will read the prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+Count = Callable[[str], int]
+
+GROUNDED_SYSTEM_PROMPT = (
+    "You answer questions using only the numbered sources in the user's message. "
+    "Cite every claim with the source number in square brackets, like [1] or [2][3]. "
+    "If the sources do not contain the answer, say \"I don't know\" and nothing else. "
+    "Be concise."
+)
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+_CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A passage the answer may use."""
+
+    text: str
+    id: str = ""
+    source: str = ""
+    title: str = ""
+
+
+@dataclass
+class Trim:
+    """What the budget did to the sources."""
+
+    budget_tokens: int
+    used_tokens: int = 0
+    kept: list[int] = field(default_factory=list)  # original positions of sources kept (whole or cut)
+    cut: list[int] = field(default_factory=list)  # kept, but only their first sentences
+    dropped: list[int] = field(default_factory=list)
+
+    def report(self) -> dict:
+        return {"budget_tokens": self.budget_tokens, "used_tokens": self.used_tokens, "kept": len(self.kept), "cut": len(self.cut), "dropped": len(self.dropped)}
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of `text`, each keeping its trailing space, so ''.join() gives the text back."""
+    out, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        out.append(text[start : m.end()])
+        start = m.end()
+    if start < len(text):
+        out.append(text[start:])
+    return [s for s in out if s.strip()]
+
+
+def source_block(n: int, src: Source, text: str) -> str:
+    head = f"[{n}]" + (f" {src.title}" if src.title else "") + (f" ({src.source})" if src.source else "")
+    return f"{head}\n{text.strip()}\n"
+
+
+def fit_sources(sources: Sequence[Source], budget: int, count: Count) -> tuple[list[tuple[Source, str]], Trim]:
+    """Keep sources in rank order until `budget` tokens are used.
+
+    A source that does not fit whole keeps as many of its leading sentences as fit (it
+    is dropped if not even one does), and every later source is dropped. Numbering
+    follows the kept order, so [1] is always the best-ranked source that survived.
+    """
+    trim = Trim(budget_tokens=max(budget, 0))
+    kept: list[tuple[Source, str]] = []
+    full = False
+    for pos, src in enumerate(sources):
+        if full:
+            trim.dropped.append(pos)
+            continue
+        n = len(kept) + 1
+        left = trim.budget_tokens - trim.used_tokens
+        cost = count(source_block(n, src, src.text))
+        if cost <= left:
+            kept.append((src, src.text))
+            trim.kept.append(pos)
+            trim.used_tokens += cost
+            continue
+        full = True  # whatever happens to this source, the budget is spent
+        text = ""
+        for sentence in split_sentences(src.text):
+            if count(source_block(n, src, text + sentence)) > left:
+                break
+            text += sentence
+        if text.strip():
+            kept.append((src, text))
+            trim.kept.append(pos)
+            trim.cut.append(pos)
+            trim.used_tokens += count(source_block(n, src, text))
+        else:
+            trim.dropped.append(pos)
+    return kept, trim
+
+
+def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
+    blocks = "\n".join(source_block(i + 1, s, t) for i, (s, t) in enumerate(kept))
+    return f"Sources:\n{blocks}\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
+
+
+def history_messages(history) -> list[dict]:
+    """Accept [[user, assistant], ...] pairs or [{"role", "content"}, ...] messages."""
+    out: list[dict] = []
+    for turn in history or []:
+        if isinstance(turn, dict) and turn.get("role") in ("user", "assistant") and isinstance(turn.get("content"), str):
+            out.append({"role": turn["role"], "content": turn["content"]})
+        elif isinstance(turn, (list, tuple)) and len(turn) == 2:
+            for role, content in zip(("user", "assistant"), turn):
+                if isinstance(content, str) and content:
+                    out.append({"role": role, "content": content})
+        else:
+            raise ValueError("history must be a list of [user, assistant] pairs or of {'role', 'content'} messages.")
+    return out
+
+
+def build_messages(
+    query: str,
+    sources: Sequence[Source],
+    *,
+    history=None,
+    prompt_budget: int,
+    count_messages: Callable[[list[dict]], int],
+    count: Count,
+    max_source_tokens: int | None = None,
+    system_prompt: str = GROUNDED_SYSTEM_PROMPT,
+) -> tuple[list[dict], list[tuple[Source, str]], Trim, int]:
+    """The chat messages for a grounded answer, within `prompt_budget` tokens.
+
+    The system prompt and the question always stay; then the most recent history turns
+    that fit; the sources get what is left (capped by `max_source_tokens`). Returns the
+    messages, the sources kept (with their possibly cut text), the trim report and the
+    number of history messages kept. Raises ValueError if even the bare question does
+    not fit.
+    """
+    base = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_message(query, [])}]
+    base_cost = count_messages(base)
+    if base_cost > prompt_budget:
+        raise ValueError(f"The question alone needs {base_cost} tokens, over the {prompt_budget} left for the prompt. Shorten it, or lower max_tokens.")
+    turns = history_messages(history)
+    kept_turns: list[dict] = []
+    i = len(turns)
+    while i > 0:  # newest exchange first, whole exchanges only
+        trial = turns[max(i - 2, 0) :]
+        if count_messages(base[:1] + trial + base[1:]) > prompt_budget:
+            break
+        kept_turns, i = trial, max(i - 2, 0)
+    left = prompt_budget - count_messages(base[:1] + kept_turns + base[1:])
+    budget = min(left, max_source_tokens) if max_source_tokens is not None else left
+    kept, trim = fit_sources(sources, budget, count)
+    messages = base[:1] + kept_turns + [{"role": "user", "content": user_message(query, kept)}]
+    # Chat templates add a few tokens around each message; give back sources until it fits.
+    while count_messages(messages) > prompt_budget and kept:
+        trim.dropped.insert(0, trim.kept.pop())
+        kept.pop()
+        messages[-1] = {"role": "user", "content": user_message(query, kept)}
+    return messages, kept, trim, len(kept_turns)
+
+
+def parse_citations(text: str, n_sources: int) -> list[int]:
+    """The source numbers cited as [n] or [n, m] in `text`, in order of first use, valid ones only."""
+    seen: list[int] = []
+    for m in _CITATION.finditer(text):
+        for part in m.group(1).split(","):
+            n = int(part)
+            if 1 <= n <= n_sources and n not in seen:
+                seen.append(n)
+    return seen
