@@ -36,10 +36,16 @@ with gr.Blocks(title="Generate") as demo:
         output = gr.Textbox(label="Output", lines=8)
         badge = gr.Markdown()
         inputs = [user_prompt, system_prompt, max_tokens, temperature, top_p, top_k]
-        run.click(api.generate_with_backend, inputs, [output, badge], api_visibility="private", concurrency_id="llm", concurrency_limit=1)
-        # The API twin: plain text only, so ai-blueprint generate clients work unchanged.
-        api_button = gr.Button(visible=False)
-        api_button.click(api.generate, inputs, output, api_name="generate", concurrency_id="llm", concurrency_limit=1)
+        run.click(api.generate_with_backend, inputs, [output, badge], api_name="generate_ui", api_visibility="private", concurrency_id="llm", concurrency_limit=1)
+
+    # API twins with unbounded hidden inputs, so out-of-range values reach the endpoint's own
+    # checks (which name the parameter and the range) instead of the sliders' generic ones.
+    with gr.Row(visible=False):
+        n_max_tokens, n_temperature, n_top_p, n_top_k = (gr.Number() for _ in range(4))
+        docs_json, history_json = gr.JSON(), gr.JSON()
+        api_button = gr.Button()
+    # Plain text only, so ai-blueprint generate clients work unchanged.
+    api_button.click(api.generate, [user_prompt, system_prompt, n_max_tokens, n_temperature, n_top_p, n_top_k], output, api_name="generate", concurrency_id="llm", concurrency_limit=1)
 
     with gr.Tab("Answer with sources"):
         query = gr.Textbox(label="Question", value="What causes tides?")
@@ -53,7 +59,8 @@ with gr.Blocks(title="Generate") as demo:
         ask = gr.Button("Answer", variant="primary")
         answer = gr.Textbox(label="Answer", lines=6)
         info = gr.JSON(label="Backend, sources, citations, usage and timings")
-        ask.click(api.answer, [query, documents, history, a_max_tokens, a_temperature, a_top_p, a_top_k], [answer, info], api_name="answer", concurrency_id="llm", concurrency_limit=1)
+        ask.click(api.answer, [query, documents, history, a_max_tokens, a_temperature, a_top_p, a_top_k], [answer, info], api_name="answer_ui", api_visibility="private", concurrency_id="llm", concurrency_limit=1)
+    api_button.click(api.answer, [query, docs_json, history_json, n_max_tokens, n_temperature, n_top_p, n_top_k], [answer, info], api_name="answer", concurrency_id="llm", concurrency_limit=1)
 
     with gr.Tab("Status"):
         backends = gr.JSON()

@@ -27,7 +27,7 @@ with gr.Blocks(title="Retrieve") as demo:
     search = gr.Button("Search", variant="primary")
     results = gr.Dataframe(label="Results", wrap=True)
     search.click(api.retrieve, [query, k, mode, filters], results, api_name="retrieve")
-    query.submit(api.retrieve, [query, k, mode, filters], results, api_visibility="private")
+    query.submit(api.retrieve, [query, k, mode, filters], results, api_name="retrieve_submit", api_visibility="private")
 
     # Hidden twin so ai-blueprint clients calling /similarity_search keep working.
     alias = gr.Button(visible=False)

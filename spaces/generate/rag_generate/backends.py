@@ -237,16 +237,17 @@ class InferenceAPIBackend(Backend):
 
         if not self.base_url and not self._token:
             raise BackendUnavailable("HF_TOKEN is not set. Create a token at https://huggingface.co/settings/tokens and set HF_TOKEN.")
-        if not self.base_url and _offline():
-            raise BackendUnavailable("HF_HUB_OFFLINE is set, so the Inference API is not contacted.")
+        if _offline():
+            # huggingface_hub refuses every request in offline mode, a local base_url included.
+            raise BackendUnavailable("HF_HUB_OFFLINE is set, so huggingface_hub makes no request (not even to GENERATE_API_BASE_URL). Unset it to use this backend.")
         if self.base_url:
             self._client = InferenceClient(base_url=self.base_url, token=self._token, timeout=self.timeout)
         else:
             self._client = InferenceClient(model=self.model, token=self._token, timeout=self.timeout)
-        try:  # the remote model's own tokenizer, when it is cached or reachable
+        try:  # the remote model's own tokenizer, when it is in the local cache
             from transformers import AutoTokenizer
 
-            self._tokenizer = AutoTokenizer.from_pretrained(self.model, local_files_only=_offline())
+            self._tokenizer = AutoTokenizer.from_pretrained(self.model, local_files_only=True)
         except Exception:
             self._tokenizer = None
             log.info("no local tokenizer for %s; token counts are estimated (3 bytes per token)", self.model)

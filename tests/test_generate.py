@@ -1,0 +1,284 @@
+"""The Generate Space: real llama-cpp on a GGUF the test writes, the Inference API path against a
+local OpenAI-compatible server, the extractive path, budgets, history, concurrency, bad inputs."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import pytest
+from gradio_client import Client
+
+from openai_stub import OpenAIStub
+from rag_generate.backends import LlamaCppBackend
+from rag_generate.prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, fit_sources, parse_citations, split_sentences
+from tiny_models import make_gguf
+
+SOURCES = [
+    {"id": "tides", "source": "ocean.md", "text": "Tides are caused by the gravitational pull of the moon. The sun adds a smaller pull."},
+    {"id": "moon", "source": "moon.md", "text": "The moon orbits the Earth about once every 27 days."},
+    {"id": "volcano", "source": "geo.md", "text": "Volcanoes erupt when magma rises through the crust."},
+]
+LONG = [{"id": f"long{i}", "text": " ".join(f"Sentence {j} of passage {i} talks about ocean tides and the moon." for j in range(40))} for i in range(4)]
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory):
+    return make_gguf(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama(tiny_gguf):
+    b = LlamaCppBackend(model_path=tiny_gguf, n_ctx=1024, prefix_system_prompt=GROUNDED_SYSTEM_PROMPT)
+    b.warm_up()
+    return b
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+# -- pure prompt logic ----------------------------------------------------------------------
+
+
+def test_split_sentences_round_trips():
+    text = "One. Two? Three!\nFour (four). Five"
+    assert "".join(split_sentences(text)) == text
+    assert len(split_sentences(text)) == 5
+
+
+def test_fit_sources_keeps_rank_order_cuts_at_sentences_and_reports():
+    sources = [Source(text="a b c. d e f. g h i.", id="1"), Source(text="j k l.", id="2"), Source(text="m n o.", id="3")]
+    # Each block costs its words plus the "[n]" header.
+    kept, trim = fit_sources(sources, budget=14, count=words)  # 10 + 4 fit; the third does not
+    assert [s.id for s, _ in kept] == ["1", "2"] and trim.dropped == [2] and trim.used_tokens == 14
+    kept, trim = fit_sources(sources, budget=8, count=words)
+    assert [(s.id, t) for s, t in kept] == [("1", "a b c. d e f. ")] and trim.cut == [0] and trim.dropped == [1, 2]
+    assert trim.used_tokens == 7
+    kept, trim = fit_sources(sources, budget=2, count=words)
+    assert kept == [] and trim.dropped == [0, 1, 2]
+
+
+def test_parse_citations():
+    assert parse_citations("Tides [1]. Also [2, 3] and [1] again, not [9] or [0].", 3) == [1, 2, 3]
+    assert parse_citations("no citations", 3) == []
+
+
+def test_prompt_fits_the_budget_with_the_real_tokenizer(llama):
+    sources = [Source(text=d["text"], id=d["id"]) for d in LONG]
+    history = [["earlier question " * 20, "earlier answer " * 20]] * 6
+    for budget in (400, 700, 1000):
+        messages, kept, trim, n_hist = build_messages(
+            "What causes tides?", sources, history=history, prompt_budget=budget, count_messages=llama.count_messages, count=llama.count
+        )
+        assert llama.count_messages(messages) <= budget
+        assert messages[0]["content"] == GROUNDED_SYSTEM_PROMPT and messages[-1]["content"].endswith("Question: What causes tides?")
+        assert n_hist % 2 == 0
+    with pytest.raises(ValueError, match="question alone needs"):
+        build_messages("why " * 2000, sources, prompt_budget=300, count_messages=llama.count_messages, count=llama.count)
+
+
+def test_history_keeps_the_newest_turns_first(llama):
+    history = [["old question", "old answer"], ["new question", "new answer"]]
+    base = build_messages("q", [], history=[], prompt_budget=1000, count_messages=llama.count_messages, count=llama.count)[0]
+    budget = llama.count_messages(base[:1] + history_as_messages(history[1:]) + base[1:]) + 2
+    messages, _, _, n_hist = build_messages("q", [], history=history, prompt_budget=budget, count_messages=llama.count_messages, count=llama.count)
+    assert n_hist == 2 and "new question" in messages[1]["content"] and all("old" not in m["content"] for m in messages)
+
+
+def history_as_messages(pairs):
+    return [m for u, a in pairs for m in ({"role": "user", "content": u}, {"role": "assistant", "content": a})]
+
+
+def test_system_prompt_kv_state_is_reused(llama):
+    from rag_generate.backends import Sampling
+
+    m = [{"role": "system", "content": GROUNDED_SYSTEM_PROMPT}, {"role": "user", "content": "hi"}]
+    other = [{"role": "system", "content": "Something else entirely."}, {"role": "user", "content": "hi"}]
+    first = "".join(llama.stream(m, Sampling(max_tokens=8, temperature=0)))
+    "".join(llama.stream(other, Sampling(max_tokens=8, temperature=0)))  # evicts the prefix from the context
+    again = "".join(llama.stream(m, Sampling(max_tokens=8, temperature=0)))
+    assert first == again  # restoring the saved state changes nothing but the work done
+
+
+# -- the real server, local backend ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(start_space, tiny_gguf):
+    server = start_space("generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="1024", HF_TOKEN="")
+    return Client(server.url, verbose=False)
+
+
+def test_generate_streams_plain_text(client):
+    job = client.submit("Say something.", "Be brief.", 12, 0.0, 0.95, 40, api_name="/generate")
+    outputs = list(job)
+    final = job.result()
+    assert isinstance(final, str) and final and not final.startswith("{")
+    assert len(outputs) >= 3 and all(final.startswith(o) for o in outputs if isinstance(o, str))
+
+
+def test_max_tokens_bounds_the_output(client):
+    text = client.predict("Say something long.", "Be brief.", 5, 0.0, 0.95, 40, api_name="/generate")
+    assert 1 <= len(text) <= 10  # every token of this model is one or two characters
+
+
+def test_answer_names_its_backend_sources_usage_and_timings(client):
+    job = client.submit("What causes tides?", SOURCES, [], 16, 0.0, 0.95, 40, api_name="/answer")
+    outputs = list(job)
+    text, info = job.result()
+    assert len(outputs) >= 2 and outputs[0][1]["status"] == "generating" and outputs[0][1]["sources"]
+    assert info["status"] == "done" and info["backend"] == "llama-cpp"
+    assert info["attempts"][-1] == {**info["attempts"][-1], "backend": "llama-cpp", "outcome": "answered"}
+    assert [s["id"] for s in info["sources"]] == ["tides", "moon", "volcano"]
+    assert 0 < info["usage"]["completion_tokens"] <= 16 + 2 and info["usage"]["prompt_tokens"] > 0
+    assert info["timings"]["ttft_s"] >= 0 and info["timings"]["total_s"] >= info["timings"]["ttft_s"]
+    assert isinstance(info["citations"], list)
+
+
+def test_answer_takes_the_rerank_table(client):
+    table = {"headers": ["id", "text", "source", "score", "rerank_score", "rerank_method"],
+             "data": [[d["id"], d["text"], d["source"], 1.0, 0.9, "cross-encoder x"] for d in SOURCES], "metadata": None}
+    _, info = client.predict("What causes tides?", table, [], 4, 0.0, 0.95, 40, api_name="/answer")
+    assert [s["source"] for s in info["sources"]] == ["ocean.md", "moon.md", "geo.md"]
+
+
+def test_parallel_requests_all_complete(client):
+    with cf.ThreadPoolExecutor(4) as pool:
+        jobs = [pool.submit(client.predict, f"Question {i}?", SOURCES, [], 8, 0.5, 0.9, 20, api_name="/answer") for i in range(4)]
+        results = [j.result(timeout=120) for j in jobs]
+    assert all(info["backend"] == "llama-cpp" and text for text, info in results)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("", "s", 10, 0.5, 0.9, 40), "prompt is empty"),
+        (("hi", "s", 10, 2.5, 0.9, 40), "temperature must be between 0 and 2"),
+        (("hi", "s", 10, -0.1, 0.9, 40), "temperature must be between 0 and 2"),
+        (("hi", "s", 10, 0.5, 0.0, 40), r"top_p must be in \(0, 1\]"),
+        (("hi", "s", 10, 0.5, 1.5, 40), r"top_p must be in \(0, 1\]"),
+        (("hi", "s", 10, 0.5, 0.9, -1), "top_k must be a whole number >= 0"),
+        (("hi", "s", 0, 0.5, 0.9, 40), "max_tokens must be a whole number >= 1"),
+        (("hi", "s", 100000, 0.5, 0.9, 40), "does not fit the context window"),
+        (("word " * 1900, "s", 200, 0.5, 0.9, 40), "Shorten the prompt or lower max_tokens"),
+    ],
+)
+def test_generate_bad_inputs(client, args, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(*args, api_name="/generate")
+
+
+@pytest.mark.parametrize(
+    "query, documents, message",
+    [
+        ("  ", SOURCES, "query is empty"),
+        ("q", {"headers": ["id", "body"], "data": [["a", "b"]]}, "no `text` column"),
+        ("q", {"rows": []}, "table payload with `headers` and `data`"),
+        ("q", [1, 2], "list of strings or of dicts"),
+        ("q", "just text", "not str"),
+        ("why " * 2400, SOURCES, "question alone needs"),
+    ],
+)
+def test_answer_bad_inputs(client, query, documents, message):
+    with pytest.raises(Exception, match=message):
+        client.predict(query, documents, [], 16, 0.5, 0.9, 40, api_name="/answer")
+
+
+# -- budgets and history through a server with a small window -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_client(start_space, tiny_gguf):
+    server = start_space("generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="768", GENERATE_SOURCE_TOKENS="200", HF_TOKEN="")
+    return Client(server.url, verbose=False)
+
+
+def test_sources_are_trimmed_by_tokens_and_reported(small_client):
+    _, info = small_client.predict("What causes tides?", LONG, [], 64, 0.0, 0.95, 40, api_name="/answer")
+    trim = info["trim"]
+    assert trim["budget_tokens"] == 200 and trim["used_tokens"] <= 200
+    assert trim["kept"] == 1 and trim["cut"] == 1 and trim["dropped"] == 3  # the best source, cut at a sentence
+    assert info["sources"][0]["id"] == "long0" and info["sources"][0]["cut"] is True
+    assert info["sources"][0]["text"].rstrip().endswith("moon.")
+    assert info["usage"]["prompt_tokens"] + 64 <= 768
+
+
+def test_history_is_used_within_the_budget(small_client):
+    history = [[f"old question {i} " * 10, f"old answer {i} " * 10] for i in range(10)] + [["latest question", "latest answer"]]
+    _, info = small_client.predict("And then?", SOURCES, history, 32, 0.0, 0.95, 40, api_name="/answer")
+    assert 2 <= info["history_messages_kept"] < 22
+    assert info["usage"]["prompt_tokens"] + 32 <= 768
+
+
+# -- fallback chain ------------------------------------------------------------------------------
+
+
+# huggingface_hub refuses every request in offline mode, even to a local base_url; these
+# servers reach only the stub on 127.0.0.1 (the GGUF path is local, tokenizers local-only).
+ONLINE = {"HF_HUB_OFFLINE": "0"}
+
+
+@pytest.fixture
+def stub():
+    s = OpenAIStub()
+    yield s
+    s.close()
+
+
+def test_missing_model_falls_back_to_the_inference_api(start_space, stub, tmp_path):
+    server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "missing.gguf"), GENERATE_API_BASE_URL=stub.url,
+                         GENERATE_API_MODEL="org/api-model", HF_TOKEN="hf_secret_test_token", **ONLINE)
+    client = Client(server.url, verbose=False)
+    text, info = client.predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
+    assert text == stub.reply and info["backend"] == "inference-api"
+    assert info["attempts"][0]["backend"] == "llama-cpp" and info["attempts"][0]["outcome"] == "unavailable"
+    assert "missing.gguf" in info["attempts"][0]["detail"]
+    assert info["citations"] == [{"n": 1, "id": "tides", "source": "ocean.md"}]
+    req = stub.requests[-1]
+    assert req["body"]["model"] == "org/api-model" and req["body"]["stream"] is True and req["auth"] == "Bearer hf_secret_test_token"
+    assert "Tides are caused" in req["body"]["messages"][-1]["content"]  # the grounded prompt went to the API
+    assert client.predict("Hello", "Be brief.", 16, 0.2, 0.9, 40, api_name="/generate") == stub.reply
+    assert "hf_secret_test_token" not in server.log()
+
+
+def test_a_local_backend_that_raises_falls_back(start_space, stub, tmp_path):
+    corrupt = tmp_path / "corrupt.gguf"
+    corrupt.write_bytes(b"GGUF" + b"\x00" * 64)
+    server = start_space("generate", GENERATE_MODEL_PATH=str(corrupt), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t", **ONLINE)
+    text, info = Client(server.url, verbose=False).predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
+    assert info["backend"] == "inference-api" and text == stub.reply
+    assert info["attempts"][0]["outcome"] == "unavailable" and "Failed to load model" in info["attempts"][0]["detail"]
+
+
+def test_both_models_down_gives_an_extractive_answer(start_space, tmp_path):
+    failing = OpenAIStub(mode="error")
+    try:
+        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=failing.url, HF_TOKEN="t", **ONLINE)
+        client = Client(server.url, verbose=False)
+        text, info = client.predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
+        assert info["backend"] == "extractive"
+        assert [a["outcome"] for a in info["attempts"]] == ["unavailable", "error", "answered"]
+        assert "gravitational pull of the moon" in text and "[1]" in text
+        assert {"n": 1, "id": "tides", "source": "ocean.md"} in info["citations"]
+        with pytest.raises(Exception, match="use /answer with documents"):
+            client.predict("Hello", "s", 16, 0.2, 0.9, 40, api_name="/generate")
+    finally:
+        failing.close()
+
+
+def test_offline_mode_says_why_the_api_is_skipped(start_space, stub, tmp_path):
+    server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t")
+    _, info = Client(server.url, verbose=False).predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
+    assert info["backend"] == "extractive" and "HF_HUB_OFFLINE" in info["attempts"][1]["detail"] and not stub.requests
+
+
+def test_a_stalled_backend_times_out(start_space, tmp_path):
+    stalled = OpenAIStub(mode="stall", stall_s=20)
+    try:
+        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=stalled.url, HF_TOKEN="t", GENERATE_TIMEOUT_S="2", **ONLINE)
+        text, info = Client(server.url, verbose=False).predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
+        assert info["backend"] == "extractive"
+        timeout = info["attempts"][1]
+        assert timeout["backend"] == "inference-api" and timeout["outcome"] in ("timeout", "error") and timeout["seconds"] < 15
+    finally:
+        stalled.close()
