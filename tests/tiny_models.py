@@ -67,6 +67,7 @@ def make_gguf(
     vocab: int | None = None,
     context: int = 8192,
     qtype: str = "F32",
+    tie_embeddings: bool = False,
     seed: int = 0,
 ) -> str:
     """Write a llama-architecture GGUF with random weights that real llama-cpp loads.
@@ -75,7 +76,8 @@ def make_gguf(
     256 byte tokens, then filler tokens up to `vocab`. The GGUF carries a ChatML chat
     template. Output rows of special and non-printable tokens are zero, so greedy
     decoding emits printable ASCII and never stops early. With layers=32, hidden=960,
-    heads=15, kv_heads=5, ffn=2560, vocab=49152 and qtype="Q8_0" it has SmolLM2-360M's shape.
+    heads=15, kv_heads=5, ffn=2560, vocab=49152, qtype="Q8_0" and tie_embeddings=True it
+    has SmolLM2-360M's shape and size (the output layer reuses the token embeddings).
     """
     import gguf
     import numpy as np
@@ -123,14 +125,19 @@ def make_gguf(
         else:
             w.add_tensor(name, data)
 
-    add("token_embd.weight", (vocab, hidden), 0.02 * 50)
-    add("output_norm.weight", (hidden,), data=np.ones(hidden, dtype=np.float32))
-    out = rng.standard_normal((vocab, hidden), dtype=np.float32) * hidden**-0.5
     printable = np.zeros(vocab, dtype=bool)
     for b in range(0x20, 0x7F):
         printable[3 + b] = True
-    out[~printable] = 0.0
-    add("output.weight", (vocab, hidden), data=out.astype(np.float32))
+    embd = rng.standard_normal((vocab, hidden), dtype=np.float32)
+    if tie_embeddings:  # llama.cpp uses token_embd as the output layer when output.weight is absent
+        embd[~printable] = 0.0
+        add("token_embd.weight", (vocab, hidden), data=embd * hidden**-0.5)
+    else:
+        add("token_embd.weight", (vocab, hidden), data=embd)
+        out = rng.standard_normal((vocab, hidden), dtype=np.float32) * hidden**-0.5
+        out[~printable] = 0.0
+        add("output.weight", (vocab, hidden), data=out)
+    add("output_norm.weight", (hidden,), data=np.ones(hidden, dtype=np.float32))
     for i in range(layers):
         add(f"blk.{i}.attn_norm.weight", (hidden,), data=np.ones(hidden, dtype=np.float32))
         add(f"blk.{i}.attn_q.weight", (hidden, hidden))

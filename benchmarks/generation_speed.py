@@ -1,0 +1,153 @@
+"""Generation speed of SmolLM2-360M's shape through the Generate Space's own code path.
+
+    python benchmarks/generation_speed.py [--json] [--rounds 3]
+
+Writes (once, cached in .cache/bench/) a GGUF with SmolLM2-360M-Instruct's exact shape and
+random weights, Q8_0: 32 layers, hidden 960, 15 heads, 5 KV heads, FFN 2560, vocab 49152.
+Compute and memory traffic match the real model. Reports:
+  prompt_tok_s            prompt evaluation through LlamaCppBackend.stream (no cached prefix)
+  decode_tok_s            generation speed after the first token
+  mem_read_gb_s           measured memory read bandwidth (multi-threaded sum over 2 GiB)
+  decode_roof_tok_s       bandwidth / model bytes: decoding reads every weight once per token
+  ttft_s/answer_default   time to first token of GenerateAPI.answer with 5 sources of ~250 tokens
+                          and the default settings (system prompt KV state cached)
+  ttft_s/answer_no_prefix_cache   the same with the prefix cache defeated
+  overhead_ratio          Space path / raw llama-cpp create_completion on the same prompt
+  ttft_s/sources_<n>      TTFT by source budget (the context-size trade-off)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from _common import ROOT, Report, median
+
+sys.path.insert(0, str(ROOT / "tests"))
+from rag_generate.api import GenerateAPI  # noqa: E402
+from rag_generate.backends import LlamaCppBackend, Sampling  # noqa: E402
+from rag_generate.config import Settings  # noqa: E402
+from rag_generate.prompts import GROUNDED_SYSTEM_PROMPT  # noqa: E402
+from tiny_models import make_gguf  # noqa: E402
+
+PASSAGE = (
+    "Ocean tides are the periodic rise and fall of sea level caused by the combined gravitational forces of the moon and the sun "
+    "and by the rotation of the Earth. Spring tides occur when the sun and moon align, neap tides when they are at right angles. "
+)
+
+
+def model_file() -> str:
+    path = ROOT / ".cache" / "bench" / "smollm2-360m-shape-q8_0-tied.gguf"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        print("writing the SmolLM2-360M-shaped GGUF (once) ...", file=sys.stderr)
+        make_gguf(tmp, layers=32, hidden=960, heads=15, kv_heads=5, ffn=2560, vocab=49152, qtype="Q8_0", tie_embeddings=True)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def read_bandwidth_gb_s() -> float:
+    import torch
+
+    buf = torch.ones(2**29, dtype=torch.float32)  # 2 GiB
+    buf.sum()
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        buf.sum()
+        times.append(time.perf_counter() - t)
+    return buf.numel() * 4 / median(times) / 1e9
+
+
+def sources(n: int, tokens_each: int, count) -> list[dict]:
+    out = []
+    for i in range(n):
+        text = ""
+        while count(text) < tokens_each:
+            text += PASSAGE
+        out.append({"id": f"s{i}", "text": text, "source": f"doc{i}.md"})
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    report = Report("Generation speed (SmolLM2-360M shape, Q8_0, random weights)", args.json)
+    path = model_file()
+    model_bytes = os.path.getsize(path)
+    settings = Settings.from_env()
+    settings = Settings(**{**settings.__dict__, "model_path": path, "hf_token": ""})
+    api = GenerateAPI(settings)
+    llama: LlamaCppBackend = api.llama
+    llama.warm_up()
+    llm = llama.llm
+    report.add("model_mb", model_bytes / 1e6, "MB", f"n_ctx={llama.n_ctx}, threads={llama.n_threads}")
+
+    # -- prompt eval and decode through the backend -------------------------------------
+    prompt_msgs = [{"role": "system", "content": "You are a benchmark."}, {"role": "user", "content": PASSAGE * 4}]
+    n_prompt = llama.count_messages(prompt_msgs)
+    pe, dec, space_total, raw_total = [], [], [], []
+    decode_tokens = 64
+    tokens = llama._tokens(llama._render(prompt_msgs))
+    for _ in range(args.rounds):
+        llm.reset()  # no reuse of an earlier prompt's KV
+        t = time.perf_counter()
+        first, n = None, 0
+        for _piece in llama.stream(prompt_msgs, Sampling(max_tokens=decode_tokens, temperature=0)):
+            n += 1
+            if first is None:
+                first = time.perf_counter() - t
+        total = time.perf_counter() - t
+        pe.append(n_prompt / first)
+        dec.append((n - 1) / (total - first))
+        space_total.append(total)
+        llm.reset()
+        t = time.perf_counter()
+        list(llm.create_completion(tokens, max_tokens=decode_tokens, temperature=0, stream=True))
+        raw_total.append(time.perf_counter() - t)
+    bw = read_bandwidth_gb_s()
+    report.add("prompt_tok_s", median(pe), "tok/s", f"{n_prompt}-token prompt, no cached prefix")
+    report.add("decode_tok_s", median(dec), "tok/s", f"{decode_tokens} tokens")
+    report.add("mem_read_gb_s", bw, "GB/s", "torch sum over 2 GiB")
+    report.add("decode_roof_tok_s", bw * 1e9 / model_bytes, "tok/s", "bandwidth / model bytes")
+    report.add("decode_fraction_of_roof", median(dec) / (bw * 1e9 / model_bytes), "ratio", "target >= 0.85")
+    report.add("overhead_ratio", median(space_total) / median(raw_total), "ratio", "Space stream / raw create_completion, same prompt; target <= 1.05")
+
+    # -- TTFT of the default grounded answer ---------------------------------------------
+    docs = sources(5, 250, llama.count)
+
+    def ttft(defeat_prefix: bool) -> float:
+        if defeat_prefix:
+            llama._prefix_state, saved = None, llama._prefix_state
+        llm.reset()
+        t = time.perf_counter()
+        for _text, info in api.answer("What causes spring tides?", docs, [], 64, 0.0, 0.95, 40):
+            if info.get("status") == "generating":
+                result = time.perf_counter() - t
+                break
+        if defeat_prefix:
+            llama._prefix_state = saved
+        return result
+
+    warm = [ttft(False) for _ in range(args.rounds)]
+    cold = [ttft(True) for _ in range(args.rounds)]
+    report.add("ttft_s/answer_default", median(warm), "s", f"5 sources x ~250 tokens, source budget {settings.source_tokens}; target <= 3")
+    report.add("ttft_s/answer_no_prefix_cache", median(cold), "s", "system prompt re-evaluated every time")
+    report.add("prefix_cache_gain_s", median(cold) - median(warm), "s")
+
+    # -- the context-size trade-off ------------------------------------------------------
+    for budget in (256, 512, 1024, 1536):
+        api.settings = Settings(**{**settings.__dict__, "source_tokens": budget})
+        report.add(f"ttft_s/sources_{budget}", median([ttft(False) for _ in range(args.rounds)]), "s", f"source budget {budget} tokens")
+    api.settings = settings
+    report.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
