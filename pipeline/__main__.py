@@ -1,13 +1,22 @@
-"""Command line: `python -m pipeline up` starts every Space locally."""
+"""Command line.
+
+    python -m pipeline up [--chat-port 7860 ...]   start every Space and the chat UI locally
+    python -m pipeline ask "question" [--json]     answer from the command line
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import threading
 
+from .clients import StageError
 from .launcher import DEFAULT_PORTS, SPACES_DIR, Service, Stack
+from .rag import RAGPipeline, default_url
+
+CHAT_PORT = 7860
 
 
 def available_spaces() -> list[str]:
@@ -16,41 +25,92 @@ def available_spaces() -> list[str]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ports = {"retrieve": args.retrieve_port, "rerank": args.rerank_port, "generate": args.generate_port}
-    services = [Service(name, ports[name]) for name in available_spaces()]
-    stack = Stack(services)
+    stack = Stack([Service(name, ports[name]) for name in available_spaces()])
     stopping = threading.Event()
-
-    def on_signal(signum, frame):
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    print("Starting " + ", ".join(s.name for s in services) + " ...", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    print("Starting " + ", ".join(s.name for s in stack.services) + " ...", flush=True)
+    chat = None
     try:
         stack.start(timeout=args.timeout)
+        urls = stack.urls
+        if not args.no_chat:
+            from .chat import build_chat_app
+
+            rag = RAGPipeline(retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"])
+            chat = build_chat_app(rag)
+            chat.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=args.chat_port, prevent_thread_lock=True, quiet=True)
+            urls = {"chat": f"http://127.0.0.1:{args.chat_port}/", **urls}
         print("\nReady:", flush=True)
-        for name, url in stack.urls.items():
+        for name, url in urls.items():
             print(f"  {name:<9} {url}", flush=True)
         print("\nCtrl-C stops everything.", flush=True)
         stopping.wait()
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         print("Stopping ...", flush=True)
+        if chat is not None:
+            chat.close()
         stack.stop()
     return 0
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    rag = RAGPipeline(retrieve=args.retrieve, rerank=args.rerank, generate=args.generate, timeout=args.timeout)
+    try:
+        if args.json:
+            answer = rag.ask(args.question, args.k_retrieve, args.k_rerank, max_tokens=args.max_tokens, temperature=args.temperature)
+            print(json.dumps(answer.to_dict(), default=str))
+            return 0
+        printed = ""
+        answer = None
+        for event, value in rag.stream(args.question, args.k_retrieve, args.k_rerank, max_tokens=args.max_tokens, temperature=args.temperature):
+            if event == "delta":
+                sys.stdout.write(value[len(printed):] if value.startswith(printed) else "\n" + value)
+                sys.stdout.flush()
+                printed = value
+            elif event == "done":
+                answer = value
+    except (StageError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print("\n\nSources:")
+    for s in answer.sources:
+        print(f"  [{s.n}] {s.source or s.id}{' (cited)' if s.cited else ''}: {s.text[:100]}")
+    t = answer.timings
+    print(f"\nBackend: {answer.backend} · reranker: {answer.rerank_method}")
+    print(f"Timings: retrieve {t['retrieve_s']:.2f}s, rerank {t['rerank_s']:.2f}s, generate {t['generate_s']:.2f}s, first token {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s")
+    for note in answer.notes:
+        print(f"Note: {note}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("up", help="start every Space locally and print the URLs")
+    up = sub.add_parser("up", help="start every Space and the chat UI locally, print the URLs")
     up.add_argument("--retrieve-port", type=int, default=DEFAULT_PORTS["retrieve"])
     up.add_argument("--rerank-port", type=int, default=DEFAULT_PORTS["rerank"])
     up.add_argument("--generate-port", type=int, default=DEFAULT_PORTS["generate"])
+    up.add_argument("--chat-port", type=int, default=CHAT_PORT)
+    up.add_argument("--no-chat", action="store_true", help="start the Spaces only")
     up.add_argument("--timeout", type=float, default=300, help="seconds to wait for each Space")
     up.set_defaults(func=cmd_up)
+
+    ask = sub.add_parser("ask", help="answer a question through the running Spaces")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print one JSON object: answer, sources, backend, timings")
+    ask.add_argument("--retrieve", default=default_url("retrieve"), help="URL or Space id (env PIPELINE_RETRIEVE_URL)")
+    ask.add_argument("--rerank", default=default_url("rerank"), help="URL or Space id (env PIPELINE_RERANK_URL)")
+    ask.add_argument("--generate", default=default_url("generate"), help="URL or Space id (env PIPELINE_GENERATE_URL)")
+    ask.add_argument("--k-retrieve", type=int, default=20)
+    ask.add_argument("--k-rerank", type=int, default=5)
+    ask.add_argument("--max-tokens", type=int, default=256)
+    ask.add_argument("--temperature", type=float, default=0.2)
+    ask.add_argument("--timeout", type=float, default=120, help="seconds each stage may take")
+    ask.set_defaults(func=cmd_ask)
     args = ap.parse_args(argv)
     return args.func(args)
 

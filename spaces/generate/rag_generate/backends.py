@@ -34,6 +34,17 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
+def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
+    """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
+    try:
+        from huggingface_hub import model_info
+
+        model_info(repo_id, timeout=timeout)
+        return True
+    except Exception:
+        return False
+
+
 class Backend:
     name = "backend"
     n_ctx = 0
@@ -121,8 +132,11 @@ class LlamaCppBackend(Backend):
         try:
             return hf_hub_download(self.repo, self.filename, local_files_only=True)
         except Exception:
-            if _offline():
-                raise BackendUnavailable(f"{self.repo}/{self.filename} is not in the Hugging Face cache and HF_HUB_OFFLINE is set.") from None
+            if _offline() or not hub_reachable(self.repo):
+                raise BackendUnavailable(
+                    f"{self.repo}/{self.filename} is not in the Hugging Face cache and the Hub is unreachable (or HF_HUB_OFFLINE is set). "
+                    "Set GENERATE_MODEL_PATH to a local GGUF, or run once with network."
+                ) from None
         try:
             return hf_hub_download(self.repo, self.filename)
         except Exception as exc:

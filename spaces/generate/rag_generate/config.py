@@ -16,7 +16,7 @@ ENV = {
     "GENERATE_MODEL_PATH": ("", "a local GGUF file; overrides the repo and file"),
     "GENERATE_N_CTX": ("2048", "llama-cpp context window in tokens"),
     "GENERATE_THREADS": ("", "CPU threads for llama-cpp; empty uses every core"),
-    "GENERATE_SOURCE_TOKENS": ("512", "most tokens of sources /answer puts in the prompt (latency vs. context)"),
+    "GENERATE_SOURCE_TOKENS": ("320", "most tokens of sources /answer puts in the prompt (latency vs. context)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
     "GENERATE_API_MODEL": ("HuggingFaceTB/SmolLM2-360M-Instruct", "model of the Inference API fallback"),

@@ -1,0 +1,85 @@
+"""The pipeline's own chat UI: streaming answers with sources, backend and timings."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .clients import StageError
+from .rag import RAGPipeline, Source
+
+
+def sources_markdown(sources: list[Source], *, cited_only: bool = False) -> str:
+    if not sources:
+        return "_No sources found. Add documents to the retrieve Space._"
+    lines = []
+    for s in sources:
+        scores = []
+        if s.retrieve_score is not None:
+            scores.append(f"retrieve {float(s.retrieve_score):.3f}")
+        if s.rerank_score is not None:
+            scores.append(f"rerank {float(s.rerank_score):.3f}")
+        mark = " ✅ cited" if s.cited else ""
+        head = f"**[{s.n}]** {s.title or s.source or s.id}" + (f" · `{s.source}`" if s.source else "") + (f" · {', '.join(scores)}" if scores else "") + mark
+        text = s.text if len(s.text) <= 600 else s.text[:600] + " …"
+        lines.append(f"{head}\n\n> {text}\n")
+    return "\n".join(lines)
+
+
+def details_markdown(answer) -> str:
+    t = answer.timings
+    server = t.get("generate_server") or {}
+    parts = [
+        f"**Answered by:** `{answer.backend}` · **reranker:** {answer.rerank_method}",
+        f"**Timings (s):** retrieve {t.get('retrieve_s', 0):.2f} · rerank {t.get('rerank_s', 0):.2f} · generate {t.get('generate_s', 0):.2f}"
+        f" · first token {t.get('ttft_s') or 0:.2f} · total {t.get('total_s', 0):.2f}"
+        + (f" (generate Space: first token {server.get('ttft_s')}, {server.get('decode_tok_s')} tok/s)" if server else ""),
+    ]
+    parts += [f"- {n}" for n in answer.notes]
+    return "\n\n".join(parts)
+
+
+def build_chat_app(pipeline: RAGPipeline) -> gr.Blocks:
+    def respond(message: str, history: list, k_retrieve: int, k_rerank: int, temperature: float, max_tokens: int):
+        history = list(history or [])
+        if not message or not message.strip():
+            yield history, "", "", ""
+            return
+        pairs = []  # earlier exchanges, for follow-up questions
+        for i in range(0, len(history) - 1, 2):
+            if history[i].get("role") == "user" and history[i + 1].get("role") == "assistant":
+                pairs.append([history[i]["content"], history[i + 1]["content"]])
+        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
+        sources_md, details = "", "_Retrieving …_"
+        yield history, "", sources_md, details
+        try:
+            for event, value in pipeline.stream(message, int(k_retrieve), int(k_rerank), history=pairs, temperature=float(temperature), max_tokens=int(max_tokens)):
+                if event == "sources":
+                    sources_md, details = sources_markdown(value), "_Generating …_"
+                elif event == "delta":
+                    history[-1] = {"role": "assistant", "content": value}
+                else:
+                    history[-1] = {"role": "assistant", "content": value.text or "(empty answer)"}
+                    sources_md, details = sources_markdown(value.sources), details_markdown(value)
+                yield history, "", sources_md, details
+        except (StageError, ValueError) as exc:
+            history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
+            yield history, "", sources_md, "_The request failed; see the message in the chat._"
+
+    with gr.Blocks(title="RAG chat") as app:
+        gr.Markdown("# Ask your documents\nRetrieve → rerank → generate, each a separate Space, composed through `gradio_client`.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Chat", height=460)
+                box = gr.Textbox(label="Question", placeholder="Ask something about the indexed documents, then press Enter")
+                with gr.Accordion("Settings", open=False):
+                    k_retrieve = gr.Slider(1, 100, value=20, step=1, label="k_retrieve (passages retrieved)")
+                    k_rerank = gr.Slider(1, 20, value=5, step=1, label="k_rerank (passages given to the model)")
+                    temperature = gr.Slider(0.0, 2.0, value=0.2, step=0.05, label="temperature")
+                    max_tokens = gr.Slider(16, 1024, value=256, step=16, label="max tokens")
+                clear = gr.Button("New conversation")
+            with gr.Column(scale=2):
+                details = gr.Markdown("_Ask a question to see the backend and timings._")
+                sources = gr.Markdown(label="Sources")
+        box.submit(respond, [box, chatbot, k_retrieve, k_rerank, temperature, max_tokens], [chatbot, box, sources, details], api_name="chat")
+        clear.click(lambda: ([], "", "", ""), None, [chatbot, box, sources, details], api_visibility="private")
+    return app

@@ -1,0 +1,176 @@
+"""`RAGPipeline`: retrieve, rerank and generate, composed through each Space's public API."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .clients import StageClient, StageError
+from .launcher import DEFAULT_PORTS
+
+
+@dataclass
+class Source:
+    """A passage the answer was given, with the scores that chose it."""
+
+    n: int
+    id: str
+    text: str
+    source: str = ""
+    title: str = ""
+    retrieve_score: float | None = None
+    rerank_score: float | None = None
+    cited: bool = False
+
+
+@dataclass
+class Answer:
+    """What `RAGPipeline.ask` returns."""
+
+    text: str
+    sources: list[Source]
+    backend: str
+    timings: dict = field(default_factory=dict)  # client-side seconds per stage, and what each Space reported
+    rerank_method: str = ""
+    notes: list[str] = field(default_factory=list)  # degraded paths, said out loud
+    info: dict = field(default_factory=dict)  # the generate Space's final report
+
+    def to_dict(self) -> dict:
+        return {
+            "answer": self.text,
+            "sources": [s.__dict__ for s in self.sources],
+            "backend": self.backend,
+            "timings": self.timings,
+            "rerank_method": self.rerank_method,
+            "notes": self.notes,
+        }
+
+
+def _rows(table: dict) -> list[dict]:
+    return [dict(zip(table["headers"], r)) for r in table.get("data") or []]
+
+
+def _table(rows: list[dict]) -> dict:
+    headers = list(rows[0]) if rows else ["id", "text", "source", "score"]
+    return {"headers": headers, "data": [[r.get(h) for h in headers] for r in rows], "metadata": None}
+
+
+def dedupe(rows: list[dict]) -> list[dict]:
+    """Drop rows whose text repeats after whitespace and case normalisation; keep the first."""
+    seen, out = set(), []
+    for r in rows:
+        key = " ".join(str(r.get("text", "")).split()).casefold()
+        if key and key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def default_url(stage: str) -> str:
+    return os.environ.get(f"PIPELINE_{stage.upper()}_URL", f"http://127.0.0.1:{DEFAULT_PORTS[stage]}/")
+
+
+class RAGPipeline:
+    """Question answering over the three Spaces.
+
+    Usage:
+        rag = RAGPipeline(retrieve="http://127.0.0.1:7861/", rerank="you/rerank", generate="you/generate")
+        answer = rag.ask("What causes tides?")
+        print(answer.text, [s.id for s in answer.sources], answer.backend, answer.timings)
+
+    Args:
+        retrieve: URL or Space id of the retrieve Space (default PIPELINE_RETRIEVE_URL or the local port of `up`).
+        rerank: URL or Space id of the rerank Space.
+        generate: URL or Space id of the generate Space.
+        hf_token: token for private Spaces (default HF_TOKEN).
+        timeout: seconds each stage may take.
+        transport: "gradio_client" (default), or "rest" for Gradio's REST route with a
+            pooled connection, which cuts each hop's overhead (see BENCHMARKS.md).
+    """
+
+    def __init__(self, retrieve: str | None = None, rerank: str | None = None, generate: str | None = None, *, hf_token: str | None = None, timeout: float = 120, transport: str = "gradio_client"):
+        token = hf_token or os.environ.get("HF_TOKEN") or None
+        kw = dict(hf_token=token, timeout=timeout, transport=transport)
+        self.retrieve = StageClient("retrieve", retrieve or default_url("retrieve"), **kw)
+        self.rerank = StageClient("rerank", rerank or default_url("rerank"), **kw)
+        self.generate = StageClient("generate", generate or default_url("generate"), **kw)
+
+    def ask(self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation) -> Answer:
+        """Answer `query`. `generation` takes max_tokens, temperature, top_p, top_k."""
+        answer = None
+        for event, value in self.stream(query, k_retrieve, k_rerank, history=history, **generation):
+            if event == "done":
+                answer = value
+        return answer
+
+    def stream(self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation) -> Iterator[tuple[str, object]]:
+        """Yield ("sources", list[Source]) before the first token, then ("delta", text) as the
+        answer grows (the full text so far), then ("done", Answer)."""
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("The question is empty.")
+        timings: dict = {}
+        notes: list[str] = []
+        t0 = time.perf_counter()
+        hits = _rows(self.retrieve.call("/retrieve", query, k_retrieve, "hybrid", ""))
+        timings["retrieve_s"] = time.perf_counter() - t0
+        unique = dedupe(hits)
+        if len(unique) < len(hits):
+            notes.append(f"{len(hits) - len(unique)} duplicate passages removed before reranking.")
+
+        rerank_method = "none"
+        t = time.perf_counter()
+        try:
+            table, report = self.rerank.call("/rerank", query, _table(unique), k_rerank) if unique else ({"headers": [], "data": []}, {})
+            ranked = _rows(table)
+            rerank_method = report.get("method", "")
+            timings["rerank_server_s"] = report.get("seconds")
+            if report.get("fallback_reason"):
+                notes.append(f"Reranker fallback: {report['fallback_reason']}.")
+        except StageError as exc:
+            ranked = unique[:k_rerank]
+            rerank_method = "retrieval order (reranker unavailable)"
+            notes.append(f"Reranker unavailable, so the sources are in retrieval order: {exc}")
+        timings["rerank_s"] = time.perf_counter() - t
+
+        sources = [
+            Source(n=i + 1, id=str(r.get("id", i + 1)), text=str(r.get("text", "")), source=str(r.get("source") or ""), title=str(r.get("title") or ""),
+                   retrieve_score=r.get("score"), rerank_score=r.get("rerank_score"))
+            for i, r in enumerate(ranked)
+        ]
+        yield "sources", sources
+
+        docs = [{"id": s.id, "text": s.text, "source": s.source, "title": s.title} for s in sources]
+        args = (query, docs, history or [], generation.get("max_tokens", 256), generation.get("temperature", 0.2), generation.get("top_p", 0.95), generation.get("top_k", 40))
+        t = time.perf_counter()
+        first = None
+        text, info = "", {}
+        for out in self.generate.stream("/answer", *args):
+            if not isinstance(out, (list, tuple)) or len(out) != 2:
+                continue
+            text, info = out
+            if text and first is None:
+                first = time.perf_counter() - t0
+            yield "delta", text
+        timings["generate_s"] = time.perf_counter() - t
+        timings["ttft_s"] = first
+        timings["total_s"] = time.perf_counter() - t0
+        timings["generate_server"] = info.get("timings", {})
+        used = info.get("sources") or []
+        # The generate Space may have trimmed or dropped sources; keep the numbering it used.
+        kept = {str(s.get("id")): s.get("n") for s in used}
+        cited = {str(c.get("id")) for c in info.get("citations", [])}
+        final_sources = []
+        for s in sources:
+            if s.id in kept:
+                s.n, s.cited = kept[s.id], s.id in cited
+                final_sources.append(s)
+        dropped = len(sources) - len(final_sources)
+        if dropped:
+            notes.append(f"{dropped} sources did not fit the model's context budget and were left out.")
+        for a in info.get("attempts", []):
+            if a.get("outcome") != "answered":
+                notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")
+        yield "done", Answer(text=text, sources=final_sources or sources, backend=info.get("backend", "unknown"), timings=timings,
+                             rerank_method=rerank_method, notes=notes, info=info)

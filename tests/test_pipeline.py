@@ -1,0 +1,211 @@
+"""End to end across three real Spaces: RAGPipeline, the CLI, the chat UI, failures, shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client
+
+from conftest import ROOT
+from pipeline import RAGPipeline, Service, Stack, StageError
+from pipeline.launcher import free_port
+from tiny_models import make_cross_encoder, make_gguf
+
+CORPUS = {
+    "tides.md": "# Tides\n\nTides are caused by the gravitational pull of the moon and the sun on the oceans.",
+    "volcanoes.md": "# Volcanoes\n\nVolcanoes erupt when magma rises through the crust.",
+    "mirror-tides.md": "# Tides\n\nTides are caused by the gravitational pull of the moon and the sun on the oceans.",
+    "orbits.md": "# Orbits\n\nThe moon orbits the Earth about once every 27 days.",
+}
+
+
+@pytest.fixture(scope="module")
+def stack_env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in CORPUS.items():
+        (corpus / name).write_text(text)
+    return {
+        "RETRIEVE_CORPUS": str(corpus),
+        "RETRIEVE_INDEX_DIR": str(root / "index"),
+        "RERANK_MODEL": make_cross_encoder(root / "ce"),
+        "GENERATE_MODEL_PATH": make_gguf(root / "tiny.gguf"),
+        "GENERATE_N_CTX": "1024",
+        "HF_TOKEN": "",
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(stack_env, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("stack-logs")
+    s = Stack([Service(name, env=stack_env, log_path=logs / f"{name}.log") for name in ("retrieve", "rerank", "generate")])
+    s.start(timeout=180)
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def rag(stack):
+    u = stack.urls
+    return RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=60)
+
+
+def test_ask_returns_answer_sources_backend_and_timings(rag):
+    answer = rag.ask("What causes tides?", k_retrieve=10, k_rerank=3, max_tokens=16, temperature=0.0)
+    assert answer.text and answer.backend == "llama-cpp"
+    assert answer.rerank_method.startswith("cross-encoder")
+    texts = [s.text for s in answer.sources]
+    assert len(texts) == len(set(texts)) <= 3  # the mirrored copy was deduplicated before reranking
+    assert any("duplicate" in n for n in answer.notes)
+    assert all(s.retrieve_score is not None and 0 <= s.rerank_score <= 1 for s in answer.sources)
+    for key in ("retrieve_s", "rerank_s", "generate_s", "ttft_s", "total_s", "rerank_server_s"):
+        assert answer.timings[key] is not None and answer.timings[key] >= 0
+    assert answer.timings["generate_server"]["ttft_s"] >= 0
+
+
+def test_stream_gives_sources_before_the_first_token(rag):
+    events = list(rag.stream("What causes tides?", 10, 3, max_tokens=12, temperature=0.0))
+    kinds = [e for e, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and "delta" in kinds
+    assert kinds.index("sources") < kinds.index("delta")
+    deltas = [v for e, v in events if e == "delta"]
+    assert all(b.startswith(a) for a, b in zip(deltas, deltas[1:]))  # the text only grows
+
+
+def test_history_reaches_the_generate_stage(rag):
+    answer = rag.ask("And the sun?", 10, 3, history=[["What causes tides?", "The moon [1]."]], max_tokens=8)
+    assert answer.info["history_messages_kept"] == 2
+
+
+def test_cli_ask_json(stack):
+    u = stack.urls
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "ask", "What causes tides?", "--json", "--retrieve", u["retrieve"], "--rerank", u["rerank"], "--generate", u["generate"], "--max-tokens", "8"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert set(data) >= {"answer", "sources", "backend", "timings"} and data["backend"] == "llama-cpp" and data["sources"]
+
+
+def test_cli_ask_prints_answer_sources_and_timings(stack):
+    u = stack.urls
+    env = {**os.environ, "PIPELINE_RETRIEVE_URL": u["retrieve"], "PIPELINE_RERANK_URL": u["rerank"], "PIPELINE_GENERATE_URL": u["generate"]}
+    out = subprocess.run([sys.executable, "-m", "pipeline", "ask", "What causes tides?", "--max-tokens", "8"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "Sources:" in out.stdout and "[1]" in out.stdout and "Backend: llama-cpp" in out.stdout and "Timings:" in out.stdout
+
+
+def test_chat_ui_answers_through_its_api(stack):
+    from pipeline.chat import build_chat_app
+
+    u = stack.urls
+    app = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"]))
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        history, box, sources, details = Client(f"http://127.0.0.1:{port}/", verbose=False).predict("What causes tides?", [], 10, 3, 0.0, 16, api_name="/chat")
+        assert history[-1]["role"] == "assistant" and history[-1]["content"]
+        assert "[1]" in sources and "Answered by:** `llama-cpp`" in details and box == ""
+    finally:
+        app.close()
+
+
+def test_a_killed_stage_gives_a_clear_error_and_recovers_after_restart(stack, rag):
+    generate = next(s for s in stack.services if s.name == "generate")
+    generate.stop()
+    with pytest.raises(StageError, match=r"generate stage at http://127\.0\.0\.1:\d+/ failed"):
+        rag.ask("What causes tides?", 10, 3, max_tokens=8)
+    generate.start().wait_ready(180)
+    assert rag.ask("What causes tides?", 10, 3, max_tokens=8).backend == "llama-cpp"
+
+
+def test_a_dead_reranker_degrades_visibly(stack, rag):
+    rerank = next(s for s in stack.services if s.name == "rerank")
+    rerank.stop()
+    try:
+        answer = rag.ask("What causes tides?", 10, 2, max_tokens=8)
+        assert answer.text and answer.rerank_method == "retrieval order (reranker unavailable)"
+        assert any("Reranker unavailable" in n and "rerank stage" in n for n in answer.notes)
+        assert all(s.rerank_score is None for s in answer.sources)
+    finally:
+        rerank.start().wait_ready(180)
+
+
+def test_a_stage_that_never_answers_times_out():
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts connections, never replies
+    port = silent.getsockname()[1]
+    try:
+        rag = RAGPipeline(retrieve=f"http://127.0.0.1:{port}/", rerank=f"http://127.0.0.1:{port}/", generate=f"http://127.0.0.1:{port}/", timeout=2)
+        t = time.monotonic()
+        with pytest.raises(StageError, match="retrieve stage"):
+            rag.ask("anything")
+        assert time.monotonic() - t < 30
+    finally:
+        silent.close()
+
+
+def _children(pid: int) -> set[int]:
+    kids = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids |= {int(p) for p in (task / "children").read_text().split()}
+        except OSError:
+            pass
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, tmp_path):
+    ports = [free_port() for _ in range(4)]
+    env = {**os.environ, **stack_env, "RETRIEVE_INDEX_DIR": str(tmp_path / "index")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "up", "--retrieve-port", str(ports[0]), "--rerank-port", str(ports[1]), "--generate-port", str(ports[2]), "--chat-port", str(ports[3])],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read():
+        for line in proc.stdout:
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(240), "".join(lines)
+        out = "".join(lines)
+        for name, port in zip(("retrieve", "rerank", "generate", "chat"), ports):
+            assert f"{name}" in out and f"http://127.0.0.1:{port}/" in out
+        kids = _children(proc.pid)
+        assert len(kids) == 3
+        answer = RAGPipeline(retrieve=f"http://127.0.0.1:{ports[0]}/", rerank=f"http://127.0.0.1:{ports[1]}/", generate=f"http://127.0.0.1:{ports[2]}/").ask("What causes tides?", max_tokens=8)
+        assert answer.backend == "llama-cpp"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        time.sleep(0.5)
+        assert not [k for k in kids if _alive(k)], "child Spaces survived the shutdown"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
