@@ -21,9 +21,10 @@ from pipeline.launcher import free_port
 from tiny_models import make_cross_encoder, make_gguf
 
 CORPUS = {
-    "tides.md": "# Tides\n\nTides are caused by the gravitational pull of the moon and the sun on the oceans.",
+    "tides.txt": "Tides are caused by the gravitational pull of the moon and the sun on the oceans.",
     "volcanoes.md": "# Volcanoes\n\nVolcanoes erupt when magma rises through the crust.",
-    "mirror-tides.md": "# Tides\n\nTides are caused by the gravitational pull of the moon and the sun on the oceans.",
+    # The same article under another name (so another title): indexed twice, deduplicated by the pipeline.
+    "mirror-tides.txt": "Tides are caused by the gravitational pull of the moon and the sun on the oceans.",
     "orbits.md": "# Orbits\n\nThe moon orbits the Earth about once every 27 days.",
 }
 
