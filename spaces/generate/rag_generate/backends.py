@@ -319,18 +319,31 @@ class ExtractiveBackend(Backend):
     def count_messages(self, messages: list[dict]) -> int:
         return sum(self.count(m["content"]) for m in messages)
 
+    @staticmethod
+    def _is_prose(sentence: str) -> bool:
+        # Table rows, headings and code fences read badly out of context.
+        s = sentence.strip()
+        return len(s.split()) >= 4 and not s.startswith(("|", "#", "```", "<")) and s.count("|") < 2
+
     def answer(self, query: str, sources: Sequence[Source]) -> str:
         q = _terms(query)
         scored = []
         for n, src in enumerate(sources, start=1):
             for i, sentence in enumerate(split_sentences(src.text)):
+                if not self._is_prose(sentence):
+                    continue
                 overlap = len(q & _terms(sentence))
                 if overlap:
                     # More shared terms first; then better-ranked sources; then earlier sentences.
-                    scored.append((-overlap, n, i, sentence.strip(), n))
+                    scored.append((-overlap, n, i, " ".join(sentence.split()), n))
         if not scored:
             return "I don't know: none of the sources shares a term with the question."
-        best = sorted(scored)[: self.max_sentences]
+        best, seen = [], set()
+        for item in sorted(scored):  # overlapping chunks repeat sentences; quote each once
+            if item[3].casefold() not in seen:
+                seen.add(item[3].casefold())
+                best.append(item)
+        best = best[: self.max_sentences]
         best.sort(key=lambda t: (t[1], t[2]))  # read in source order
         return " ".join(f"{s} [{n}]" for _, _, _, s, n in best)
 

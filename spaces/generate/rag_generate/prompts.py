@@ -19,7 +19,9 @@ GROUNDED_SYSTEM_PROMPT = (
     "Be concise."
 )
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+")
+# A sentence ends at . ! ? and space, at a blank line, or before a list item, heading or table
+# row. A single newline inside a paragraph is only a hard wrap, not a boundary.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n|\n(?=\s*(?:[-*+] |\d+\. |#|\||```))")
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
