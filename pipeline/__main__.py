@@ -78,7 +78,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         return 2
     print("\n\nSources:")
     for s in answer.sources:
-        print(f"  [{s.n}] {s.source or s.id}{' (cited)' if s.cited else ''}: {s.text[:100]}")
+        print(f"  [{s.n}] {s.source or s.id}{' (cited)' if s.cited else ''}: {' '.join(s.text.split())[:100]}")
     t = answer.timings
     print(f"\nBackend: {answer.backend} · reranker: {answer.rerank_method}")
     print(f"Timings: retrieve {t['retrieve_s']:.2f}s, rerank {t['rerank_s']:.2f}s, generate {t['generate_s']:.2f}s, first token {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s")
