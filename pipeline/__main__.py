@@ -51,9 +51,11 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 1
     finally:
         print("Stopping ...", flush=True)
-        if chat is not None:
-            chat.close()
-        stack.stop()
+        try:
+            stack.stop()  # the child Spaces first: they must never outlive us
+        finally:
+            if chat is not None:
+                chat.close()
     return 0
 
 
