@@ -122,6 +122,8 @@ class CrossEncoderScorer:
             from sentence_transformers import CrossEncoder
 
             path = resolve(self.model_name)
+            # The check loads the checkpoint once through transformers, whose loading report is
+            # the only place that says a head was missing; it costs about a second, at start-up only.
             check_classification_head(path, self.model_name)
             model = CrossEncoder(path, max_length=self.max_length, device="cpu", activation_fn=torch.nn.Sigmoid())
             if model.config.num_labels != 1:
