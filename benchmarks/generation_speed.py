@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from rag_generate.api import GenerateAPI  # noqa: E402
 from rag_generate.backends import LlamaCppBackend, Sampling  # noqa: E402
 from rag_generate.config import Settings  # noqa: E402
-from rag_generate.prompts import GROUNDED_SYSTEM_PROMPT  # noqa: E402
 from tiny_models import make_gguf  # noqa: E402
 
 PASSAGE = (

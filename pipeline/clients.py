@@ -109,8 +109,9 @@ class StageClient:
 
     def _attempts(self):
         for attempt in range(self.retries + 1):
+            if attempt:  # back off before a retry, never after the last attempt
+                time.sleep(self.backoff_s * 2 ** (attempt - 1))
             yield attempt
-            time.sleep(self.backoff_s * 2**attempt)
 
     def call(self, api_name: str, *args: Any) -> Any:
         """Call an endpoint and return its final output."""

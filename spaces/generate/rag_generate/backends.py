@@ -198,7 +198,6 @@ class LlamaCppBackend(Backend):
             raise ValueError(f"prompt ({len(tokens)} tokens) + max_tokens ({sampling.max_tokens}) exceeds the context window of {self.n_ctx}.")
         with self._generate_lock:
             self._restore_prefix(tokens)
-            self.last_prompt_tokens = len(tokens)
             for chunk in self.llm.create_completion(
                 tokens,
                 max_tokens=sampling.max_tokens,
