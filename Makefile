@@ -11,9 +11,10 @@ export TOKENIZERS_PARALLELISM ?= false
 
 .PHONY: run test install bench clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	@touch $@
 
 install: $(VENV)/.installed

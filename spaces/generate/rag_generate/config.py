@@ -16,7 +16,9 @@ ENV = {
     "GENERATE_MODEL_PATH": ("", "a local GGUF file; overrides the repo and file"),
     "GENERATE_N_CTX": ("2048", "llama-cpp context window in tokens"),
     "GENERATE_THREADS": ("", "CPU threads for llama-cpp; empty uses every core"),
-    "GENERATE_SOURCE_TOKENS": ("320", "most tokens of sources /answer puts in the prompt (latency vs. context)"),
+    "GENERATE_SOURCE_TOKENS": ("320", "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)"),
+    "GENERATE_EVIDENCE_SENTENCES": ("6", "most source sentences /answer puts in the prompt, best-matching first"),
+    "GENERATE_REPEAT_PENALTY": ("1.1", "llama-cpp repeat penalty for answers (1.0 is off)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
     "GENERATE_API_MODEL": ("HuggingFaceTB/SmolLM2-360M-Instruct", "model of the Inference API fallback"),
@@ -46,6 +48,8 @@ class Settings:
     n_ctx: int
     threads: int | None
     source_tokens: int
+    evidence_sentences: int
+    repeat_penalty: float
     max_tokens: int
     timeout_s: float
     api_model: str
@@ -62,6 +66,8 @@ class Settings:
             n_ctx=_num("GENERATE_N_CTX"),
             threads=_num("GENERATE_THREADS") if _get("GENERATE_THREADS") else None,
             source_tokens=_num("GENERATE_SOURCE_TOKENS"),
+            evidence_sentences=_num("GENERATE_EVIDENCE_SENTENCES"),
+            repeat_penalty=_num("GENERATE_REPEAT_PENALTY", float),
             max_tokens=_num("GENERATE_MAX_TOKENS"),
             timeout_s=_num("GENERATE_TIMEOUT_S", float),
             api_model=_get("GENERATE_API_MODEL"),

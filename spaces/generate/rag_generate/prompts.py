@@ -103,6 +103,9 @@ def fit_sources(sources: Sequence[Source], budget: int, count: Count) -> tuple[l
     return kept, trim
 
 
+Select = Callable[[Sequence[Source], int, Count], tuple[list[tuple[Source, str]], Trim]]
+
+
 def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
     blocks = "\n".join(source_block(i + 1, s, t) for i, (s, t) in enumerate(kept))
     return f"Sources:\n{blocks}\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
@@ -133,14 +136,16 @@ def build_messages(
     count: Count,
     max_source_tokens: int | None = None,
     system_prompt: str = GROUNDED_SYSTEM_PROMPT,
+    select: Select = fit_sources,
 ) -> tuple[list[dict], list[tuple[Source, str]], Trim, int]:
     """The chat messages for a grounded answer, within `prompt_budget` tokens.
 
     The system prompt and the question always stay; then the most recent history turns
-    that fit; the sources get what is left (capped by `max_source_tokens`). Returns the
-    messages, the sources kept (with their possibly cut text), the trim report and the
-    number of history messages kept. Raises ValueError if even the bare question does
-    not fit.
+    that fit; the sources get what is left (capped by `max_source_tokens`), chosen by
+    `select(sources, budget, count)`: whole sources in rank order by default, or the best
+    sentences (`grounding.select_evidence`). Returns the messages, the sources kept (with
+    their possibly cut text), the trim report and the number of history messages kept.
+    Raises ValueError if even the bare question does not fit.
     """
     base = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_message(query, [])}]
     base_cost = count_messages(base)
@@ -156,7 +161,7 @@ def build_messages(
         kept_turns, i = trial, max(i - 2, 0)
     left = prompt_budget - count_messages(base[:1] + kept_turns + base[1:])
     budget = min(left, max_source_tokens) if max_source_tokens is not None else left
-    kept, trim = fit_sources(sources, budget, count)
+    kept, trim = select(sources, budget, count)
     messages = base[:1] + kept_turns + [{"role": "user", "content": user_message(query, kept)}]
     # Chat templates add a few tokens around each message; give back sources until it fits.
     while count_messages(messages) > prompt_budget and kept:

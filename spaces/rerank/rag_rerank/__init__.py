@@ -1,7 +1,7 @@
 """rag_rerank: the Rerank Space's logic. app.py builds the UI on top of it."""
 
 from .reranker import Reranker, RerankResult
-from .scorers import CrossEncoderScorer, EmbeddingSimilarityScorer, NotACrossEncoderError, load_scorer
+from .scorers import CrossEncoderScorer, InputOrderScorer, NotACrossEncoderError, load_scorer
 from .table import TableError, to_table
 
-__all__ = ["CrossEncoderScorer", "EmbeddingSimilarityScorer", "NotACrossEncoderError", "RerankResult", "Reranker", "TableError", "load_scorer", "to_table"]
+__all__ = ["CrossEncoderScorer", "InputOrderScorer", "NotACrossEncoderError", "RerankResult", "Reranker", "TableError", "load_scorer", "to_table"]

