@@ -11,7 +11,7 @@ import gradio as gr
 from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, LlamaCppBackend, Sampling
 from .chain import AllBackendsFailed, FallbackChain
 from .config import Settings
-from .grounding import AnswerGate, Grounding, select_evidence
+from .grounding import AnswerGate, Verdict, select_evidence
 from .prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, parse_citations
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ class GenerateAPI:
     def _source_list(kept) -> list[dict]:
         return [{"n": i + 1, "id": s.id, "source": s.source, "title": s.title, "cut": t != s.text, "text": t} for i, (s, t) in enumerate(kept)]
 
-    def _final_info(self, result, plan: dict, verdict: Grounding, start: float, first_text: float) -> dict:
+    def _final_info(self, result, plan: dict, verdict: Verdict, start: float, first_text: float) -> dict:
         kept = plan.get("kept", [])
         gate: AnswerGate = plan["gate"]
         cited = parse_citations(gate.text, len(kept))

@@ -344,10 +344,7 @@ class ExtractiveBackend(Backend):
 
     def answer(self, query: str, kept: Sequence[tuple[Source, str]]) -> str:
         best = best_evidence(query, kept)
-        if best is None:
-            return "I don't know: the sources are empty."
-        n, sentence = best
-        return f"{sentence} [{n}]"
+        return " ".join(best.text.split()) if best else "I don't know: the sources are empty."
 
     def stream(self, messages: list[dict], sampling: Sampling) -> Iterator[str]:
         raise BackendUnavailable("the extractive backend answers only grounded questions (/answer), not free prompts.")

@@ -12,12 +12,7 @@ from typing import Callable, Sequence
 
 Count = Callable[[str], int]
 
-GROUNDED_SYSTEM_PROMPT = (
-    "You answer questions using only the numbered sources in the user's message. "
-    "Cite every claim with the source number in square brackets, like [1] or [2][3]. "
-    "If the sources do not contain the answer, say \"I don't know\" and nothing else. "
-    "Be concise."
-)
+GROUNDED_SYSTEM_PROMPT = "Read the sources and answer the question in one short sentence. Use the words of the sources."
 
 # A sentence ends at . ! ? and space, at a blank line, or before a list item, heading or table
 # row. A single newline inside a paragraph is only a hard wrap, not a boundary.
