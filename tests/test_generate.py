@@ -126,7 +126,11 @@ def test_answer_names_its_backend_sources_usage_and_timings(client):
     job = client.submit("What causes tides?", SOURCES, [], 16, 0.0, 0.95, 40, api_name="/answer")
     outputs = list(job)
     text, info = job.result()
-    assert len(outputs) >= 2 and outputs[0][1]["status"] == "generating" and outputs[0][1]["sources"]
+    # The sources come first; no text is shown before the gate has judged it.
+    assert len(outputs) >= 2 and outputs[0][1]["status"] == "generating" and outputs[0][1]["sources"] and outputs[0][0] == ""
+    assert isinstance(info["supported"], bool) and info["grounding"]["model_text"]
+    if not info["supported"]:  # random weights: the answer is flagged and the closest passage is quoted
+        assert text.startswith("I could not find a clear answer") and "Tides are caused" in text and info["grounding"]["reason"]
     assert info["status"] == "done" and info["backend"] == "llama-cpp"
     assert info["attempts"][-1] == {**info["attempts"][-1], "backend": "llama-cpp", "outcome": "answered"}
     assert [s["id"] for s in info["sources"]] == ["tides", "moon", "volcano"]
@@ -230,7 +234,9 @@ def test_missing_model_falls_back_to_the_inference_api(start_space, stub, tmp_pa
                          GENERATE_API_MODEL="org/api-model", HF_TOKEN="hf_secret_test_token", **ONLINE)
     client = Client(server.url, verbose=False)
     text, info = client.predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
-    assert text == stub.reply and info["backend"] == "inference-api"
+    assert info["backend"] == "inference-api" and info["grounding"]["model_text"] == stub.reply
+    # The API model's answer points at the tides sentence, which is what the user reads, cited.
+    assert text == "Tides are caused by the gravitational pull of the moon [1]." and info["supported"] is True
     assert info["attempts"][0]["backend"] == "llama-cpp" and info["attempts"][0]["outcome"] == "unavailable"
     assert "missing.gguf" in info["attempts"][0]["detail"]
     assert info["citations"] == [{"n": 1, "id": "tides", "source": "ocean.md"}]
@@ -246,7 +252,7 @@ def test_a_local_backend_that_raises_falls_back(start_space, stub, tmp_path):
     corrupt.write_bytes(b"GGUF" + b"\x00" * 64)
     server = start_space("generate", GENERATE_MODEL_PATH=str(corrupt), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t", **ONLINE)
     text, info = Client(server.url, verbose=False).predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
-    assert info["backend"] == "inference-api" and text == stub.reply
+    assert info["backend"] == "inference-api" and info["grounding"]["model_text"] == stub.reply and text.endswith("[1].")
     assert info["attempts"][0]["outcome"] == "unavailable" and "Failed to load model" in info["attempts"][0]["detail"]
 
 

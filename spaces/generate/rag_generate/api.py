@@ -95,7 +95,7 @@ class GenerateAPI:
     def __init__(self, settings: Settings | None = None, backends: list[Backend] | None = None):
         self.settings = s = settings or Settings.from_env()
         self.llama = LlamaCppBackend(
-            model_path=s.model_path, repo=s.model_repo, filename=s.model_file, n_ctx=s.n_ctx, n_threads=s.threads, prefix_system_prompt=GROUNDED_SYSTEM_PROMPT
+            model_path=s.model_path, repo=s.model_repo, filename=s.model_file, requantize=s.requantize, cache_dir=s.cache_dir, n_ctx=s.n_ctx, n_threads=s.threads, prefix_system_prompt=GROUNDED_SYSTEM_PROMPT
         )
         self.api = InferenceAPIBackend(model=s.api_model, base_url=s.api_base_url, token=s.hf_token or None, n_ctx=s.api_n_ctx, timeout=s.timeout_s)
         self.extractive = ExtractiveBackend()
@@ -231,20 +231,16 @@ class GenerateAPI:
             return plan["gate"].watch(backend.stream(messages, sampling))
 
         chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
-        shown, first_text = "", None
+        announced = False
         try:
             for event, value in chain.stream(run, user_errors=(PromptTooLong,)):
-                if event == "delta":
-                    text = plan["gate"].text
-                    if text != shown:
-                        shown, first_text = text, first_text or time.perf_counter() - start
-                        yield shown, {"status": "generating", "sources": self._source_list(plan.get("kept", []))}
-                elif event == "reset":
-                    shown = ""
+                if event == "delta" and not announced:
+                    # The sources go out at once; the text only once the gate has judged it.
+                    announced = True
+                    yield "", {"status": "generating", "sources": self._source_list(plan.get("kept", []))}
                 elif event == "done":
                     verdict = plan["gate"].finish()
-                    first_text = first_text or time.perf_counter() - start
-                    yield plan["gate"].text, self._final_info(value, plan, verdict, start, first_text)
+                    yield plan["gate"].text, self._final_info(value, plan, verdict, start, time.perf_counter() - start)
         except PromptTooLong as exc:
             raise gr.Error(str(exc)) from None
         except AllBackendsFailed as exc:
@@ -254,7 +250,7 @@ class GenerateAPI:
     def _source_list(kept) -> list[dict]:
         return [{"n": i + 1, "id": s.id, "source": s.source, "title": s.title, "cut": t != s.text, "text": t} for i, (s, t) in enumerate(kept)]
 
-    def _final_info(self, result, plan: dict, verdict: Verdict, start: float, first_text: float) -> dict:
+    def _final_info(self, result, plan: dict, verdict: Verdict, start: float, answered_s: float) -> dict:
         kept = plan.get("kept", [])
         gate: AnswerGate = plan["gate"]
         cited = parse_citations(gate.text, len(kept))
@@ -281,7 +277,7 @@ class GenerateAPI:
             "history_messages_kept": plan.get("history_kept", 0),
             "usage": {"prompt_tokens": plan.get("prompt_tokens", 0), "completion_tokens": completion},
             "timings": {
-                "ttft_s": round(first_text, 3),
+                "ttft_s": round(answered_s, 3),  # the first text the user sees: the judged answer
                 "first_token_s": round(result.ttft_s or 0.0, 3),
                 "total_s": round(total, 3),
                 "decode_tok_s": round((completion - 1) / decode_s, 2) if completion > 1 and decode_s > 0 else None,

@@ -14,10 +14,12 @@ ENV = {
     "GENERATE_MODEL_REPO": ("HuggingFaceTB/SmolLM2-360M-Instruct-GGUF", "Hub repo of the GGUF (135M: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF)"),
     "GENERATE_MODEL_FILE": ("smollm2-360m-instruct-q8_0.gguf", "GGUF file in that repo (135M: smollm2-135m-instruct-q8_0.gguf)"),
     "GENERATE_MODEL_PATH": ("", "a local GGUF file; overrides the repo and file"),
+    "GENERATE_REQUANTIZE": ("q8_0", "format the packaged Q4_1 model is converted to once, for speed: q8_0, q4_0 or none"),
+    "GENERATE_CACHE_DIR": ("", "where requantised models are kept (empty: ~/.cache/rag_generate)"),
     "GENERATE_N_CTX": ("2048", "llama-cpp context window in tokens"),
     "GENERATE_THREADS": ("", "CPU threads for llama-cpp; empty uses every core"),
-    "GENERATE_SOURCE_TOKENS": ("320", "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)"),
-    "GENERATE_EVIDENCE_SENTENCES": ("6", "most source sentences /answer puts in the prompt, best-matching first"),
+    "GENERATE_SOURCE_TOKENS": ("450", "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)"),
+    "GENERATE_EVIDENCE_SENTENCES": ("10", "most source sentences /answer puts in the prompt, best-matching first"),
     "GENERATE_REPEAT_PENALTY": ("1.1", "llama-cpp repeat penalty for answers (1.0 is off)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
@@ -45,6 +47,8 @@ class Settings:
     model_repo: str
     model_file: str
     model_path: str
+    requantize: str
+    cache_dir: str
     n_ctx: int
     threads: int | None
     source_tokens: int
@@ -63,6 +67,8 @@ class Settings:
             model_repo=_get("GENERATE_MODEL_REPO"),
             model_file=_get("GENERATE_MODEL_FILE"),
             model_path=_get("GENERATE_MODEL_PATH"),
+            requantize=_get("GENERATE_REQUANTIZE").lower(),
+            cache_dir=_get("GENERATE_CACHE_DIR"),
             n_ctx=_num("GENERATE_N_CTX"),
             threads=_num("GENERATE_THREADS") if _get("GENERATE_THREADS") else None,
             source_tokens=_num("GENERATE_SOURCE_TOKENS"),

@@ -122,8 +122,8 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
 
     Sentences are taken best first until the budget or `max_sentences` is reached (when few
     share a word with the question, the rest follow the sources' rank); each source
-    then shows its chosen sentences in their original order. A source with no chosen sentence is
-    dropped, and the numbering follows the kept sources' rank, as with `fit_sources`.
+    then shows its chosen sentences in their original order. Sources are numbered by their best
+    sentence, so [1] holds the best evidence; a source with no chosen sentence is dropped.
     Returns the same shape as `fit_sources`: (source, excerpt) pairs and a `Trim` report.
     """
     trim = Trim(budget_tokens=max(budget, 0))
@@ -137,7 +137,9 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
         if cost <= trim.budget_tokens:
             chosen, trim.used_tokens = trial, cost
     kept = []
-    for pos in range(len(sources)):
+    # The best evidence first: a small model reads the start of its prompt most closely.
+    best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
+    for pos in sorted(range(len(sources)), key=lambda p: (-best.get(p, float("-inf")), p)):
         if pos in chosen:
             excerpt = _excerpt(chosen[pos])
             kept.append((sources[pos], excerpt))

@@ -102,8 +102,10 @@ Select = Callable[[Sequence[Source], int, Count], tuple[list[tuple[Source, str]]
 
 
 def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
-    blocks = "\n".join(source_block(i + 1, s, t) for i, (s, t) in enumerate(kept))
-    return f"Sources:\n{blocks}\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
+    """The sources' text, best first, then the question. No [n] labels: SmolLM2-135M copied
+    them less well than plain text (BENCHMARKS.md), and citations come from attribution."""
+    blocks = "\n\n".join(" ".join(t.split()) for _, t in kept)
+    return f"Sources:\n{blocks}\n\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
 
 
 def history_messages(history) -> list[dict]:
