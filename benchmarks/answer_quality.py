@@ -181,14 +181,13 @@ def _show(it, text, info, row) -> None:
 # -- pipeline ----------------------------------------------------------------------------------
 
 
-def pipeline(articles, items, report: Report, show: int, k_retrieve: int, k_rerank: int) -> None:
+def pipeline(articles, items, name: str, report: Report, show: int, k_retrieve: int, k_rerank: int) -> None:
     sys.path.insert(0, str(ROOT))
     from pipeline import RAGPipeline, Service, Stack
 
     cache = ROOT / ".cache" / "bench"
     cache.mkdir(parents=True, exist_ok=True)
-    names = sorted({it["article"] for it in items})
-    key = f"qa-{len(articles)}-{'-'.join(map(str, names))}"[:80]
+    key = f"qa-{name}"
     corpus = cache / f"{key}.jsonl"
     with open(corpus, "w", encoding="utf-8") as f:
         for a, art in enumerate(articles):
@@ -249,7 +248,7 @@ def main() -> int:
     if args.mode in ("reader", "both"):
         reader(articles, items, [b for b in args.backends.split(",") if b], args.seed, report, args.show)
     if args.mode in ("pipeline", "both"):
-        pipeline(articles, items, report, args.show, args.k_retrieve, args.k_rerank)
+        pipeline(articles, items, f"{path.stem}-{args.split}", report, args.show, args.k_retrieve, args.k_rerank)
     report.print()
     return 0
 

@@ -34,6 +34,7 @@ class Answer:
     backend: str
     timings: dict = field(default_factory=dict)  # client-side seconds per stage, and what each Space reported
     rerank_method: str = ""
+    supported: bool | None = None  # the generate Space's verdict: do the cited sources back the answer?
     notes: list[str] = field(default_factory=list)  # degraded paths, said out loud
     info: dict = field(default_factory=dict)  # the generate Space's final report
 
@@ -44,6 +45,8 @@ class Answer:
             "backend": self.backend,
             "timings": self.timings,
             "rerank_method": self.rerank_method,
+            "supported": self.supported,
+            "model": self.info.get("backend_label"),
             "notes": self.notes,
         }
 
@@ -169,8 +172,10 @@ class RAGPipeline:
         dropped = len(sources) - len(final_sources)
         if dropped:
             notes.append(f"{dropped} sources did not fit the model's context budget and were left out.")
+        if info.get("supported") is False:
+            notes.append(f"No supported answer: {(info.get('grounding') or {}).get('reason') or 'the sources do not back it'}; the closest passage is quoted.")
         for a in info.get("attempts", []):
             if a.get("outcome") != "answered":
                 notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")
         yield "done", Answer(text=text, sources=final_sources or sources, backend=info.get("backend", "unknown"), timings=timings,
-                             rerank_method=rerank_method, notes=notes, info=info)
+                             rerank_method=rerank_method, supported=info.get("supported"), notes=notes, info=info)

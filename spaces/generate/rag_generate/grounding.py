@@ -246,10 +246,11 @@ class Verdict:
     reason: str = ""  # why it is not supported, in words a user can read
 
 
-def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5) -> Verdict:
+def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, min_support: float = 0.5) -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
-    The model's answer is attributed to the source sentence it comes from. The answer is
+    The model's answer is attributed to the source sentence it comes from, which must hold
+    every number of the answer and at least `min_support` of its content words. The answer is
     *supported* when that sentence is also the one that best matches the question (two
     independent judges agree: the model, and the lexical ranking) and it holds at least
     `min_coverage` of the question's content words. The user then reads that source sentence,
@@ -265,6 +266,8 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
     pointer = max(claims, key=lambda c: c.support, default=None)
     if pointer is None or pointer.n is None:
         reason = "the model found no answer in the sources" if abstains(answer) else "the model's answer is not in the sources"
+    elif pointer.support < min_support or any(_NUMBER.search(m) for m in pointer.missing):
+        reason = f"the sources do not say {', '.join(pointer.missing[:4])}"
     elif (pointer.n, pointer.evidence) != (n_best, sentence):
         reason = "the model's answer comes from another passage than the one that best matches the question"
     elif coverage(query, sentence) < min_coverage:
