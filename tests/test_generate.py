@@ -48,12 +48,12 @@ def test_split_sentences_round_trips():
 
 def test_fit_sources_keeps_rank_order_cuts_at_sentences_and_reports():
     sources = [Source(text="a b c. d e f. g h i.", id="1"), Source(text="j k l.", id="2"), Source(text="m n o.", id="3")]
-    # Each block costs its words plus the "[n]" header.
-    kept, trim = fit_sources(sources, budget=14, count=words)  # 10 + 4 fit; the third does not
-    assert [s.id for s, _ in kept] == ["1", "2"] and trim.dropped == [2] and trim.used_tokens == 14
-    kept, trim = fit_sources(sources, budget=8, count=words)
+    # Each source costs the words the prompt shows of it, nothing more.
+    kept, trim = fit_sources(sources, budget=12, count=words)  # 9 + 3 fit; the third does not
+    assert [s.id for s, _ in kept] == ["1", "2"] and trim.dropped == [2] and trim.used_tokens == 12
+    kept, trim = fit_sources(sources, budget=7, count=words)
     assert [(s.id, t) for s, t in kept] == [("1", "a b c. d e f. ")] and trim.cut == [0] and trim.dropped == [1, 2]
-    assert trim.used_tokens == 7
+    assert trim.used_tokens == 6
     kept, trim = fit_sources(sources, budget=2, count=words)
     assert kept == [] and trim.dropped == [0, 1, 2]
 

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .prompts import Source, Trim, parse_citations, source_block, split_sentences
+from .prompts import Source, Trim, parse_citations, source_text, split_sentences
 
 Count = Callable[[str], int]
 
@@ -133,7 +133,7 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
         if sum(len(v) for v in chosen.values()) >= max_sentences:
             break
         trial = {**chosen, sent.source: sorted(chosen.get(sent.source, []) + [sent], key=lambda s: s.index)}
-        cost = _cost(sources, trial, count)
+        cost = _cost(trial, count)
         if cost <= trim.budget_tokens:
             chosen, trim.used_tokens = trial, cost
     kept = []
@@ -160,8 +160,8 @@ def _excerpt(sents: list[Sentence]) -> str:
     return out.strip()
 
 
-def _cost(sources: Sequence[Source], chosen: dict[int, list[Sentence]], count: Count) -> int:
-    return sum(count(source_block(n, sources[pos], _excerpt(chosen[pos]))) for n, pos in enumerate(sorted(chosen), start=1))
+def _cost(chosen: dict[int, list[Sentence]], count: Count) -> int:
+    return sum(count(source_text(_excerpt(sents))) for sents in chosen.values())
 
 
 # -- attributing and checking the answer ---------------------------------------------------------

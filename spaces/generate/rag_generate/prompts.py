@@ -37,7 +37,7 @@ class Trim:
     budget_tokens: int
     used_tokens: int = 0
     kept: list[int] = field(default_factory=list)  # original positions of sources kept (whole or cut)
-    cut: list[int] = field(default_factory=list)  # kept, but only their first sentences
+    cut: list[int] = field(default_factory=list)  # kept, but only some of their sentences
     dropped: list[int] = field(default_factory=list)
 
     def report(self) -> dict:
@@ -55,9 +55,9 @@ def split_sentences(text: str) -> list[str]:
     return [s for s in out if s.strip()]
 
 
-def source_block(n: int, src: Source, text: str) -> str:
-    head = f"[{n}]" + (f" {src.title}" if src.title else "") + (f" ({src.source})" if src.source else "")
-    return f"{head}\n{text.strip()}\n"
+def source_text(text: str) -> str:
+    """A source as the prompt shows it: its text on one line. Budgets count exactly this."""
+    return " ".join(text.split())
 
 
 def fit_sources(sources: Sequence[Source], budget: int, count: Count) -> tuple[list[tuple[Source, str]], Trim]:
@@ -66,6 +66,7 @@ def fit_sources(sources: Sequence[Source], budget: int, count: Count) -> tuple[l
     A source that does not fit whole keeps as many of its leading sentences as fit (it
     is dropped if not even one does), and every later source is dropped. Numbering
     follows the kept order, so [1] is always the best-ranked source that survived.
+    Costs are of `source_text`, exactly what `user_message` puts in the prompt.
     """
     trim = Trim(budget_tokens=max(budget, 0))
     kept: list[tuple[Source, str]] = []
@@ -74,9 +75,8 @@ def fit_sources(sources: Sequence[Source], budget: int, count: Count) -> tuple[l
         if full:
             trim.dropped.append(pos)
             continue
-        n = len(kept) + 1
         left = trim.budget_tokens - trim.used_tokens
-        cost = count(source_block(n, src, src.text))
+        cost = count(source_text(src.text))
         if cost <= left:
             kept.append((src, src.text))
             trim.kept.append(pos)
@@ -85,14 +85,14 @@ def fit_sources(sources: Sequence[Source], budget: int, count: Count) -> tuple[l
         full = True  # whatever happens to this source, the budget is spent
         text = ""
         for sentence in split_sentences(src.text):
-            if count(source_block(n, src, text + sentence)) > left:
+            if count(source_text(text + sentence)) > left:
                 break
             text += sentence
         if text.strip():
             kept.append((src, text))
             trim.kept.append(pos)
             trim.cut.append(pos)
-            trim.used_tokens += count(source_block(n, src, text))
+            trim.used_tokens += count(source_text(text))
         else:
             trim.dropped.append(pos)
     return kept, trim
@@ -104,7 +104,7 @@ Select = Callable[[Sequence[Source], int, Count], tuple[list[tuple[Source, str]]
 def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
     """The sources' text, best first, then the question. No [n] labels: SmolLM2-135M copied
     them less well than plain text (BENCHMARKS.md), and citations come from attribution."""
-    blocks = "\n\n".join(" ".join(t.split()) for _, t in kept)
+    blocks = "\n\n".join(source_text(t) for _, t in kept)
     return f"Sources:\n{blocks}\n\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
 
 
