@@ -143,7 +143,8 @@ class InputOrderScorer:
     """Offline fallback: keeps the order the passages came in, which is retrieval's ranking.
 
     Without a real cross-encoder there is nothing trustworthy to rerank with: cosine of the
-    retriever's own embedding model ranked worse than its input (BENCHMARKS.md), so the fallback
+    retriever's own embedding model ranked worse than its input (gold answer in the top 5 for 58 %
+    of questions after it, 85 % before, on 98 long articles; issue 9), so the fallback
     passes the ranking through in microseconds. Scores are (n - i) / n, so higher is better and
     the order is kept. Every response says it is not a cross-encoder.
     """
