@@ -71,7 +71,7 @@ def build_chat_app(pipeline: RAGPipeline) -> gr.Blocks:
         gr.Markdown("# Ask your documents\nRetrieve → rerank → generate, each a separate Space, composed through `gradio_client`.")
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Chat", height=460)
+                chatbot = gr.Chatbot(label="Chat", value=[], height=460)
                 box = gr.Textbox(label="Question", placeholder="Ask something about the indexed documents, then press Enter")
                 with gr.Accordion("Settings", open=False):
                     k_retrieve = gr.Slider(1, 100, value=20, step=1, label="k_retrieve (passages retrieved)")

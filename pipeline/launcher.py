@@ -54,6 +54,9 @@ class Service:
         return f"http://127.0.0.1:{self.port}/"
 
     def start(self) -> "Service":
+        """Start the Space; if it is already running, do nothing (a second copy could not bind its port)."""
+        if self.running:
+            return self
         env = {**os.environ, **self.env, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(self.port)}
         out = open(self.log_path, "ab") if self.log_path else None
         # A new session per child, so a stop reaches the whole process group.
@@ -63,6 +66,10 @@ class Service:
         if out:
             out.close()
         return self
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def answers(self) -> bool:
         try:
@@ -105,6 +112,9 @@ class Stack:
     Usage:
         with Stack([Service("retrieve", 7861), Service("rerank", 7862)]) as stack:
             print(stack.urls)
+
+    Starting a started Stack is harmless (`Stack(...).start()` used in `with` starts once), and
+    leaving the `with` block stops every Space it started.
     """
 
     def __init__(self, services: list[Service]):

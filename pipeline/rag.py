@@ -125,12 +125,10 @@ class RAGPipeline:
         rerank_method = "none"
         t = time.perf_counter()
         try:
-            table, report = self.rerank.call("/rerank", query, _table(unique), k_rerank) if unique else ({"headers": [], "data": []}, {})
-            ranked = _rows(table)
-            rerank_method = report.get("method", "")
-            timings["rerank_server_s"] = report.get("seconds")
-            if report.get("fallback_reason"):
-                notes.append(f"Reranker fallback: {report['fallback_reason']}.")
+            ranked = _rows(self.rerank.call("/rerank", query, _table(unique), k_rerank)) if unique else []
+            rerank_method = ranked[0].get("rerank_method", "") if ranked else "none (nothing to rerank)"
+            if "fallback" in rerank_method:
+                notes.append(f"Reranker fallback: {rerank_method}. The rerank Space's /status says why.")
         except StageError as exc:
             ranked = unique[:k_rerank]
             rerank_method = "retrieval order (reranker unavailable)"

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tiny_models import make_cross_encoder, make_gguf
+
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ROOT / "spaces"
 sys.path.insert(0, str(ROOT))
-from pipeline.launcher import Service  # noqa: E402
+from pipeline.launcher import Service, Stack  # noqa: E402
 for space in ("retrieve", "rerank", "generate"):
     if str(SPACES / space) not in sys.path:
         sys.path.insert(0, str(SPACES / space))
@@ -52,3 +54,40 @@ def embedder():
     e = SentenceTransformerEmbedder()
     e.warm_up()
     return e
+
+
+# -- three real Spaces on 127.0.0.1: tiny cross-encoder, tiny GGUF, a four-file corpus --------
+
+CORPUS = {
+    "tides.txt": "Tides are caused by the gravitational pull of the moon and the sun on the oceans.",
+    "volcanoes.md": "# Volcanoes\n\nVolcanoes erupt when magma rises through the crust.",
+    # The same article under another name (so another title): indexed twice, deduplicated by the pipeline.
+    "mirror-tides.txt": "Tides are caused by the gravitational pull of the moon and the sun on the oceans.",
+    "orbits.md": "# Orbits\n\nThe moon orbits the Earth about once every 27 days.",
+}
+
+
+@pytest.fixture(scope="module")
+def stack_env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for name, text in CORPUS.items():
+        (corpus / name).write_text(text)
+    return {
+        "RETRIEVE_CORPUS": str(corpus),
+        "RETRIEVE_INDEX_DIR": str(root / "index"),
+        "RERANK_MODEL": make_cross_encoder(root / "ce"),
+        "GENERATE_MODEL_PATH": make_gguf(root / "tiny.gguf"),
+        "GENERATE_N_CTX": "1024",
+        "HF_TOKEN": "",
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(stack_env, tmp_path_factory):
+    logs = tmp_path_factory.mktemp("stack-logs")
+    s = Stack([SpaceServer(name, env=stack_env, log_path=logs / f"{name}.log") for name in ("retrieve", "rerank", "generate")])
+    s.start(timeout=180)
+    yield s
+    s.stop()

@@ -103,17 +103,30 @@ def rows(table):
 
 def test_rerank_keeps_columns_and_orders_by_score(client, tiny_ce):
     payload = {"headers": ["id", "text", "source", "score"], "data": [[str(i), p, f"s{i}.md", 1.0 - i / 10] for i, p in enumerate(PASSAGES)], "metadata": None}
-    table, report = client.predict("what causes tides?", payload, 3, api_name="/rerank")
-    assert table["headers"] == ["id", "text", "source", "score", "rerank_score", "rerank_method"]
+    table = client.predict("what causes tides?", payload, 3, api_name="/rerank")
+    assert table["headers"] == ["id", "text", "source", "score", "rank", "rerank_score", "rerank_method"]
     got = rows(table)
     assert len(got) == 3
     scores = [r["rerank_score"] for r in got]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert [r["rank"] for r in got] == scores
     assert all(r["rerank_method"] == f"cross-encoder {tiny_ce}" for r in got)
     # The order is the scorer's own, computed in process from the same checkpoint.
     expected = CrossEncoderScorer(tiny_ce).score("what causes tides?", PASSAGES)
     assert [r["id"] for r in got] == [str(i) for i in np.argsort(-expected, kind="stable")[:3]]
-    assert report["method"].startswith("cross-encoder") and report["fallback_reason"] is None
+    status = client.predict(api_name="/status")
+    assert status["method"] == f"cross-encoder {tiny_ce}" and status["fallback_reason"] is None
+
+
+def test_top_n_defaults_to_every_row(client):
+    table = client.predict(query="what causes tides?", documents=PASSAGES, api_name="/rerank")
+    assert sorted(r["text"] for r in rows(table)) == sorted(PASSAGES)
+
+
+def test_reranking_twice_keeps_one_of_each_added_column(client):
+    once = client.predict("what causes tides?", PASSAGES, api_name="/rerank")
+    twice = client.predict("what causes tides?", once, api_name="/rerank")
+    assert twice["headers"] == once["headers"] == ["text", "rank", "rerank_score", "rerank_method"]
 
 
 def test_rerank_takes_the_retrieve_table_unchanged(client, start_space, tmp_path):
@@ -123,9 +136,9 @@ def test_rerank_takes_the_retrieve_table_unchanged(client, start_space, tmp_path
         (docs / f"p{i}.txt").write_text(p)
     retrieve = Client(start_space("retrieve", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(docs)).url, verbose=False)
     hits = retrieve.predict("moon", 4, "hybrid", "", api_name="/retrieve")
-    table, report = client.predict("what causes tides?", hits, 2, api_name="/rerank")
+    table = client.predict("what causes tides?", hits, 2, api_name="/rerank")
     assert set(hits["headers"]) < set(table["headers"]) and len(table["data"]) == 2
-    assert report["input_rows"] == len(hits["data"])
+    assert {r["id"] for r in rows(table)} <= {r[0] for r in hits["data"]}
 
 
 @pytest.mark.parametrize(
@@ -134,15 +147,14 @@ def test_rerank_takes_the_retrieve_table_unchanged(client, start_space, tmp_path
     ids=["strings", "dicts"],
 )
 def test_rerank_takes_lists(client, documents):
-    table, report = client.predict("what causes tides?", documents, 10, api_name="/rerank")
-    assert len(table["data"]) == 4 and report["returned"] == 4
-
-
-def test_empty_rows_and_duplicates_are_counted(client):
-    docs = PASSAGES + ["", "   ", PASSAGES[1].upper()]
-    table, report = client.predict("tides", docs, 10, api_name="/rerank")
+    table = client.predict("what causes tides?", documents, 10, api_name="/rerank")
     assert len(table["data"]) == 4
-    assert report["dropped_empty"] == 2 and report["duplicates_collapsed"] == 1 and report["input_rows"] == 7
+
+
+def test_empty_rows_and_duplicates_are_dropped(client):
+    docs = PASSAGES + ["", "   ", PASSAGES[1].upper()]
+    table = client.predict("tides", docs, 10, api_name="/rerank")
+    assert sorted(r["text"] for r in rows(table)) == sorted(PASSAGES)  # the first of the duplicates is kept
 
 
 @pytest.mark.parametrize(
@@ -170,7 +182,7 @@ def test_a_bi_encoder_space_starts_but_refuses_to_rerank(start_space):
 
 def test_offline_fallback_through_the_server(start_space):
     client = Client(start_space("rerank", RERANK_MODEL="cross-encoder/ms-marco-MiniLM-L6-v2").url, verbose=False)
-    table, report = client.predict("what causes tides?", PASSAGES, 2, api_name="/rerank")
+    table = client.predict("what causes tides?", PASSAGES, 2, api_name="/rerank")
     got = rows(table)
     assert [r["text"] for r in got] == PASSAGES[:2]  # the input (retrieval) order, kept
-    assert "fallback" in got[0]["rerank_method"] and "could not be loaded" in report["fallback_reason"]
+    assert "fallback" in got[0]["rerank_method"] and "could not be loaded" in client.predict(api_name="/status")["fallback_reason"]

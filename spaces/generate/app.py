@@ -38,15 +38,6 @@ with gr.Blocks(title="Generate") as demo:
         inputs = [user_prompt, system_prompt, max_tokens, temperature, top_p, top_k]
         run.click(api.generate_with_backend, inputs, [output, badge], api_name="generate_ui", api_visibility="private", concurrency_id="llm", concurrency_limit=1)
 
-    # API twins with unbounded hidden inputs, so out-of-range values reach the endpoint's own
-    # checks (which name the parameter and the range) instead of the sliders' generic ones.
-    with gr.Row(visible=False):
-        n_max_tokens, n_temperature, n_top_p, n_top_k = (gr.Number() for _ in range(4))
-        docs_json, history_json = gr.JSON(), gr.JSON()
-        api_button = gr.Button()
-    # Plain text only, so ai-blueprint generate clients work unchanged.
-    api_button.click(api.generate, [user_prompt, system_prompt, n_max_tokens, n_temperature, n_top_p, n_top_k], output, api_name="generate", concurrency_id="llm", concurrency_limit=1)
-
     with gr.Tab("Answer with sources"):
         query = gr.Textbox(label="Question", value="What causes tides?")
         documents = gr.JSON(label="Sources (best first): a table payload, a list of strings, or a list of {text, id, source}", value=EXAMPLE_SOURCES)
@@ -60,11 +51,25 @@ with gr.Blocks(title="Generate") as demo:
         answer = gr.Textbox(label="Answer", lines=6)
         info = gr.JSON(label="Backend, sources, citations, usage and timings")
         ask.click(api.answer, [query, documents, history, a_max_tokens, a_temperature, a_top_p, a_top_k], [answer, info], api_name="answer_ui", api_visibility="private", concurrency_id="llm", concurrency_limit=1)
-    api_button.click(api.answer, [query, docs_json, history_json, n_max_tokens, n_temperature, n_top_p, n_top_k], [answer, info], api_name="answer", concurrency_id="llm", concurrency_limit=1)
 
     with gr.Tab("Status"):
         backends = gr.JSON()
         gr.Button("Check backends").click(api.status, None, backends, api_name="status")
+
+    # API twins with their own hidden, unbounded inputs: the API schema then shows each
+    # endpoint's documented defaults (not the demo's), and out-of-range values reach the
+    # endpoint's own checks, which name the parameter and the range.
+    with gr.Row(visible=False):
+        g_user, g_system = gr.Textbox(), gr.Textbox(value=DEFAULT_SYSTEM_PROMPT)
+        g_sampling = [gr.Number(value=256), gr.Number(value=0.7), gr.Number(value=0.95), gr.Number(value=40)]
+        a_query, a_documents, a_history = gr.Textbox(), gr.JSON(), gr.JSON(value=[])
+        # max_tokens left empty means GENERATE_MAX_TOKENS.
+        a_sampling = [gr.Number(), gr.Number(value=0.2), gr.Number(value=0.95), gr.Number(value=40)]
+        api_button = gr.Button()
+    # Plain text only, so ai-blueprint generate clients work unchanged.
+    api_button.click(api.generate, [g_user, g_system, *g_sampling], output, api_name="generate", concurrency_id="llm", concurrency_limit=1)
+
+    api_button.click(api.answer, [a_query, a_documents, a_history, *a_sampling], [answer, info], api_name="answer", concurrency_id="llm", concurrency_limit=1)
 
 if __name__ == "__main__":
     demo.queue(max_size=32).launch(show_error=True)

@@ -29,10 +29,10 @@ EXAMPLE = pd.DataFrame(
 
 with gr.Blocks(title="Rerank") as demo:
     gr.Markdown("# Rerank\nScore each passage against the query with a cross-encoder and keep the best.")
-    gr.Markdown(api.status())
+    gr.Markdown(api.status_markdown())
     with gr.Row():
         query = gr.Textbox(label="Query", value="What causes tides?", scale=4)
-        top_n = gr.Number(label="top_n", value=5, precision=0, scale=1)
+        top_n = gr.Number(label="top_n (empty: all rows)", value=5, precision=0, scale=1)
     documents = gr.Dataframe(value=EXAMPLE, label="Documents (edit freely; needs a text column)", interactive=True, wrap=True)
     run = gr.Button("Rerank", variant="primary")
     results = gr.Dataframe(label="Reranked", wrap=True)
@@ -41,11 +41,17 @@ with gr.Blocks(title="Rerank") as demo:
         before = gr.BarPlot(x="passage", y="score", title="Before: retrieval score (input order)", x_label_angle=-30)
         after = gr.BarPlot(x="passage", y="score", title="After: rerank score", sort="-y", x_label_angle=-30)
     run.click(api.rerank_with_plots, [query, documents, top_n], [results, report, before, after], api_visibility="private")
-    # The API endpoint takes documents as JSON, so a table payload, a list of strings and
-    # a list of dicts all reach the function as sent. It returns the table and the report.
-    documents_json = gr.JSON(visible=False)
-    api_button = gr.Button(visible=False)
-    api_button.click(api.rerank, [query, documents_json, top_n], [results, report], api_name="rerank")
+    # API twins with their own hidden inputs, so the schema shows the API's defaults, not the
+    # demo's: query and documents are required, top_n defaults to every row. documents is JSON,
+    # so a table payload, a list of strings and a list of dicts all reach the function as sent.
+    with gr.Row(visible=False):
+        api_query, api_documents, api_top_n = gr.Textbox(), gr.JSON(), gr.Number()
+        api_button, status_button = gr.Button(), gr.Button()
+    api_button.click(api.rerank, [api_query, api_documents, api_top_n], results, api_name="rerank")
+    with gr.Accordion("Status", open=False):
+        status = gr.JSON()
+        status_button.click(api.status, None, status, api_name="status")
+    demo.load(api.status, None, status, api_visibility="private")
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=2, max_size=64).launch(show_error=True)

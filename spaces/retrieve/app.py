@@ -23,7 +23,7 @@ with gr.Blocks(title="Retrieve") as demo:
         query = gr.Textbox(label="Query", placeholder="Ask something about the indexed documents", scale=4)
         k = gr.Number(label="k (1-1000)", value=5, precision=0, scale=1)
         mode = gr.Dropdown(list(MODES), value="hybrid", label="Mode", scale=1)
-    filters = gr.Textbox(label="Filters (optional)", placeholder="source=report.pdf; title~climate")
+    filters = gr.Textbox(label="Filters (optional)", value="", placeholder="source=report.pdf; title~climate")
     search = gr.Button("Search", variant="primary")
     results = gr.Dataframe(label="Results", wrap=True)
     search.click(api.retrieve, [query, k, mode, filters], results, api_name="retrieve")

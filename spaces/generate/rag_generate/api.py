@@ -184,7 +184,7 @@ class GenerateAPI:
 
     # -- /answer ----------------------------------------------------------------------
 
-    def answer(self, query: str, documents=None, history=None, max_tokens: int | None = None, temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40) -> Iterator[tuple[str, dict]]:
+    def answer(self, query: str, documents, history=None, max_tokens: int | None = None, temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40) -> Iterator[tuple[str, dict]]:
         """Answer a question from numbered sources, citing them as [n], streamed.
 
         Args:
@@ -197,7 +197,7 @@ class GenerateAPI:
             top_k: sample among the k most likely tokens (>= 0).
 
         Returns:
-            The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered, the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
+            The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered, whether the sources support the answer (supported), the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
         """
         query = check_text("query", query)
         sources = parse_sources(documents)

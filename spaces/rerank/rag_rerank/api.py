@@ -31,7 +31,7 @@ class RerankAPI:
         s = self.settings
         self.reranker = reranker or Reranker(load_scorer(s.model, max_length=s.max_length, batch_size=s.batch_size, quantize=s.quantize))
 
-    def status(self) -> str:
+    def status_markdown(self) -> str:
         choice = self.reranker.choice
         if choice.refused:
             return f"**Refusing to rerank.** {choice.refused}"
@@ -39,34 +39,54 @@ class RerankAPI:
             return f"**Scorer: {choice.label}.** Fallback because the {choice.reason}. The passages keep their input (retrieval) order; scores are (n - rank) / n, not relevance probabilities."
         return f"**Scorer: {choice.label}.** Scores are relevance probabilities in [0, 1]."
 
-    def rerank(self, query: str, documents, top_n: int = 5) -> tuple[pd.DataFrame, dict]:
-        """Score passages against the query with a cross-encoder and return the best first.
-
-        Args:
-            query: the question the passages should answer.
-            documents: the table from the retrieve Space, a {"headers": [...], "data": [[...]]} dict, a list of strings, or a list of dicts with a "text" key (at most 1000).
-            top_n: how many rows to return (1 to 1000).
+    def status(self) -> dict:
+        """Which scorer serves this Space, and why.
 
         Returns:
-            The top_n rows with every input column plus rerank_score and rerank_method, best first; and a report: method, fallback reason, rows dropped for empty text, duplicates collapsed.
+            method (the label every /rerank row carries in rerank_method), model (the configured cross-encoder), fallback_reason (why the cross-encoder is not serving, or null), refused (why reranking is refused, or null), and the limits on rows and query length.
         """
+        choice = self.reranker.choice
+        return {
+            "method": choice.label,
+            "model": self.settings.model,
+            "fallback_reason": choice.reason or None,
+            "refused": choice.refused or None,
+            "max_rows": MAX_TOP_N,
+            "max_query_chars": MAX_QUERY_CHARS,
+        }
+
+    def run(self, query: str, documents, top_n: int | None = None) -> tuple[pd.DataFrame, dict]:
+        """Checks, then the reranked table and a report of what happened (for the UI)."""
         if not isinstance(query, str) or not query.strip():
             raise gr.Error("The query is empty. Give the question the passages should answer.")
         if len(query) > MAX_QUERY_CHARS:
             raise gr.Error(f"The query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
-        if isinstance(top_n, bool) or not isinstance(top_n, (int, float)) or top_n != int(top_n) or not 1 <= int(top_n) <= MAX_TOP_N:
-            raise gr.Error(f"top_n must be a whole number from 1 to {MAX_TOP_N}, but got {top_n!r}.")
+        if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, (int, float)) or top_n != int(top_n) or not 1 <= int(top_n) <= MAX_TOP_N):
+            raise gr.Error(f"top_n must be a whole number from 1 to {MAX_TOP_N}, or left out for every row, but got {top_n!r}.")
         try:
-            result = self.reranker.run(query.strip(), documents, int(top_n))
+            result = self.reranker.run(query.strip(), documents, None if top_n is None else int(top_n))
         except TableError as exc:
             raise gr.Error(str(exc)) from None
         except RuntimeError as exc:  # a refused checkpoint
             raise gr.Error(str(exc)) from None
         return pd.DataFrame(result.rows, columns=result.headers), result.report()
 
-    def rerank_with_plots(self, query: str, documents, top_n: int = 5):
+    def rerank(self, query: str, documents, top_n: int | None = None) -> pd.DataFrame:
+        """Score passages against the query with a cross-encoder and return them best first.
+
+        Args:
+            query: the question the passages should answer.
+            documents: the table from the retrieve Space, a {"headers": [...], "data": [[...]]} dict, a list of strings, or a list of dicts with a "text" key (at most 1000).
+            top_n: how many rows to return (1 to 1000); leave it out to get every row back.
+
+        Returns:
+            One table, best first: every input column, plus rank (the rerank score, higher is better), rerank_score (the same score) and rerank_method (which scorer scored, e.g. a fallback). Rows with empty text are dropped and duplicate texts collapsed to their first row. /status says why a fallback serves.
+        """
+        return self.run(query, documents, top_n)[0]
+
+    def rerank_with_plots(self, query: str, documents, top_n: int | None = None):
         """UI handler: the reranked table, the report, and before/after score plots."""
-        table, report = self.rerank(query, documents, top_n)
+        table, report = self.run(query, documents, top_n)
         before = to_table(documents)
         col = before.headers.index("score") if "score" in before.headers else None
         texts = before.texts()

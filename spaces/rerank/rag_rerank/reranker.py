@@ -10,6 +10,9 @@ from .table import Table, clean, order_by_score, to_table
 
 SCORE_COLUMN = "rerank_score"
 METHOD_COLUMN = "rerank_method"
+# ai-blueprint clients sort by "rank": it holds the rerank score, so higher is better.
+RANK_COLUMN = "rank"
+ADDED = (RANK_COLUMN, SCORE_COLUMN, METHOD_COLUMN)
 
 
 @dataclass
@@ -55,7 +58,8 @@ class Reranker:
     def method(self) -> str:
         return self.choice.label
 
-    def run(self, query: str, documents, top_n: int = 5) -> RerankResult:
+    def run(self, query: str, documents, top_n: int | None = None) -> RerankResult:
+        """Score every row of `documents` against `query`; return the best `top_n` (default: all)."""
         if self.choice.scorer is None:
             raise RuntimeError(self.choice.refused)
         start = time.perf_counter()
@@ -63,12 +67,13 @@ class Reranker:
         table: Table = clean(raw)
         scores = self.choice.scorer.score(query, table.texts())
         order = order_by_score(scores)[:top_n]
-        headers = [h for h in table.headers if h not in (SCORE_COLUMN, METHOD_COLUMN)]
+        # Columns a previous rerank added are replaced, so reranking twice keeps one of each.
+        headers = [h for h in table.headers if h not in ADDED]
         keep = [i for i, h in enumerate(table.headers) if h in headers]
         method = self.method
-        rows = [[table.rows[i][j] for j in keep] + [round(float(scores[i]), 6), method] for i in order]
+        rows = [[table.rows[i][j] for j in keep] + [round(float(scores[i]), 6)] * 2 + [method] for i in order]
         return RerankResult(
-            headers=headers + [SCORE_COLUMN, METHOD_COLUMN],
+            headers=headers + list(ADDED),
             rows=rows,
             method=method,
             reason=self.choice.reason,

@@ -23,12 +23,22 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 10_000
 MAX_K = 1000
-COLUMNS = ["id", "text", "source", "score", "title", "doc_id", "position"]
+# `url` and `distance` are the columns ai-blueprint clients read from /similarity_search.
+COLUMNS = ["id", "text", "source", "score", "title", "doc_id", "position", "url", "distance"]
 
 
 def hits_table(hits: list[Hit]) -> pd.DataFrame:
-    rows = [[h.chunk.id, h.chunk.text, h.chunk.source, round(h.score, 6), h.chunk.title, h.chunk.doc_id, h.chunk.position] for h in hits]
+    rows = [
+        [h.chunk.id, h.chunk.text, h.chunk.source, round(h.score, 6), h.chunk.title, h.chunk.doc_id, h.chunk.position, chunk_url(h.chunk), h.distance]
+        for h in hits
+    ]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def chunk_url(chunk) -> str:
+    """The document's URL when its metadata has one (a JSONL `url` key), else its source name."""
+    url = chunk.metadata.get("url") if isinstance(chunk.metadata, dict) else None
+    return str(url) if url else chunk.source
 
 
 def check_query(query) -> str:
@@ -95,7 +105,7 @@ class RetrieveAPI:
             filters: optional metadata filter, clauses joined by ';', for example "source=report.pdf; title~climate". Operators: = (equal), != (not equal), ~ (contains). Fields: source, title, doc_id, id, meta.<key>.
 
         Returns:
-            A table with columns id, text, source, score, title, doc_id, position.
+            A table, best first, with columns id, text, source, score (higher is better), title, doc_id, position, url (the document's URL or source name) and distance (cosine distance to the query, lower is closer; empty in bm25 mode).
         """
         query, k = check_query(query), check_k(k)
         if mode not in MODES:
@@ -115,7 +125,7 @@ class RetrieveAPI:
             k: how many chunks to return (1 to 1000).
 
         Returns:
-            A table with columns id, text, source, score, title, doc_id, position.
+            The same table as /retrieve: id, text, source, score, title, doc_id, position, url, distance.
         """
         return self.retrieve(query, k, "hybrid", "")
 

@@ -44,6 +44,7 @@ class Hit:
 
     chunk: Chunk
     score: float
+    distance: float | None = None  # cosine distance to the query (1 - cosine; lower is closer); None in bm25 mode
 
 
 def normalize_text(text: str) -> str:
@@ -237,7 +238,10 @@ class HybridIndex:
             if not keep.any():
                 return []
         idx, vals = self.scores(query_vector, query, mode, keep, depth=k)
-        return [Hit(self.chunks[i], float(v)) for i, v in zip(idx, vals)]
+        if query_vector is None or not len(idx):
+            return [Hit(self.chunks[i], float(v)) for i, v in zip(idx, vals)]
+        cosine = self.vectors[idx] @ np.asarray(query_vector, dtype=np.float32)
+        return [Hit(self.chunks[i], float(v), round(1.0 - float(c), 6)) for i, v, c in zip(idx, vals, cosine)]
 
     # -- persistence -----------------------------------------------------------------
 
