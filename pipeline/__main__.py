@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import signal
 import sys
 import threading
@@ -25,7 +27,12 @@ def available_spaces() -> list[str]:
 
 def cmd_up(args: argparse.Namespace) -> int:
     ports = {"retrieve": args.retrieve_port, "rerank": args.rerank_port, "generate": args.generate_port}
-    stack = Stack([Service(name, ports[name]) for name in available_spaces()])
+    # Uploads from the chat page need the retrieve Space's write token: without one set, a
+    # token is made for this session. It goes to the retrieve Space's environment and to the
+    # chat server's memory, never into a page, a log or the terminal.
+    token = os.environ.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
+    env = {"retrieve": {"RETRIEVE_WRITE_TOKEN": token}}
+    stack = Stack([Service(name, ports[name], env=env.get(name, {})) for name in available_spaces()])
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
@@ -35,15 +42,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         stack.start(timeout=args.timeout)
         urls = stack.urls
         if not args.no_chat:
-            from .chat import build_chat_app
+            from .chat import BUNDLED_EXAMPLES, build_chat_app
 
             rag = RAGPipeline(retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"])
-            chat = build_chat_app(rag)
+            # The examples are about the bundled corpus, so only when it is the one served.
+            chat = build_chat_app(rag, write_token=token, examples=None if os.environ.get("RETRIEVE_CORPUS") else BUNDLED_EXAMPLES)
             chat.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=args.chat_port, prevent_thread_lock=True, quiet=True)
             urls = {"chat": f"http://127.0.0.1:{args.chat_port}/", **urls}
         print("\nReady:", flush=True)
         for name, url in urls.items():
             print(f"  {name:<9} {url}", flush=True)
+        if not os.environ.get("RETRIEVE_WRITE_TOKEN"):
+            print("\nUploads: on, from the chat page (a write token was made for this session).", flush=True)
         print("\nCtrl-C stops everything.", flush=True)
         stopping.wait()
     except (RuntimeError, TimeoutError, OSError) as exc:

@@ -7,6 +7,14 @@ import gradio as gr
 from .clients import StageError
 from .rag import RAGPipeline, Source
 
+UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl"]
+# Questions the bundled corpus (docs/ and README.md) answers; shown when `make run` serves it.
+BUNDLED_EXAMPLES = [
+    "How is the index kept safe from crashes?",
+    "What does the reranker do when the cross-encoder cannot load?",
+    "Which model answers when there is no network?",
+]
+
 
 def sources_markdown(sources: list[Source], *, cited_only: bool = False) -> str:
     if not sources:
@@ -38,7 +46,15 @@ def details_markdown(answer) -> str:
     return "\n\n".join(parts)
 
 
-def build_chat_app(pipeline: RAGPipeline) -> gr.Blocks:
+def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, examples: list[str] | None = None) -> gr.Blocks:
+    """The chat page: ask questions, and add or remove the documents they are answered from.
+
+    Args:
+        pipeline: the three stages to compose.
+        write_token: the retrieve Space's write token. It stays in this process and never reaches
+            the page; without it, the upload and delete controls say how to enable them.
+        examples: example questions shown under the question box.
+    """
     def respond(message: str, history: list, k_retrieve: int, k_rerank: int, temperature: float, max_tokens: int):
         history = list(history or [])
         if not message or not message.strip():
@@ -67,21 +83,74 @@ def build_chat_app(pipeline: RAGPipeline) -> gr.Blocks:
             history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
             yield history, "", sources_md, "_The request failed; see the message in the chat._"
 
+    def list_sources():
+        try:
+            listed = pipeline.sources()
+        except StageError as exc:
+            return gr.update(value=None), gr.update(choices=[], value=None), f"⚠️ {exc}"
+        rows = [[r["source"], r["documents"], r["chunks"]] for r in listed]
+        summary = f"**{len(rows)} sources indexed**, {sum(r[2] for r in rows)} chunks." if rows else "_Nothing is indexed yet: upload a file to start._"
+        return rows, gr.update(choices=[r[0] for r in rows], value=None), summary
+
+    def upload(files, progress=gr.Progress()):
+        if not write_token:
+            raise gr.Error(UPLOADS_OFF)
+        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
+        if not paths:
+            raise gr.Error("Choose at least one .txt, .md, .pdf, .html or .jsonl file first.")
+        progress(0.0, desc="Uploading")
+        try:
+            report = pipeline.add_documents(paths, write_token, progress=lambda frac, desc: progress(frac, desc=desc))
+        except StageError as exc:
+            raise gr.Error(str(exc)) from None
+        return (report, None, *list_sources())
+
+    def delete(source):
+        if not write_token:
+            raise gr.Error(UPLOADS_OFF)
+        if not source:
+            raise gr.Error("Choose the source to delete from the list first.")
+        try:
+            report = pipeline.delete_source(source, write_token)
+        except StageError as exc:
+            raise gr.Error(str(exc)) from None
+        return (report, *list_sources())
+
     with gr.Blocks(title="RAG chat") as app:
-        gr.Markdown("# Ask your documents\nRetrieve → rerank → generate, each a separate Space, composed through `gradio_client`.")
+        gr.Markdown("# Ask your documents\nUpload files on the right, then ask. Retrieve → rerank → generate, each a separate Space, composed through `gradio_client`.")
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", value=[], height=460)
                 box = gr.Textbox(label="Question", placeholder="Ask something about the indexed documents, then press Enter")
+                if examples:
+                    gr.Examples(examples=[[q] for q in examples], inputs=[box], label="Try")
                 with gr.Accordion("Settings", open=False):
                     k_retrieve = gr.Slider(1, 100, value=20, step=1, label="k_retrieve (passages retrieved)")
                     k_rerank = gr.Slider(1, 20, value=5, step=1, label="k_rerank (passages given to the model)")
                     temperature = gr.Slider(0.0, 2.0, value=0.2, step=0.05, label="temperature")
                     max_tokens = gr.Slider(16, 1024, value=256, step=16, label="max tokens")
                 clear = gr.Button("New conversation")
-            with gr.Column(scale=2):
                 details = gr.Markdown("_Ask a question to see the backend and timings._")
                 sources = gr.Markdown(label="Sources")
+            with gr.Column(scale=2):
+                gr.Markdown("### Your documents")
+                summary = gr.Markdown()
+                files = gr.File(label="Add files (.txt, .md, .pdf, .html, .jsonl)", file_count="multiple", file_types=UPLOAD_TYPES, interactive=bool(write_token))
+                add = gr.Button("Add to the index", variant="primary", interactive=bool(write_token))
+                report = gr.Textbox(label="Report", lines=3, value="" if write_token else UPLOADS_OFF, interactive=False)
+                indexed = gr.Dataframe(headers=["source", "documents", "chunks"], label="Indexed", interactive=False, wrap=True)
+                with gr.Row():
+                    chosen = gr.Dropdown(label="Source to delete", choices=[], scale=3)
+                    remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
         box.submit(respond, [box, chatbot, k_retrieve, k_rerank, temperature, max_tokens], [chatbot, box, sources, details], api_name="chat")
         clear.click(lambda: ([], "", "", ""), None, [chatbot, box, sources, details], api_visibility="private")
+        add.click(upload, [files], [report, files, indexed, chosen, summary], api_visibility="private", concurrency_limit=1)
+        remove.click(delete, [chosen], [report, indexed, chosen, summary], api_visibility="private", concurrency_limit=1)
+        app.load(list_sources, None, [indexed, chosen, summary], api_visibility="private")
     return app
+
+
+UPLOADS_OFF = (
+    "Uploads are off: this page has no write token for the retrieve Space. `python -m pipeline up` "
+    "creates one for the session; or set RETRIEVE_WRITE_TOKEN for both."
+)

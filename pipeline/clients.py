@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import httpx
 
@@ -136,8 +136,12 @@ class StageClient:
                 self._client, self._http = None, None  # reconnect on the retry
         raise StageError(self.stage, self.url, f"connection lost ({type(last).__name__})") from last
 
-    def stream(self, api_name: str, *args: Any) -> Iterator[Any]:
-        """Call a streaming endpoint; yield each intermediate output, then the final one."""
+    def stream(self, api_name: str, *args: Any, progress: Callable[[float, str], None] | None = None) -> Iterator[Any]:
+        """Call a streaming endpoint; yield each intermediate output, then the final one.
+
+        `progress(fraction, description)` receives the Space's own progress reports (gradio_client
+        transport only), so a UI can show a long upload's progress bar.
+        """
         if self.transport == "rest":
             try:
                 yield from self._rest_events(api_name, args)
@@ -165,6 +169,10 @@ class StageClient:
                 for out in outputs[seen:]:
                     yield out
                 seen = len(outputs)
+                if progress is not None:
+                    units = job.status().progress_data or []
+                    if units and units[-1].progress is not None:
+                        progress(float(units[-1].progress), units[-1].desc or "")
                 time.sleep(0.01)
             final = job.result(timeout=self.timeout)
         except StageError:

@@ -100,6 +100,35 @@ class RAGPipeline:
         self.rerank = StageClient("rerank", rerank or default_url("rerank"), **kw)
         self.generate = StageClient("generate", generate or default_url("generate"), **kw)
 
+    # -- the documents behind the answers (the retrieve Space's write endpoints) -----------------
+
+    def sources(self) -> list[dict]:
+        """What the retrieve Space has indexed: [{"source", "documents", "chunks"}, ...]."""
+        return _rows(self.retrieve.call("/list_sources"))
+
+    def add_documents(self, paths: list[str], token: str, *, progress=None) -> str:
+        """Upload files to the retrieve Space and index them; returns its report.
+
+        Args:
+            paths: local files (.txt, .md, .pdf, .html, .jsonl).
+            token: the retrieve Space's write token (RETRIEVE_WRITE_TOKEN).
+            progress: optional `progress(fraction, description)` callback, fed by the Space.
+        """
+        from gradio_client import handle_file
+
+        if not paths:
+            raise ValueError("No files given. Choose at least one .txt, .md, .pdf, .html or .jsonl file.")
+        report = None
+        for report in self.retrieve.stream("/add_documents", [handle_file(str(p)) for p in paths], token, progress=progress):
+            pass
+        return report
+
+    def delete_source(self, source: str, token: str) -> str:
+        """Remove one source (as `sources()` names it) from the retrieve Space's index."""
+        return self.retrieve.call("/delete_source", source, token)
+
+    # -- answers ------------------------------------------------------------------------------
+
     def ask(self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation) -> Answer:
         """Answer `query`. `generation` takes max_tokens, temperature, top_p, top_k."""
         answer = None

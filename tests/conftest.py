@@ -58,6 +58,7 @@ def embedder():
 
 # -- three real Spaces on 127.0.0.1: tiny cross-encoder, tiny GGUF, a four-file corpus --------
 
+STACK_TOKEN = "stack-write-token"
 CORPUS = {
     "tides.txt": "Tides are caused by the gravitational pull of the moon and the sun on the oceans.",
     "volcanoes.md": "# Volcanoes\n\nVolcanoes erupt when magma rises through the crust.",
@@ -81,6 +82,7 @@ def stack_env(tmp_path_factory):
         "GENERATE_MODEL_PATH": make_gguf(root / "tiny.gguf"),
         "GENERATE_N_CTX": "1024",
         "HF_TOKEN": "",
+        "RETRIEVE_WRITE_TOKEN": STACK_TOKEN,
     }
 
 

@@ -18,6 +18,7 @@ CONTRACT = {
         "/add_documents": (["files", "token"], {}),
         "/delete_source": (["source", "token"], {}),
         "/stats": ([], {}),
+        "/list_sources": ([], {}),
     },
     "rerank": {
         "/rerank": (["query", "documents"], {"top_n": None}),

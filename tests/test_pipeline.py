@@ -10,12 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT
+from conftest import ROOT, STACK_TOKEN
+from test_retrieve_ingest import make_pdf
 from pipeline import RAGPipeline, Service, Stack, StageError
 from pipeline.launcher import free_port
 
@@ -86,6 +88,39 @@ def test_chat_ui_answers_through_its_api(stack):
         app.close()
 
 
+def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
+    pdf = tmp_path / "glaciers.pdf"
+    pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]))
+    seen = []
+    report = rag.add_documents([str(pdf)], STACK_TOKEN, progress=lambda frac, desc: seen.append((frac, desc)))
+    assert "Indexed 1 new chunks from 1 documents" in report
+    listed = {r["source"]: r for r in rag.sources()}
+    assert listed["glaciers.pdf"]["chunks"] == 1 and "tides.txt" in listed
+    answer = rag.ask("When do glaciers advance?", 10, 3, max_tokens=16, temperature=0.0)
+    assert answer.sources[0].source == "glaciers.pdf" and "[1]" in answer.text  # answered or flagged, the PDF is cited
+    with pytest.raises(StageError, match="Wrong write token"):
+        rag.add_documents([str(pdf)], "not-the-token")
+    assert rag.delete_source("glaciers.pdf", STACK_TOKEN) == "Removed 1 chunks of 'glaciers.pdf'."
+    assert "glaciers.pdf" not in {r["source"] for r in rag.sources()}
+
+
+def test_the_chat_page_never_holds_the_write_token(stack):
+    from pipeline.chat import build_chat_app
+
+    u = stack.urls
+    app = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"]), write_token=STACK_TOKEN, examples=["What causes tides?"])
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        pages = {p: urllib.request.urlopen(f"http://127.0.0.1:{port}/{p}", timeout=10).read().decode() for p in ("", "config", "gradio_api/info")}
+        assert not [p for p, body in pages.items() if STACK_TOKEN in body]
+        assert "What causes tides?" in pages["config"] and "Add to the index" in pages["config"]
+        # Only the chat is an API endpoint: uploads and deletes are the page's, with its token.
+        assert set(Client(f"http://127.0.0.1:{port}/", verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/chat"}
+    finally:
+        app.close()
+
+
 def test_starting_a_started_stack_is_harmless(stack):
     pids = [s.proc.pid for s in stack.services]
     with stack.start() as again:  # the pattern that used to leave a second, dead set behind
@@ -142,6 +177,14 @@ def _children(pid: int) -> set[int]:
     return kids
 
 
+def _session_token(pids) -> str:
+    for pid in pids:
+        if Path(f"/proc/{pid}/cwd").resolve().name == "retrieve":
+            env = dict(kv.split("=", 1) for kv in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in kv)
+            return env["RETRIEVE_WRITE_TOKEN"]
+    raise AssertionError("no retrieve Space among the children")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -154,6 +197,7 @@ def _alive(pid: int) -> bool:
 def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, tmp_path):
     ports = [free_port() for _ in range(4)]
     env = {**os.environ, **stack_env, "RETRIEVE_INDEX_DIR": str(tmp_path / "index")}
+    env.pop("RETRIEVE_WRITE_TOKEN")  # `up` makes one for the session
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "up", "--retrieve-port", str(ports[0]), "--rerank-port", str(ports[1]), "--generate-port", str(ports[2]), "--chat-port", str(ports[3])],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -175,8 +219,22 @@ def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, 
             assert f"{name}" in out and f"http://127.0.0.1:{port}/" in out
         kids = _children(proc.pid)
         assert len(kids) == 3
-        answer = RAGPipeline(retrieve=f"http://127.0.0.1:{ports[0]}/", rerank=f"http://127.0.0.1:{ports[1]}/", generate=f"http://127.0.0.1:{ports[2]}/").ask("What causes tides?", max_tokens=8)
+        rag = RAGPipeline(retrieve=f"http://127.0.0.1:{ports[0]}/", rerank=f"http://127.0.0.1:{ports[1]}/", generate=f"http://127.0.0.1:{ports[2]}/")
+        answer = rag.ask("What causes tides?", max_tokens=8)
         assert answer.backend == "llama-cpp"
+        # The session's write token: in the retrieve Space's environment, nowhere a person sees it.
+        token = _session_token(kids)
+        assert len(token) >= 32 and Client(rag.retrieve.url, verbose=False).predict(api_name="/stats")["uploads_enabled"]
+        assert "Uploads: on" in out and token not in out
+        chat_url = f"http://127.0.0.1:{ports[3]}/"
+        for page in ("", "config", "gradio_api/info"):
+            with urllib.request.urlopen(chat_url + page, timeout=10) as r:
+                body = r.read().decode()
+            assert token not in body, page
+        assert "How is the index kept safe from crashes?" not in urllib.request.urlopen(chat_url + "config", timeout=10).read().decode()  # examples: bundled corpus only
+        pdf = tmp_path / "glaciers.pdf"
+        pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years."]))
+        assert "Indexed 1 new chunks" in rag.add_documents([str(pdf)], token)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0
         time.sleep(0.5)

@@ -18,7 +18,7 @@ status = api.start()
 
 with gr.Blocks(title="Retrieve") as demo:
     gr.Markdown("# Retrieve\nHybrid search over your documents: sentence-transformers embeddings and BM25, fused.")
-    gr.Markdown(status)
+    header = gr.Markdown(api.header())
     with gr.Row():
         query = gr.Textbox(label="Query", placeholder="Ask something about the indexed documents", scale=4)
         k = gr.Number(label="k (1-1000)", value=5, precision=0, scale=1)
@@ -38,16 +38,21 @@ with gr.Blocks(title="Retrieve") as demo:
         token = gr.Textbox(label="Write token", type="password")
         add = gr.Button("Add to index")
         add_report = gr.Textbox(label="Report", lines=4)
-        add.click(api.add_documents, [files, token], add_report, api_name="add_documents", concurrency_limit=1)
+        add.click(api.add_documents, [files, token], add_report, api_name="add_documents", concurrency_limit=1).then(api.header, None, header, api_visibility="private")
         source = gr.Textbox(label="Delete a source (as shown in the source column)")
         delete = gr.Button("Delete source")
-        delete.click(api.delete_source, [source, token], add_report, api_name="delete_source", concurrency_limit=1)
+        delete.click(api.delete_source, [source, token], add_report, api_name="delete_source", concurrency_limit=1).then(api.header, None, header, api_visibility="private")
 
     with gr.Accordion("Index stats", open=False):
         stats = gr.JSON()
+        listed = gr.Dataframe(label="Sources", headers=["source", "documents", "chunks"])
         refresh = gr.Button("Refresh")
         refresh.click(api.stats, None, stats, api_name="stats")
+        refresh.click(api.list_sources, None, listed, api_name="list_sources")
+    gr.Markdown(f"<small>At start-up: {status}</small>")
+    demo.load(api.header, None, header, api_visibility="private")
     demo.load(api.stats, None, stats, api_visibility="private")
+    demo.load(api.list_sources, None, listed, api_visibility="private")
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=4, max_size=64).launch(show_error=True)

@@ -184,10 +184,24 @@ class RetrieveAPI:
             raise gr.Error(f"No chunks have source '{source.strip()}'. Check the source column of /retrieve for the exact name.")
         return f"Removed {removed} chunks of '{source.strip()}'."
 
+    def list_sources(self) -> pd.DataFrame:
+        """List what is indexed, one row per source.
+
+        Returns:
+            A table with columns source (the name /delete_source takes), documents and chunks, sorted by source.
+        """
+        return pd.DataFrame(self.retriever.sources(), columns=["source", "documents", "chunks"])
+
+    def header(self) -> str:
+        """UI: one line on the current index (not the start-up message, which goes stale)."""
+        st = self.stats()
+        uploads = "uploads enabled (write token set)" if st["uploads_enabled"] else "uploads disabled (set RETRIEVE_WRITE_TOKEN to enable them)"
+        return f"**Index:** {st['documents']} documents, {st['chunks']} chunks from {st['sources']} sources · model `{st['model']}` · {uploads}"
+
     def stats(self) -> dict:
         """Describe the index.
 
         Returns:
-            documents, chunks, sources, model, dimension, chunk size and backend.
+            documents, chunks, sources, model, dimension, chunk size, backend, and uploads_enabled (whether a write token is set).
         """
-        return self.retriever.stats()
+        return {**self.retriever.stats(), "uploads_enabled": bool(self.settings.write_token)}

@@ -165,6 +165,15 @@ class Retriever:
         vector = self.embedder.embed([query])[0] if mode != "bm25" else None
         return index.search(vector, query, k=k, mode=mode, where=where)
 
+    def sources(self) -> list[dict]:
+        """Every indexed source with its document and chunk counts, by name."""
+        docs: dict[str, set] = {}
+        chunks: dict[str, int] = {}
+        for c in self.index.chunks:
+            docs.setdefault(c.source, set()).add(c.doc_id)
+            chunks[c.source] = chunks.get(c.source, 0) + 1
+        return [{"source": s, "documents": len(docs[s]), "chunks": chunks[s]} for s in sorted(chunks)]
+
     def stats(self) -> dict:
         index = self.index
         return {
