@@ -2,33 +2,44 @@
 
 from __future__ import annotations
 
+import re
+
 import gradio as gr
 
 from .clients import StageError
 from .rag import RAGPipeline, Source
 
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl"]
-# Questions the bundled corpus (docs/ and README.md) answers; shown when `make run` serves it.
+# Questions the bundled corpus (docs/faq.md) answers; shown when `make run` serves it.
 BUNDLED_EXAMPLES = [
-    "How is the index kept safe from crashes?",
-    "What does the reranker do when the cross-encoder cannot load?",
-    "Which model answers when there is no network?",
+    "What happens if ingestion crashes halfway?",
+    "Which files can I upload?",
+    "What happens when the cross-encoder cannot load?",
 ]
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def plain(text: str) -> str:
+    """Document text shown as text: one line, markdown characters escaped, so a passage holding
+    code or headings cannot break the page."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
 
 
 def sources_markdown(sources: list[Source], *, cited_only: bool = False) -> str:
     if not sources:
         return "_No sources found. Add documents to the retrieve Space._"
     lines = []
-    for s in sources:
+    for s in sorted(sources, key=lambda s: s.n):
         scores = []
         if s.retrieve_score is not None:
             scores.append(f"retrieve {float(s.retrieve_score):.3f}")
         if s.rerank_score is not None:
             scores.append(f"rerank {float(s.rerank_score):.3f}")
         mark = " ✅ cited" if s.cited else ""
-        head = f"**[{s.n}]** {s.title or s.source or s.id}" + (f" · `{s.source}`" if s.source else "") + (f" · {', '.join(scores)}" if scores else "") + mark
-        text = s.text if len(s.text) <= 600 else s.text[:600] + " …"
+        head = f"**[{s.n}]** {plain(s.title or s.source or s.id)}" + (f" · `{s.source}`" if s.source else "") + (f" · {', '.join(scores)}" if scores else "") + mark
+        text = plain(s.text if len(s.text) <= 600 else s.text[:600] + " …")
         lines.append(f"{head}\n\n> {text}\n")
     return "\n".join(lines)
 
@@ -144,8 +155,8 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
                     remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
         box.submit(respond, [box, chatbot, k_retrieve, k_rerank, temperature, max_tokens], [chatbot, box, sources, details], api_name="chat")
         clear.click(lambda: ([], "", "", ""), None, [chatbot, box, sources, details], api_visibility="private")
-        add.click(upload, [files], [report, files, indexed, chosen, summary], api_visibility="private", concurrency_limit=1)
-        remove.click(delete, [chosen], [report, indexed, chosen, summary], api_visibility="private", concurrency_limit=1)
+        add.click(upload, [files], [report, files, indexed, chosen, summary], api_visibility="private", concurrency_limit=1, show_progress_on=report)
+        remove.click(delete, [chosen], [report, indexed, chosen, summary], api_visibility="private", concurrency_limit=1, show_progress_on=report)
         app.load(list_sources, None, [indexed, chosen, summary], api_visibility="private")
     return app
 

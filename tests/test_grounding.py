@@ -113,3 +113,19 @@ def test_best_evidence_and_quote():
     best = best_evidence("When did people first visit the moon?", KEPT)
     assert best.source == 1 and "1969" in best.text
     assert quote("word " * 50, max_words=12).endswith("…") and len(quote("word " * 50, max_words=12).split()) == 13
+
+
+FAQ = Source(id="faq", text="# Questions\n\n## Uploads\n\nWhich files can I upload? The Space accepts plain text, Markdown and PDF. Scans need OCR first.")
+LIMITS = Source(id="limits", text="| `MAX_FILE_MB` | `50` | largest file accepted |\n| `MAX_FILES` | `20` | files per upload |")
+
+
+def test_a_question_or_heading_in_a_source_frames_its_answer_but_is_never_one():
+    ranked = sorted(score_sentences("Which files can I upload?", [LIMITS, FAQ]), key=lambda s: -s.score)
+    assert ranked[0].text.startswith("The Space accepts")  # not the FAQ's own question, which matches word for word
+    kept, _ = select_evidence("Which files can I upload?", [LIMITS, FAQ], budget=200, count=words, max_sentences=1)
+    # The answer travels with its question, so the excerpt still says what it answers ...
+    assert kept[0][0].id == "faq" and kept[0][1].split("\n\n")[:2] == ["Which files can I upload?", "The Space accepts plain text, Markdown and PDF."]
+    # ... and the judge, scoring the excerpts again, still finds it.
+    assert best_evidence("Which files can I upload?", kept).text.startswith("The Space accepts")
+    verdict = judge("Which files can I upload?", "You can upload many things.", kept)
+    assert not verdict.supported and "The Space accepts plain text" in verdict.text

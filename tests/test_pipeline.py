@@ -231,7 +231,7 @@ def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, 
             with urllib.request.urlopen(chat_url + page, timeout=10) as r:
                 body = r.read().decode()
             assert token not in body, page
-        assert "How is the index kept safe from crashes?" not in urllib.request.urlopen(chat_url + "config", timeout=10).read().decode()  # examples: bundled corpus only
+        assert "Which files can I upload?" not in urllib.request.urlopen(chat_url + "config", timeout=10).read().decode()  # examples: bundled corpus only
         pdf = tmp_path / "glaciers.pdf"
         pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years."]))
         assert "Indexed 1 new chunks" in rag.add_documents([str(pdf)], token)

@@ -35,7 +35,7 @@ with gr.Blocks(title="Rerank") as demo:
         top_n = gr.Number(label="top_n (empty: all rows)", value=5, precision=0, scale=1)
     documents = gr.Dataframe(value=EXAMPLE, label="Documents (edit freely; needs a text column)", interactive=True, wrap=True)
     run = gr.Button("Rerank", variant="primary")
-    results = gr.Dataframe(label="Reranked", wrap=True)
+    results = gr.Dataframe(label="Reranked", headers=[*EXAMPLE.columns, "rank", "rerank_score", "rerank_method"], wrap=True)
     report = gr.JSON(label="Report")
     with gr.Row():
         before = gr.BarPlot(x="passage", y="score", title="Before: retrieval score (input order)", x_label_angle=-30)

@@ -8,7 +8,7 @@ import logging
 
 import gradio as gr
 
-from rag_retrieve.api import RetrieveAPI
+from rag_retrieve.api import COLUMNS, RetrieveAPI
 from rag_retrieve.index import MODES
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -25,7 +25,7 @@ with gr.Blocks(title="Retrieve") as demo:
         mode = gr.Dropdown(list(MODES), value="hybrid", label="Mode", scale=1)
     filters = gr.Textbox(label="Filters (optional)", value="", placeholder="source=report.pdf; title~climate")
     search = gr.Button("Search", variant="primary")
-    results = gr.Dataframe(label="Results", wrap=True)
+    results = gr.Dataframe(label="Results", headers=COLUMNS, wrap=True)
     search.click(api.retrieve, [query, k, mode, filters], results, api_name="retrieve")
     query.submit(api.retrieve, [query, k, mode, filters], results, api_name="retrieve_submit", api_visibility="private")
 

@@ -116,7 +116,8 @@ class GenerateAPI:
     def status_markdown(self) -> str:
         lines = ["**Backends, in fallback order:**"]
         for b in self.backends:
-            lines.append(f"- `{b.name}` ({getattr(b, 'label', '')}): {b.status()}")
+            state = b.status()  # loads the model first, so the label names the file that serves
+            lines.append(f"- `{b.name}` ({getattr(b, 'label', '')}): {state}")
         return "\n".join(lines)
 
     def _limit(self) -> int:

@@ -110,29 +110,50 @@ def score_sentences(query: str, sources: Sequence[Source]) -> list[Sentence]:
         return sum(math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) * tf[t] * (k1 + 1) / (tf[t] + norm) for t in q if tf[t])
 
     own = [bm25(ts) for *_, ts in flat]
+    cue = [is_cue(s) for _, _, s, _ in flat]
     out = []
     for k, (i, j, s, _) in enumerate(flat):
         context = sum(own[m] for m in (k - 1, k + 1) if 0 <= m < n and flat[m][0] == i)
-        out.append(Sentence(source=i, index=j, text=s, score=own[k] + 0.25 * context))
+        # A question or a heading is not an answer, but it says what the next sentence answers
+        # (FAQs, "## Installation"): its match counts for the sentence after it.
+        lead = own[k - 1] if k and cue[k - 1] and flat[k - 1][0] == i else 0.0
+        score = 0.25 * context + (0.0 if cue[k] else own[k] + lead)
+        out.append(Sentence(source=i, index=j, text=s, score=score))
     return out
+
+
+def is_cue(sentence: str) -> bool:
+    """A question or a Markdown heading: text that frames an answer rather than giving one."""
+    text = sentence.strip()
+    return text.endswith("?") or text.startswith("#")
 
 
 def select_evidence(query: str, sources: Sequence[Source], budget: int, count: Count, *, max_sentences: int = 8) -> tuple[list[tuple[Source, str]], Trim]:
     """The sentences most likely to hold the answer, within `budget` tokens, grouped by source.
 
-    Sentences are taken best first until the budget or `max_sentences` is reached (when few
+    Sentences are taken best first, each with the question or heading just before it, until the
+    budget or `max_sentences` answer sentences are reached (when few
     share a word with the question, the rest follow the sources' rank); each source
     then shows its chosen sentences in their original order. Sources are numbered by their best
     sentence, so [1] holds the best evidence; a source with no chosen sentence is dropped.
     Returns the same shape as `fit_sources`: (source, excerpt) pairs and a `Trim` report.
     """
     trim = Trim(budget_tokens=max(budget, 0))
-    ranked = sorted(score_sentences(query, sources), key=lambda s: (-s.score, s.source, s.index))
+    scored = score_sentences(query, sources)
+    ranked = sorted(scored, key=lambda s: (-s.score, s.source, s.index))
+    before = {(s.source, s.index + 1): s for s in scored if is_cue(s.text)}
     chosen: dict[int, list[Sentence]] = {}
     for sent in ranked:
-        if sum(len(v) for v in chosen.values()) >= max_sentences:
+        if sum(not is_cue(x.text) for v in chosen.values() for x in v) >= max_sentences:
             break
-        trial = {**chosen, sent.source: sorted(chosen.get(sent.source, []) + [sent], key=lambda s: s.index)}
+        have = chosen.get(sent.source, [])
+        if sent in have:
+            continue
+        # The question or heading an answer follows comes with it: the model reads the pair,
+        # and the judge, which scores the excerpts again, still sees what the answer answers.
+        lead = before.get((sent.source, sent.index))
+        add = [sent] + ([lead] if lead is not None and lead not in have else [])
+        trial = {**chosen, sent.source: sorted(have + add, key=lambda s: s.index)}
         cost = _cost(trial, count)
         if cost <= trim.budget_tokens:
             chosen, trim.used_tokens = trial, cost
@@ -155,7 +176,9 @@ def _excerpt(sents: list[Sentence]) -> str:
     out, last = "", None
     for s in sents:
         gap = last is not None and s.index != last + 1
-        out += ("… " if gap else "") + " ".join(s.text.split()) + " "
+        # One sentence per line: the prompt shows the excerpt on one line (source_text), but the
+        # judge splits it again, and a heading has no full stop to split at.
+        out += ("… " if gap else "") + " ".join(s.text.split()) + "\n\n"
         last = s.index
     return out.strip()
 
