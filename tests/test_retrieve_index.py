@@ -1,19 +1,12 @@
-"""Index behaviour with real embeddings: search modes, dedup, filters, persistence, crash safety."""
+"""Index behaviour with real embeddings: search modes, dedup, filters, persistence (crash safety: test_crash_safety.py)."""
 
 from __future__ import annotations
 
 import json
-import random
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 
 import numpy as np
 import pytest
 
-from conftest import SPACES
 from rag_retrieve.documents import Document
 from rag_retrieve.filters import FilterError, parse_filters
 from rag_retrieve.index import HybridIndex, IndexMismatchError
@@ -101,48 +94,6 @@ def test_delete_by_source_persists(tmp_path, retriever, embedder):
 def test_an_index_built_with_another_model_is_refused(tmp_path, retriever):
     with pytest.raises(IndexMismatchError, match="Rebuild it"):
         HybridIndex.load(tmp_path / "index", model="some/other-model")
-
-
-CRASH_CHILD = textwrap.dedent(
-    """
-    import sys, numpy as np
-    sys.path.insert(0, {space!r})
-    from rag_retrieve.documents import Chunk
-    from rag_retrieve.index import HybridIndex
-    rng = np.random.default_rng(0)
-    index = HybridIndex.load({folder!r})
-    batch = 0
-    while True:
-        batch += 1
-        chunks = [Chunk(id=f"b{{batch}}-{{i}}", doc_id=f"b{{batch}}-{{i}}", text=f"synthetic passage {{batch}} {{i}} " + "word " * 40,
-                        source=f"batch{{batch}}.txt", title="", position=0, start=0, end=10) for i in range(4000)]
-        v = rng.standard_normal((len(chunks), index.dimension)).astype(np.float32)
-        v /= np.linalg.norm(v, axis=1, keepdims=True)
-        index = index.added(chunks, v)
-        index.save({folder!r})
-        print(len(index), flush=True)
-    """
-)
-
-
-def test_killing_the_writer_mid_save_leaves_a_loadable_index(tmp_path, retriever):
-    folder = str(tmp_path / "index")
-    space = str(SPACES / "retrieve")
-    rng = random.Random(1)
-    last = len(HybridIndex.load(folder))
-    for attempt in range(4):
-        child = subprocess.Popen([sys.executable, "-c", CRASH_CHILD.format(space=space, folder=folder)], stdout=subprocess.PIPE, text=True)
-        time.sleep(rng.uniform(1.0, 4.0))
-        child.send_signal(signal.SIGKILL)
-        child.wait()
-        index = HybridIndex.load(folder)
-        assert index is not None
-        assert len(index.chunks) == len(index.vectors) >= last
-        assert index.bm25.model is not None and index.bm25.model.scores["num_docs"] == len(index.chunks)
-        manifest = json.loads(next(p for p in (tmp_path / "index").glob("gen-*/manifest.json")).read_text())
-        assert manifest["chunks"] >= last
-        last = len(index.chunks)
-    assert last > 4, "the writer never completed a save; the test proved nothing"
 
 
 def test_an_unavailable_model_fails_with_the_fix():

@@ -16,7 +16,7 @@ import pandas as pd
 from .config import Settings
 from .documents import IngestError, load_file
 from .filters import FilterError
-from .index import MODES, Hit, IndexMismatchError
+from .index import MODES, Hit, IndexCorruptError, IndexMismatchError, IndexWriteError
 from .retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class RetrieveAPI:
         """Load the model and index; index the default corpus when the index is empty."""
         try:
             self.retriever.warm_up()
-        except IndexMismatchError as exc:
+        except (IndexMismatchError, IndexCorruptError) as exc:
             self.startup_message = str(exc)
             raise
         if len(self.retriever.index) == 0 and self.settings.corpus:
@@ -162,7 +162,10 @@ class RetrieveAPI:
                 errors.append(str(exc))
         if not docs:
             raise gr.Error("Nothing was indexed.\n" + "\n".join(errors))
-        report = self.retriever.ingest(docs, progress=lambda frac, desc: progress(frac, desc=desc))
+        try:
+            report = self.retriever.ingest(docs, progress=lambda frac, desc: progress(frac, desc=desc))
+        except IndexWriteError as exc:
+            raise gr.Error(str(exc)) from None
         report.errors = errors
         return report.summary()
 
@@ -179,7 +182,10 @@ class RetrieveAPI:
         self._check_token(token)
         if not isinstance(source, str) or not source.strip():
             raise gr.Error("Give the source to delete, as shown in the source column of /retrieve.")
-        removed = self.retriever.delete_source(source.strip())
+        try:
+            removed = self.retriever.delete_source(source.strip())
+        except IndexWriteError as exc:
+            raise gr.Error(str(exc)) from None
         if not removed:
             raise gr.Error(f"No chunks have source '{source.strip()}'. Check the source column of /retrieve for the exact name.")
         return f"Removed {removed} chunks of '{source.strip()}'."

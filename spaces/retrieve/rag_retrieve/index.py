@@ -5,12 +5,15 @@ new index, so readers keep a consistent snapshot while a write is under way.
 
 On disk, each saved state is a complete generation folder, and the `CURRENT` file
 names the live one. A save writes and fsyncs a new generation, then swaps `CURRENT`
-with an atomic rename, so a process killed at any point leaves a loadable index.
+with an atomic rename, so a process killed at any point leaves a loadable index. The
+manifest holds each file's SHA-256; a generation whose files do not match is refused, and
+the previous generation, which every save keeps, is loaded instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -36,6 +39,32 @@ FUSION_DEPTH = 100
 
 class IndexMismatchError(RuntimeError):
     """The stored index was built with another embedding model."""
+
+
+class IndexWriteError(OSError):
+    """A save failed (full disk, no permission, ...); the stored index is unchanged."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class IndexCorruptError(RuntimeError):
+    """No generation in the index folder passes its checksums."""
+
+
+def _reason(exc: OSError, folder: Path) -> tuple[int | None, str]:
+    """errno and words for a failed write. numpy's short write on a full disk has no errno."""
+    if exc.errno is None and "requested and" in str(exc):
+        return errno.ENOSPC, os.strerror(errno.ENOSPC)
+    return exc.errno, exc.strerror or str(exc)
+
+
+def _write_fix(code: int | None) -> str:
+    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return "Free some disk space (or raise the quota), then try again."
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "Make the folder writable by this process, or point RETRIEVE_INDEX_DIR at a writable folder."
+    return "Check the folder and the disk, then try again."
 
 
 @dataclass(frozen=True)
@@ -246,12 +275,43 @@ class HybridIndex:
     # -- persistence -----------------------------------------------------------------
 
     def save(self, folder: str | os.PathLike) -> Path:
-        """Write a new generation under `folder` and make it current, atomically."""
+        """Write a new generation under `folder` and make it current, atomically.
+
+        Raises IndexWriteError, with the reason and the fix, when the disk is full or the folder
+        is not writable; the generation that was current stays current, untouched.
+        """
         folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
         name = f"gen-{time.time_ns():020d}"
         tmp = folder / f".tmp-{name}"
-        tmp.mkdir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            self._write(tmp)
+            os.rename(tmp, folder / name)
+            _fsync_dir(folder)
+            current_tmp = folder / ".CURRENT.tmp"
+            current_tmp.write_text(name)
+            _fsync(current_tmp)
+            os.replace(current_tmp, folder / "CURRENT")
+            _fsync_dir(folder)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if (folder / name).exists() and _current_name(folder) != name:
+                shutil.rmtree(folder / name, ignore_errors=True)
+            code, reason = _reason(exc, folder)
+            raise IndexWriteError(
+                code,
+                f"Could not save the index in {folder}: {reason}. Nothing was changed: the index still holds "
+                f"what it held before this request. {_write_fix(code)}",
+            ) from exc
+        # Keep the previous generation too: if the new one is ever damaged on disk, load() falls back to it.
+        keep = {name, *_complete_generations(folder, before=name)[-1:]}
+        for old in folder.iterdir():
+            if old.name not in keep and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
+                shutil.rmtree(old, ignore_errors=True)
+        return folder / name
+
+    def _write(self, tmp: Path) -> None:
         with open(tmp / "vectors.npy", "wb") as f:
             np.save(f, self.vectors, allow_pickle=False)
         with open(tmp / "chunks.jsonl", "w", encoding="utf-8") as f:
@@ -259,6 +319,7 @@ class HybridIndex:
                 f.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
         (tmp / "bm25").mkdir()
         self.bm25.save(tmp / "bm25")
+        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": self.model,
@@ -267,61 +328,92 @@ class HybridIndex:
             "documents": self.doc_count,
             "fusion": self.fusion,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "sha256": files,
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))  # written last: it marks the generation complete
         for path in tmp.rglob("*"):
             if path.is_file():
                 _fsync(path)
         _fsync_dir(tmp / "bm25")
         _fsync_dir(tmp)
-        os.rename(tmp, folder / name)
-        _fsync_dir(folder)
-        current_tmp = folder / ".CURRENT.tmp"
-        current_tmp.write_text(name)
-        _fsync(current_tmp)
-        os.replace(current_tmp, folder / "CURRENT")
-        _fsync_dir(folder)
-        for old in folder.iterdir():
-            if old.name != name and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
-                shutil.rmtree(old, ignore_errors=True)
-        return folder / name
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, model: str | None = None) -> "HybridIndex | None":
         """Load the current generation, or None when `folder` holds no index.
 
-        Raises IndexMismatchError when `model` is given and differs from the one the
+        A generation whose files fail their checksums (or cannot be parsed) is skipped with a
+        warning, and the newest older one that passes is loaded. Raises IndexCorruptError when
+        none does, and IndexMismatchError when `model` is given and differs from the one the
         index was built with.
         """
         folder = Path(folder)
-        gen = _current_generation(folder)
-        if gen is None:
+        candidates = _complete_generations(folder)
+        current = _current_name(folder)
+        if current in candidates:  # CURRENT first, then the others, newest first
+            candidates.remove(current)
+            candidates.append(current)
+        if not candidates:
             return None
-        manifest = json.loads((gen / "manifest.json").read_text())
-        if model is not None and manifest["model"] != model:
-            raise IndexMismatchError(
-                f"The index in {folder} was built with '{manifest['model']}' ({manifest['dimension']} dimensions), "
-                f"but the embedding model is now '{model}'. Rebuild it: delete {folder} (or point RETRIEVE_INDEX_DIR "
-                f"at an empty folder) and restart, or set RETRIEVE_EMBED_MODEL={manifest['model']}."
-            )
+        problems = []
+        for name in reversed(candidates):
+            gen = folder / name
+            try:
+                manifest = json.loads((gen / "manifest.json").read_text())
+                if model is not None and manifest["model"] != model:
+                    raise IndexMismatchError(
+                        f"The index in {folder} was built with '{manifest['model']}' ({manifest['dimension']} dimensions), "
+                        f"but the embedding model is now '{model}'. Rebuild it: delete {folder} (or point RETRIEVE_INDEX_DIR "
+                        f"at an empty folder) and restart, or set RETRIEVE_EMBED_MODEL={manifest['model']}."
+                    )
+                index = cls._read(gen, manifest)
+            except IndexMismatchError:
+                raise
+            except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+                problems.append(f"{name}: {exc}")
+                log.error("Index generation %s is damaged (%s); trying the previous one.", gen, exc)
+                continue
+            if problems:
+                log.warning("Loaded the older index generation %s because the newer one is damaged: changes made after it are lost; add those files again.", name)
+            return index
+        raise IndexCorruptError(
+            f"Every index generation in {folder} is damaged ({'; '.join(problems)}). Delete {folder} (or point RETRIEVE_INDEX_DIR "
+            "at an empty folder) and restart to rebuild the index from your files."
+        )
+
+    @classmethod
+    def _read(cls, gen: Path, manifest: dict) -> "HybridIndex":
+        for rel, digest in manifest.get("sha256", {}).items():
+            if _sha256(gen / rel) != digest:
+                raise ValueError(f"{rel} does not match its checksum (the file was changed or damaged)")
         with open(gen / "vectors.npy", "rb") as f:
             vectors = np.load(f, allow_pickle=False)
         with open(gen / "chunks.jsonl", encoding="utf-8") as f:
             chunks = [Chunk(**json.loads(line)) for line in f]
+        if len(chunks) != len(vectors) or len(chunks) != manifest["chunks"]:
+            raise ValueError(f"{len(chunks)} chunks and {len(vectors)} vectors, but the manifest says {manifest['chunks']}")
         return cls(chunks, vectors, model=manifest["model"], bm25=BM25Scorer.load(gen / "bm25"), fusion=manifest.get("fusion", DEFAULT_FUSION))
 
 
-def _current_generation(folder: Path) -> Path | None:
-    """The generation named by CURRENT, else the newest complete one (manifest written last)."""
-    current = folder / "CURRENT"
-    if current.exists():
-        gen = folder / current.read_text().strip()
-        if (gen / "manifest.json").exists():
-            return gen
-    if not folder.is_dir():
+def _current_name(folder: Path) -> str | None:
+    try:
+        return (folder / "CURRENT").read_text().strip() or None
+    except OSError:
         return None
-    complete = sorted(p for p in folder.glob("gen-*") if (p / "manifest.json").exists())
-    return complete[-1] if complete else None
+
+
+def _complete_generations(folder: Path, *, before: str | None = None) -> list[str]:
+    """Generation folders whose manifest (written last) exists, oldest first; only those older than `before` if given."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.glob("gen-*") if (p / "manifest.json").exists() and (before is None or p.name < before))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
