@@ -18,7 +18,7 @@ from gradio_client import Client
 
 from conftest import ROOT, STACK_TOKEN
 from test_retrieve_ingest import make_pdf
-from pipeline import RAGPipeline, Service, Stack, StageError
+from pipeline import RAGPipeline, StageError
 from pipeline.launcher import free_port
 
 @pytest.fixture(scope="module")
