@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,38 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+
+def space_processes() -> dict[int, str]:
+    """Every running process that is one of our Spaces (`python app.py` inside spaces/<name>)."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"app.py" in cmd and Path(os.readlink(proc / "cwd")).parent == SPACES:
+                found[int(proc.name)] = Path(os.readlink(proc / "cwd")).name
+        except OSError:
+            continue
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_space_left_behind():
+    """Every test, notebook and fixture that starts a Space stops it: checked once all are done.
+
+    Set up first, so torn down last, after every other fixture has stopped its servers.
+    """
+    before = set(space_processes())
+    yield
+    deadline = time.monotonic() + 15
+    while (left := {p: n for p, n in space_processes().items() if p not in before}) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    assert not left, f"Spaces left running after the tests: {left}"
 
 
 class SpaceServer(Service):
