@@ -41,6 +41,20 @@ def _is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+def _is_busy(exc: BaseException) -> bool:
+    """The Space refused the call at once because its queue is full (gradio's QueueError, HTTP 503)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if type(exc).__name__ == "QueueError" or "Queue is full" in str(exc) or "HTTP 503" in str(exc):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+BUSY_HINT = "Try again in a few seconds: the Space refuses new calls at once rather than let them wait past their timeout."
+
+
 class StageClient:
     """A gradio_client connection to one Space, made lazily and reused.
 
@@ -131,6 +145,8 @@ class StageClient:
                 raise StageError(self.stage, self.url, f"{api_name} gave no answer within {self.timeout:g} s", "The Space may be overloaded or stuck; raise the timeout or restart it.") from exc
             except Exception as exc:
                 last = exc
+                if _is_busy(exc):
+                    raise StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused", BUSY_HINT) from exc
                 if not _is_connection_error(exc):
                     raise StageError(self.stage, self.url, f"{api_name} returned an error: {exc}", "See the message above; it comes from the Space itself.") from exc
                 self._client, self._http = None, None  # reconnect on the retry
@@ -149,6 +165,8 @@ class StageClient:
                 raise StageError(self.stage, self.url, f"{api_name} gave no answer within {self.timeout:g} s", "The Space may be overloaded or stuck; raise the timeout or restart it.") from exc
             except Exception as exc:
                 self._http = None
+                if _is_busy(exc):
+                    raise StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused", BUSY_HINT) from exc
                 problem = f"connection lost during {api_name}" if _is_connection_error(exc) else f"{api_name} returned an error: {exc}"
                 raise StageError(self.stage, self.url, problem) from exc
             return
@@ -178,6 +196,8 @@ class StageClient:
         except StageError:
             raise
         except Exception as exc:
+            if _is_busy(exc):
+                raise StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused", BUSY_HINT) from exc
             if _is_connection_error(exc):
                 raise StageError(self.stage, self.url, f"connection lost during {api_name}") from exc
             raise StageError(self.stage, self.url, f"{api_name} returned an error: {exc}", "See the message above; it comes from the Space itself.") from exc

@@ -4,6 +4,7 @@ local OpenAI-compatible server, the extractive path, budgets, history, concurren
 from __future__ import annotations
 
 import concurrent.futures as cf
+import time
 
 import pytest
 from gradio_client import Client
@@ -288,3 +289,33 @@ def test_a_stalled_backend_times_out(start_space, tmp_path):
         assert timeout["backend"] == "inference-api" and timeout["outcome"] in ("timeout", "error") and timeout["seconds"] < 15
     finally:
         stalled.close()
+
+
+def test_past_the_queue_bound_a_call_is_refused_at_once_as_busy(start_space, tmp_path):
+    """One answer at a time and one waiting: the rest are refused in well under a second, not left to time out."""
+    from pipeline.clients import StageClient, StageError
+
+    slow = OpenAIStub(mode="stall", stall_s=30)
+    try:
+        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=slow.url, HF_TOKEN="t",
+                             GENERATE_TIMEOUT_S="4", GENERATE_QUEUE_SIZE="1", **ONLINE)
+
+        def ask(i):
+            t = time.monotonic()
+            try:
+                StageClient("generate", server.url, timeout=60).call("/answer", f"Question {i}: what causes tides?", SOURCES)
+                return "answered", time.monotonic() - t
+            except StageError as exc:
+                return str(exc), time.monotonic() - t
+
+        with cf.ThreadPoolExecutor(6) as pool:
+            outcomes = list(pool.map(ask, range(6)))
+        refused = [(msg, s) for msg, s in outcomes if msg != "answered"]
+        answered = [s for msg, s in outcomes if msg == "answered"]
+        assert len(answered) >= 2 and len(refused) >= 2, outcomes  # one running, at least one waiting, the rest refused
+        for msg, seconds in refused:
+            assert "generate stage" in msg and "busy: its queue is full" in msg and "Try again in a few seconds" in msg
+            assert seconds < 3, f"a refusal took {seconds:.1f} s"
+        assert max(answered) >= 4  # each answer waited out the stalled API (4 s) before the extractive one
+    finally:
+        slow.close()

@@ -72,4 +72,5 @@ with gr.Blocks(title="Generate") as demo:
     api_button.click(api.answer, [a_query, a_documents, a_history, *a_sampling], [answer, info], api_name="answer", concurrency_id="llm", concurrency_limit=1)
 
 if __name__ == "__main__":
-    demo.queue(max_size=32).launch(show_error=True)
+    # A bounded queue: past it, a call is refused at once ("busy") instead of waiting out its timeout.
+    demo.queue(max_size=api.settings.queue_size).launch(show_error=True)

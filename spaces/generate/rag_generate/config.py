@@ -23,6 +23,7 @@ ENV = {
     "GENERATE_REPEAT_PENALTY": ("1.1", "llama-cpp repeat penalty for answers (1.0 is off)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
+    "GENERATE_QUEUE_SIZE": ("24", "most requests waiting for the model; past it a call is refused at once as busy (one answer takes ~2-3 s on 2 cores, so 24 wait at most about a minute)"),
     "GENERATE_API_MODEL": ("HuggingFaceTB/SmolLM2-360M-Instruct", "model of the Inference API fallback"),
     "GENERATE_API_BASE_URL": ("", "an OpenAI-compatible server to use instead of the Hugging Face API"),
     "GENERATE_API_N_CTX": ("8192", "context window of the API model"),
@@ -56,6 +57,7 @@ class Settings:
     repeat_penalty: float
     max_tokens: int
     timeout_s: float
+    queue_size: int
     api_model: str
     api_base_url: str
     api_n_ctx: int
@@ -76,6 +78,7 @@ class Settings:
             repeat_penalty=_num("GENERATE_REPEAT_PENALTY", float),
             max_tokens=_num("GENERATE_MAX_TOKENS"),
             timeout_s=_num("GENERATE_TIMEOUT_S", float),
+            queue_size=_num("GENERATE_QUEUE_SIZE"),
             api_model=_get("GENERATE_API_MODEL"),
             api_base_url=_get("GENERATE_API_BASE_URL"),
             api_n_ctx=_num("GENERATE_API_N_CTX"),
