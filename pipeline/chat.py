@@ -9,7 +9,7 @@ import gradio as gr
 from .clients import StageError
 from .rag import RAGPipeline, Source
 
-UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl"]
+UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".zip"]
 # Questions the bundled corpus (docs/faq.md) answers; shown when `make run` serves it.
 BUNDLED_EXAMPLES = [
     "What happens if ingestion crashes halfway?",
@@ -146,7 +146,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             with gr.Column(scale=2):
                 gr.Markdown("### Your documents")
                 summary = gr.Markdown()
-                files = gr.File(label="Add files (.txt, .md, .pdf, .html, .jsonl)", file_count="multiple", file_types=UPLOAD_TYPES, interactive=bool(write_token))
+                files = gr.File(label="Add files (.txt, .md, .pdf, .html, .jsonl, .zip)", file_count="multiple", file_types=UPLOAD_TYPES, interactive=bool(write_token))
                 add = gr.Button("Add to the index", variant="primary", interactive=bool(write_token))
                 report = gr.Textbox(label="Report", lines=3, value="" if write_token else UPLOADS_OFF, interactive=False)
                 indexed = gr.Dataframe(headers=["source", "documents", "chunks"], label="Indexed", interactive=False, wrap=True)

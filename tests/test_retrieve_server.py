@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import zipfile
+
 import pytest
 from gradio_client import Client, handle_file
 
@@ -22,7 +25,8 @@ def corpus(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(start_space, corpus, tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("index")
-    return start_space("retrieve", RETRIEVE_INDEX_DIR=str(index_dir), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN=TOKEN)
+    return start_space("retrieve", RETRIEVE_INDEX_DIR=str(index_dir), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN=TOKEN,
+                       RETRIEVE_MAX_FILES="4", RETRIEVE_MAX_UPLOAD_MB="1", RETRIEVE_MAX_FILE_MB="1")
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +139,74 @@ def test_the_index_survives_a_restart(start_space, corpus, tmp_path):
     client = Client(second.url, verbose=False)
     assert client.predict(api_name="/stats")["chunks"] == 3
     assert rows(client.predict("glaciers", 1, "bm25", "", api_name="/retrieve"))[0]["source"] == "extra.md"
+
+
+# -- hostile uploads ------------------------------------------------------------------------------
+
+
+def _zip(path, members: dict[str, bytes], method=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", method) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_upload_limits_on_count_size_and_total(client, tmp_path):
+    files = []
+    for i in range(5):
+        (tmp_path / f"n{i}.txt").write_text(f"Note {i}.")
+        files.append(handle_file(str(tmp_path / f"n{i}.txt")))
+    with pytest.raises(Exception, match="5 files in one request; the limit is 4"):
+        client.predict(files, TOKEN, api_name="/add_documents")
+    half = "word " * 120_000  # ~0.6 MB each: under the per-file limit, over the total together
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(half)
+    with pytest.raises(Exception, match=r"add up to 1\.1 MiB; one request takes at most 1 MiB"):
+        client.predict([handle_file(str(tmp_path / "a.txt")), handle_file(str(tmp_path / "b.txt"))], TOKEN, api_name="/add_documents")
+    (tmp_path / "big.txt").write_text("word " * 300_000)
+    with pytest.raises(Exception, match="exceeds the maximum file size of 1048576 bytes"):  # Gradio refuses it before the handler
+        client.predict([handle_file(str(tmp_path / "big.txt"))], TOKEN, api_name="/add_documents")
+    assert client.predict(api_name="/stats")["chunks"] == 2
+
+
+def test_a_zip_is_read_in_memory_and_its_paths_go_nowhere(client, tmp_path):
+    archive = _zip(tmp_path / "notes.zip", {
+        "../../escape.md": b"# Escape\n\nGlaciers advance when snowfall exceeds melting.",
+        "/abs/path.txt": b"Ferries leave the harbour every two hours.",
+        "inner/nested.zip": b"PK\x03\x04 not followed",
+        "inner/.hidden.md": b"hidden",
+        "tool.exe": b"MZ",
+    })
+    before = set(p.name for p in tmp_path.parent.iterdir())
+    report = client.predict([handle_file(str(archive))], TOKEN, api_name="/add_documents")
+    assert "Indexed 2 new chunks from 2 documents" in report
+    got = rows(client.predict("glaciers snowfall", 1, "bm25", "", api_name="/retrieve"))
+    assert got[0]["source"] == "notes.zip" and got[0]["doc_id"] == "notes.zip/escape.md"
+    assert set(p.name for p in tmp_path.parent.iterdir()) == before and not (tmp_path.parent / "escape.md").exists()
+    assert "Removed 2 chunks" in client.predict("notes.zip", TOKEN, api_name="/delete_source")  # the archive goes as one
+
+
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({"bomb.txt": b"0" * 900_000}, "unpacks to .* times its packed size, as a decompression bomb does"),
+        ({f"f{i}.txt": bytes(random.Random(i).choices(b"acgt ", k=300_000)) for i in range(4)}, r"unpacks to 1\.1 MiB, over the 1 MiB limit"),
+        ({"a.exe": b"MZ", "b.bin": b"\x00"}, "no supported files with text inside"),
+    ],
+    ids=["decompression-bomb", "too-big-unpacked", "nothing-readable"],
+)
+def test_hostile_zips_are_refused_cleanly(client, tmp_path, members, message):
+    archive = _zip(tmp_path / "a.zip", members)
+    with pytest.raises(Exception, match=message):
+        client.predict([handle_file(str(archive))], TOKEN, api_name="/add_documents")
+    assert client.predict(api_name="/stats")["chunks"] == 2
+
+
+def test_html_scripts_never_reach_the_index_and_deep_nesting_is_fine(client, tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text("<html><head><script>steal(document.cookie)</script><title>Lighthouse</title></head><body>"
+                    + "<div>" * 5000 + "The lighthouse was lit in 1871.<script>alert(1)</script>" + "</div>" * 5000 + "</body></html>")
+    assert "Indexed 1 new chunks" in client.predict([handle_file(str(page))], TOKEN, api_name="/add_documents")
+    got = rows(client.predict("lighthouse lit", 1, "bm25", "", api_name="/retrieve"))
+    assert "1871" in got[0]["text"] and "steal" not in got[0]["text"] and "alert" not in got[0]["text"]
+    client.predict("page.html", TOKEN, api_name="/delete_source")

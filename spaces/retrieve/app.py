@@ -34,7 +34,7 @@ with gr.Blocks(title="Retrieve") as demo:
     alias.click(api.similarity_search, [query, k], results, api_name="similarity_search")
 
     with gr.Accordion("Add documents", open=False):
-        files = gr.File(label="Files (.txt, .md, .pdf, .html, .jsonl)", file_count="multiple")
+        files = gr.File(label="Files (.txt, .md, .pdf, .html, .jsonl, or a .zip of them)", file_count="multiple")
         token = gr.Textbox(label="Write token", type="password")
         add = gr.Button("Add to index")
         add_report = gr.Textbox(label="Report", lines=4)
@@ -55,4 +55,5 @@ with gr.Blocks(title="Retrieve") as demo:
     demo.load(api.list_sources, None, listed, api_visibility="private")
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=4, max_size=64).launch(show_error=True)
+    # Gradio refuses a larger upload before it reaches the handler.
+    demo.queue(default_concurrency_limit=4, max_size=64).launch(show_error=True, max_file_size=api.settings.max_file_bytes)

@@ -137,10 +137,10 @@ class RetrieveAPI:
             raise gr.Error("Wrong write token. Pass the value of RETRIEVE_WRITE_TOKEN as token.")
 
     def add_documents(self, files: list[str] | None, token: str, progress: gr.Progress = gr.Progress()) -> str:
-        """Chunk, embed and index uploaded files (.txt, .md, .pdf, .html, .jsonl in BEIR form).
+        """Chunk, embed and index uploaded files (.txt, .md, .pdf, .html, .jsonl in BEIR form, or a .zip of them).
 
         Args:
-            files: the files to index.
+            files: the files to index (at most RETRIEVE_MAX_FILES, RETRIEVE_MAX_FILE_MB each, RETRIEVE_MAX_UPLOAD_MB together).
             token: the write token (the value of RETRIEVE_WRITE_TOKEN on the Space).
 
         Returns:
@@ -151,13 +151,27 @@ class RetrieveAPI:
             raise gr.Error("No files were given. Upload at least one .txt, .md, .pdf, .html or .jsonl file.")
         if isinstance(files, (str, dict)):
             files = [files]
-        docs, errors = [], []
+        if not isinstance(files, (list, tuple)):
+            raise gr.Error(f"files must be a list of uploaded files, but got {type(files).__name__}.")
+        s = self.settings
+        if len(files) > s.max_files:
+            raise gr.Error(f"{len(files)} files in one request; the limit is {s.max_files}. Upload them in several requests, or raise RETRIEVE_MAX_FILES.")
+        paths = []
         for f in files:
-            path = f.get("path") if isinstance(f, dict) else str(f)
-            # Uploaded files keep their original name as the last path component.
-            name = Path(path).name
+            path = f.get("path") if isinstance(f, dict) else f
+            if not isinstance(path, (str, Path)) or not str(path):
+                raise gr.Error(f"Each file must be an uploaded file (use gradio_client.handle_file), but got {type(f).__name__}.")
+            paths.append(Path(path))
+        total = sum(p.stat().st_size for p in paths if p.is_file())
+        if total > s.max_upload_bytes:
+            raise gr.Error(f"The files add up to {total / 2**20:.1f} MiB; one request takes at most {s.max_upload_bytes / 2**20:.0f} MiB. Upload them in several requests, or raise RETRIEVE_MAX_UPLOAD_MB.")
+        docs, errors = [], []
+        for path in paths:
+            # Uploaded files keep their original name as the last path component; any folders in
+            # it are dropped, so a name like ../../x.md is stored as the source x.md.
+            name = path.name
             try:
-                docs.extend(load_file(path, name, max_bytes=self.settings.max_file_bytes))
+                docs.extend(load_file(path, name, max_bytes=s.max_file_bytes))
             except IngestError as exc:
                 errors.append(str(exc))
         if not docs:

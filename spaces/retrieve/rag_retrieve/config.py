@@ -23,7 +23,9 @@ ENV = {
     "RETRIEVE_CHUNK_OVERLAP": ("32", "tokens shared by consecutive chunks"),
     "RETRIEVE_BATCH_SIZE": ("64", "texts per embedding batch"),
     "RETRIEVE_FUSION": ("zscore", "hybrid fusion: zscore, convex or rrf"),
-    "RETRIEVE_MAX_FILE_MB": ("50", "largest file accepted for ingestion"),
+    "RETRIEVE_MAX_FILE_MB": ("50", "largest file accepted for ingestion (and largest unpacked size of a .zip)"),
+    "RETRIEVE_MAX_FILES": ("20", "most files in one upload request"),
+    "RETRIEVE_MAX_UPLOAD_MB": ("200", "most bytes in one upload request, all files together"),
 }
 
 
@@ -52,6 +54,8 @@ class Settings:
     batch_size: int
     fusion: str
     max_file_bytes: int
+    max_files: int
+    max_upload_bytes: int
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -65,4 +69,6 @@ class Settings:
             batch_size=_int("RETRIEVE_BATCH_SIZE") or 64,
             fusion=_get("RETRIEVE_FUSION"),
             max_file_bytes=(_int("RETRIEVE_MAX_FILE_MB") or 50) * 2**20,
+            max_files=_int("RETRIEVE_MAX_FILES") or 20,
+            max_upload_bytes=(_int("RETRIEVE_MAX_UPLOAD_MB") or 200) * 2**20,
         )

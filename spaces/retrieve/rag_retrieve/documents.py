@@ -6,13 +6,17 @@ wrong and what to do about it. Nothing here touches the index.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl")
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".zip")
+MAX_PDF_PAGES = 5000
+MAX_ARCHIVE_MEMBERS = 1000
+MAX_COMPRESSION_RATIO = 100  # zip members packed tighter than this are refused as likely bombs
 
 
 class IngestError(ValueError):
@@ -103,14 +107,20 @@ def load_pdf(raw: bytes, name: str, source: str) -> list[Document]:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    from pypdf.errors import LimitReachedError
+
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
             raise IngestError(f"{name}: the PDF is encrypted. Remove the password (for example `qpdf --decrypt`) and upload it again.")
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise IngestError(f"{name}: has {len(reader.pages):,} pages, over the limit of {MAX_PDF_PAGES:,}. Split it into smaller PDFs.")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else None) or Path(name).stem
     except IngestError:
         raise
+    except LimitReachedError as exc:
+        raise IngestError(f"{name}: refused: a stream in it unpacks past pypdf's safety limit ({exc}), as a decompression bomb does. Re-export the PDF from its source.") from None
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
         raise IngestError(f"{name}: is not a readable PDF ({type(exc).__name__}: {exc}). Check that the file is complete and not corrupt.") from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
@@ -145,6 +155,59 @@ def load_jsonl(raw: bytes, name: str, source: str) -> list[Document]:
     return docs
 
 
+def load_zip(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20) -> list[Document]:
+    """The supported files inside a .zip: one source (the archive, so deleting it removes them
+    all), one document per file, with id `<archive>/<path inside>`.
+
+    Read in memory, never extracted to disk, so member names such as `../../x.md` cannot write
+    anywhere. Refused whole: more than MAX_ARCHIVE_MEMBERS files, more than `max_bytes` unpacked,
+    a member packed more than MAX_COMPRESSION_RATIO times (a decompression bomb), or nothing
+    readable inside. Archives inside archives are skipped.
+    """
+    import io
+    import posixpath
+    import zipfile
+
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        members = [m for m in archive.infolist() if not m.is_dir()]
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise IngestError(f"{name}: is not a readable .zip archive ({exc}). Check that the file is complete.") from None
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise IngestError(f"{name}: holds {len(members):,} files, over the limit of {MAX_ARCHIVE_MEMBERS:,}. Upload it in parts.")
+    for m in members:
+        if m.file_size > MAX_COMPRESSION_RATIO * max(m.compress_size, 1) and m.file_size > 64 * 2**10:
+            raise IngestError(f"{name}: refused: {m.filename} unpacks to {m.file_size // max(m.compress_size, 1):,} times its packed size, as a decompression bomb does.")
+    total = sum(m.file_size for m in members)
+    if total > max_bytes:
+        raise IngestError(f"{name}: unpacks to {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Upload it in parts, or raise RETRIEVE_MAX_FILE_MB.")
+    docs: list[Document] = []
+    skipped = []
+    for m in members:
+        inner = posixpath.normpath(m.filename.replace("\\", "/")).lstrip("/")
+        parts = [p for p in inner.split("/") if p not in ("", ".", "..")]
+        ext = Path(inner).suffix.lower()
+        if not parts or ext not in _LOADERS or ext == ".zip" or any(p.startswith(".") for p in parts):
+            skipped.append(m.filename)
+            continue
+        member_source = f"{source}/{'/'.join(parts)}"
+        try:
+            with archive.open(m) as f:
+                data = f.read(max_bytes + 1)  # the header's size can lie; never read past the limit
+            if len(data) > max_bytes:
+                raise IngestError(f"{name}: {m.filename} unpacks past the {max_bytes / 2**20:.0f} MiB limit.")
+            if data.strip():
+                docs.extend(dataclasses.replace(d, id=member_source if d.id == member_source else f"{member_source}#{d.id}", source=source)
+                            for d in _LOADERS[ext](data, f"{name}/{'/'.join(parts)}", member_source))
+        except IngestError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, RuntimeError) as exc:  # RuntimeError: encrypted member
+            raise IngestError(f"{name}: cannot read {m.filename} ({exc}).") from None
+    if not docs:
+        raise IngestError(f"{name}: has no supported files with text inside (found: {', '.join(skipped[:5]) or 'nothing'}). Supported: {', '.join(e for e in SUPPORTED_EXTENSIONS if e != '.zip')}.")
+    return docs
+
+
 _LOADERS = {
     ".txt": load_text,
     ".md": load_text,
@@ -152,6 +215,7 @@ _LOADERS = {
     ".htm": load_html,
     ".pdf": load_pdf,
     ".jsonl": load_jsonl,
+    ".zip": load_zip,
 }
 
 
@@ -178,6 +242,8 @@ def load_file(path: str | os.PathLike, source: str | None = None, *, max_bytes: 
         raise IngestError(f"{name}: cannot be read ({exc.strerror or exc}). Check that it exists and is readable.") from None
     if not raw.strip():
         raise IngestError(f"{name}: is empty.")
+    if ext == ".zip":
+        return load_zip(raw, name, source, max_bytes=max_bytes)
     return _LOADERS[ext](raw, name, source)
 
 
