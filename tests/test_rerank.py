@@ -52,7 +52,7 @@ def test_ties_keep_input_order():
         ({"headers": ["id", "body"], "data": [["a", "x"]]}, r"no `text` column. Columns given: \['id', 'body'\]"),
         ({"rows": []}, "needs `headers` and `data`"),
         ("just a string", "not a single string"),
-        (42, "not int"),
+        (42, "not a number"),
         ([1, 2, 3], "only strings or only dicts"),
         (["x"] * 1001, "over the limit of 1000"),
         ({"headers": ["text"], "data": [["a", "b"]]}, "has 2 cells but there are 1 headers"),

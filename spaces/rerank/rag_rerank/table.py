@@ -64,10 +64,10 @@ def to_table(documents) -> Table:
                 headers += [k for k in d if k not in headers]
             rows = [[d.get(h) for h in headers] for d in documents]
         else:
-            kinds = sorted({type(d).__name__ for d in documents})
+            kinds = ", ".join(sorted({_json_kind(d) for d in documents}))
             raise TableError(f"A documents list must hold only strings or only dicts with a `text` key; it holds {kinds}.")
     else:
-        raise TableError(f"documents must be a table, a {{'headers', 'data'}} dict or a list, not {type(documents).__name__}.")
+        raise TableError(f"documents must be a table, a {{'headers', 'data'}} dict or a list, not {_json_kind(documents)}.")
     if len(rows) > MAX_DOCUMENTS:
         raise TableError(f"{len(rows)} documents is over the limit of {MAX_DOCUMENTS}. Rerank the top of your retrieval results instead of everything.")
     return Table(headers=[str(h) for h in headers], rows=rows, text_col=_find_text_column(headers) if rows or headers else 0)
@@ -100,3 +100,10 @@ def clean(table: Table) -> Table:
 def order_by_score(scores) -> list[int]:
     """Row indices by score, best first; ties keep input order (sorted() is stable)."""
     return sorted(range(len(scores)), key=lambda i: -float(scores[i]))
+
+
+def _json_kind(value) -> str:
+    """A value's kind as a caller sending JSON would name it."""
+    if value is None:
+        return "null"
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a dict"}.get(type(value), type(value).__name__)

@@ -42,7 +42,7 @@ def parse_filters(expr: str) -> Callable[[Chunk], bool] | None:
         if not m:
             raise FilterError(
                 f"Cannot parse filter clause '{clause.strip()}'. Use field=value, field!=value or field~substring, "
-                "joined by ';', for example: source=report.pdf; title~climate"
+                "joined by ';', for example: source=report.pdf; title~climate."
             )
         field, op, value = m.groups()
         if field not in FIELDS and not (field.startswith("meta.") and len(field) > 5):
