@@ -1,5 +1,5 @@
 """Long fuzz profile: N generated calls per public endpoint (default 200), through gradio_client,
-against the stack `make run` starts (packaged models, offline), plus the chat endpoint.
+against the stack `make run` starts (packaged models, offline), plus the chat app's `ask`.
 
     .venv/bin/python benchmarks/fuzz.py [--examples 200] [--json]
 

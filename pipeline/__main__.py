@@ -47,7 +47,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             rag = RAGPipeline(retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"])
             # The examples are about the bundled corpus, so only when it is the one served.
             chat = build_chat_app(rag, write_token=token, examples=None if os.environ.get("RETRIEVE_CORPUS") else BUNDLED_EXAMPLES)
-            chat.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=args.chat_port, prevent_thread_lock=True, quiet=True)
+            chat.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=args.chat_port, prevent_thread_lock=True, quiet=True, mcp_server=True)
             urls = {"chat": f"http://127.0.0.1:{args.chat_port}/", **urls}
         print("\nReady:", flush=True)
         for name, url in urls.items():

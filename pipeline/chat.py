@@ -94,6 +94,34 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
             yield history, "", sources_md, "_The request failed; see the message in the chat._"
 
+    def ask(question: str, k_retrieve: int = 20, k_rerank: int = 5) -> dict:
+        """Answer a question from the indexed documents, with numbered sources (retrieve, rerank, then a grounded answer).
+
+        Args:
+            question: the question, in plain words.
+            k_retrieve: how many passages to retrieve (1 to 100).
+            k_rerank: how many of them, after reranking, the model reads (1 to 20).
+
+        Returns:
+            answer (text citing sources as [n]), supported (true when the cited sources back it; false means the text quotes the closest passage instead), sources (n, source, text, cited), backend (the model that answered) and notes (any degraded stage).
+        """
+        if not isinstance(question, str) or not question.strip():
+            raise gr.Error("The question is empty. Ask something about the indexed documents.")
+        for name, value, top in (("k_retrieve", k_retrieve, 100), ("k_rerank", k_rerank, 20)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 1 <= value <= top:
+                raise gr.Error(f"{name} must be a whole number from 1 to {top}, but got {value!r}.")
+        try:
+            a = pipeline.ask(question.strip(), int(k_retrieve), int(k_rerank))
+        except (StageError, ValueError) as exc:
+            raise gr.Error(str(exc)) from None
+        return {
+            "answer": a.text,
+            "supported": a.supported,
+            "sources": [{"n": s.n, "source": s.source or s.id, "text": s.text, "cited": s.cited} for s in sorted(a.sources, key=lambda s: s.n)],
+            "backend": a.info.get("backend_label") or a.backend,
+            "notes": a.notes,
+        }
+
     def list_sources():
         try:
             listed = pipeline.sources()
@@ -153,7 +181,13 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
                 with gr.Row():
                     chosen = gr.Dropdown(label="Source to delete", choices=[], scale=3)
                     remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
-        box.submit(respond, [box, chatbot, k_retrieve, k_rerank, temperature, max_tokens], [chatbot, box, sources, details], api_name="chat")
+        # The UI's handler stays callable (api_name /chat) but undocumented, so it is no MCP tool;
+        # `ask` is the tool: a question in, the answer and its sources out.
+        box.submit(respond, [box, chatbot, k_retrieve, k_rerank, temperature, max_tokens], [chatbot, box, sources, details], api_name="chat", api_visibility="undocumented")
+        with gr.Row(visible=False):
+            ask_question, ask_k_retrieve, ask_k_rerank = gr.Textbox(), gr.Number(value=20), gr.Number(value=5)
+            ask_answer, ask_button = gr.JSON(), gr.Button()
+        ask_button.click(ask, [ask_question, ask_k_retrieve, ask_k_rerank], ask_answer, api_name="ask")
         clear.click(lambda: ([], "", "", ""), None, [chatbot, box, sources, details], api_visibility="private")
         add.click(upload, [files], [report, files, indexed, chosen, summary], api_visibility="private", concurrency_limit=1, show_progress_on=report)
         remove.click(delete, [chosen], [report, indexed, chosen, summary], api_visibility="private", concurrency_limit=1, show_progress_on=report)

@@ -89,8 +89,8 @@ def test_answer_with_required_arguments_only(clients):
     assert info["sources"][0]["id"] == "t" and isinstance(info["supported"], bool)
 
 
-def test_chat_with_the_message_only(stack):
-    """The pipeline's chat endpoint: only the question is required."""
+def test_ask_with_the_question_only(stack):
+    """The chat app's public endpoint, `ask`: only the question is required."""
     from pipeline import RAGPipeline
     from pipeline.chat import build_chat_app
     from pipeline.launcher import free_port
@@ -100,8 +100,10 @@ def test_chat_with_the_message_only(stack):
     port = free_port()
     app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
-        history, *_ = Client(f"http://127.0.0.1:{port}/", verbose=False).predict("What causes tides?", api_name="/chat")
-        assert history[-1]["role"] == "assistant" and history[-1]["content"]
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        by_keyword = client.predict(question="What causes tides?", api_name="/ask")
+        by_position = client.predict("What causes tides?", api_name="/ask")
+        assert by_keyword["answer"] and by_keyword["sources"] and by_position["answer"]
     finally:
         app.close()
 

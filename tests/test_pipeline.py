@@ -115,8 +115,8 @@ def test_the_chat_page_never_holds_the_write_token(stack):
         pages = {p: urllib.request.urlopen(f"http://127.0.0.1:{port}/{p}", timeout=10).read().decode() for p in ("", "config", "gradio_api/info")}
         assert not [p for p, body in pages.items() if STACK_TOKEN in body]
         assert "What causes tides?" in pages["config"] and "Add to the index" in pages["config"]
-        # Only the chat is an API endpoint: uploads and deletes are the page's, with its token.
-        assert set(Client(f"http://127.0.0.1:{port}/", verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/chat"}
+        # Only `ask` is a documented endpoint: uploads and deletes are the page's, with its token.
+        assert set(Client(f"http://127.0.0.1:{port}/", verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask"}
     finally:
         app.close()
 

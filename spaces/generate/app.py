@@ -21,6 +21,15 @@ EXAMPLE_SOURCES = [
     {"id": "moon", "text": "The moon orbits the Earth about once every 27 days."},
 ]
 
+
+class AnyJSON(gr.JSON):
+    """A JSON input whose API schema is valid JSON Schema: gr.JSON declares `"type": {}`, which
+    MCP clients reject; no type at all means any JSON value."""
+
+    def api_info(self) -> dict:
+        return {"description": "any valid JSON"}
+
+
 with gr.Blocks(title="Generate") as demo:
     gr.Markdown("# Generate\nSmolLM2 on CPU through llama-cpp. Falls back to the Inference API, then to an extractive answer.")
     gr.Markdown(status)
@@ -62,7 +71,7 @@ with gr.Blocks(title="Generate") as demo:
     with gr.Row(visible=False):
         g_user, g_system = gr.Textbox(), gr.Textbox(value=DEFAULT_SYSTEM_PROMPT)
         g_sampling = [gr.Number(value=256), gr.Number(value=0.7), gr.Number(value=0.95), gr.Number(value=40)]
-        a_query, a_documents, a_history = gr.Textbox(), gr.JSON(), gr.JSON(value=[])
+        a_query, a_documents, a_history = gr.Textbox(), AnyJSON(), AnyJSON(value=[])
         # max_tokens left empty means GENERATE_MAX_TOKENS.
         a_sampling = [gr.Number(), gr.Number(value=0.2), gr.Number(value=0.95), gr.Number(value=40)]
         api_button = gr.Button()
@@ -72,5 +81,6 @@ with gr.Blocks(title="Generate") as demo:
     api_button.click(api.answer, [a_query, a_documents, a_history, *a_sampling], [answer, info], api_name="answer", concurrency_id="llm", concurrency_limit=1)
 
 if __name__ == "__main__":
+    # mcp_server: every public endpoint is also an MCP tool at /gradio_api/mcp/ (streamable HTTP).
     # A bounded queue: past it, a call is refused at once ("busy") instead of waiting out its timeout.
-    demo.queue(max_size=api.settings.queue_size).launch(show_error=True)
+    demo.queue(max_size=api.settings.queue_size).launch(show_error=True, mcp_server=True)

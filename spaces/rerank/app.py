@@ -27,6 +27,15 @@ EXAMPLE = pd.DataFrame(
     }
 )
 
+
+class AnyJSON(gr.JSON):
+    """A JSON input whose API schema is valid JSON Schema: gr.JSON declares `"type": {}`, which
+    MCP clients reject; no type at all means any JSON value."""
+
+    def api_info(self) -> dict:
+        return {"description": "any valid JSON"}
+
+
 with gr.Blocks(title="Rerank") as demo:
     gr.Markdown("# Rerank\nScore each passage against the query with a cross-encoder and keep the best.")
     gr.Markdown(api.status_markdown())
@@ -45,7 +54,7 @@ with gr.Blocks(title="Rerank") as demo:
     # demo's: query and documents are required, top_n defaults to every row. documents is JSON,
     # so a table payload, a list of strings and a list of dicts all reach the function as sent.
     with gr.Row(visible=False):
-        api_query, api_documents, api_top_n = gr.Textbox(), gr.JSON(), gr.Number()
+        api_query, api_documents, api_top_n = gr.Textbox(), AnyJSON(), gr.Number()
         api_button, status_button = gr.Button(), gr.Button()
     api_button.click(api.rerank, [api_query, api_documents, api_top_n], results, api_name="rerank")
     with gr.Accordion("Status", open=False):
@@ -54,4 +63,5 @@ with gr.Blocks(title="Rerank") as demo:
     demo.load(api.status, None, status, api_visibility="private")
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=2, max_size=64).launch(show_error=True)
+    # mcp_server: every public endpoint is also an MCP tool at /gradio_api/mcp/ (streamable HTTP).
+    demo.queue(default_concurrency_limit=2, max_size=64).launch(show_error=True, mcp_server=True)

@@ -55,5 +55,6 @@ with gr.Blocks(title="Retrieve") as demo:
     demo.load(api.list_sources, None, listed, api_visibility="private")
 
 if __name__ == "__main__":
+    # mcp_server: every public endpoint is also an MCP tool at /gradio_api/mcp/ (streamable HTTP).
     # Gradio refuses a larger upload before it reaches the handler.
-    demo.queue(default_concurrency_limit=4, max_size=64).launch(show_error=True, max_file_size=api.settings.max_file_bytes)
+    demo.queue(default_concurrency_limit=4, max_size=64).launch(show_error=True, mcp_server=True, max_file_size=api.settings.max_file_bytes)
