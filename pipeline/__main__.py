@@ -2,6 +2,8 @@
 
     python -m pipeline up [--chat-port 7860 ...]   start every Space and the chat UI locally
     python -m pipeline ask "question" [--json]     answer from the command line
+    python -m pipeline deploy --owner NAME [--prefix rag-] [--private] [--dry-run]
+                                                   create or update the four Spaces on Hugging Face
 """
 
 from __future__ import annotations
@@ -99,6 +101,30 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .deploy import deploy, describe, plan
+
+    try:
+        plans = plan(args.owner, prefix=args.prefix)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(describe(plans, private=args.private))
+        print("\nDry run: nothing was created or uploaded.")
+        return 0
+    try:
+        urls = deploy(plans, private=args.private)
+    except Exception as exc:  # huggingface_hub's errors say what the Hub refused and why
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("Check that HF_TOKEN (or `hf auth login`) has write access to the owner's Spaces.", file=sys.stderr)
+        return 1
+    print("\nDeployed:")
+    for url in urls:
+        print(f"  {url}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -123,6 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--temperature", type=float, default=0.2)
     ask.add_argument("--timeout", type=float, default=120, help="seconds each stage may take")
     ask.set_defaults(func=cmd_ask)
+    dep = sub.add_parser("deploy", help="create or update the retrieve, rerank, generate and chat Spaces on Hugging Face")
+    dep.add_argument("--owner", required=True, help="the user or organisation that owns the Spaces")
+    dep.add_argument("--prefix", default="rag-", help="Space names are <prefix>retrieve, <prefix>rerank, ... (default rag-)")
+    dep.add_argument("--private", action="store_true", help="create the Spaces private")
+    dep.add_argument("--dry-run", action="store_true", help="print every repo, file, secret name and variable, and touch nothing")
+    dep.set_defaults(func=cmd_deploy)
     args = ap.parse_args(argv)
     return args.func(args)
 

@@ -22,12 +22,13 @@ EXAMPLE_SOURCES = [
 ]
 
 
-class AnyJSON(gr.JSON):
+def any_json(**kwargs) -> gr.JSON:
     """A JSON input whose API schema is valid JSON Schema: gr.JSON declares `"type": {}`, which
-    MCP clients reject; no type at all means any JSON value."""
-
-    def api_info(self) -> dict:
-        return {"description": "any valid JSON"}
+    MCP clients reject; no type at all means any JSON value. (An instance override, because a
+    gr.JSON subclass makes Gradio write an app.pyi beside this file.)"""
+    component = gr.JSON(**kwargs)
+    component.api_info = lambda: {"description": "any valid JSON"}
+    return component
 
 
 with gr.Blocks(title="Generate") as demo:
@@ -71,7 +72,7 @@ with gr.Blocks(title="Generate") as demo:
     with gr.Row(visible=False):
         g_user, g_system = gr.Textbox(), gr.Textbox(value=DEFAULT_SYSTEM_PROMPT)
         g_sampling = [gr.Number(value=256), gr.Number(value=0.7), gr.Number(value=0.95), gr.Number(value=40)]
-        a_query, a_documents, a_history = gr.Textbox(), AnyJSON(), AnyJSON(value=[])
+        a_query, a_documents, a_history = gr.Textbox(), any_json(), any_json(value=[])
         # max_tokens left empty means GENERATE_MAX_TOKENS.
         a_sampling = [gr.Number(), gr.Number(value=0.2), gr.Number(value=0.95), gr.Number(value=40)]
         api_button = gr.Button()

@@ -28,12 +28,13 @@ EXAMPLE = pd.DataFrame(
 )
 
 
-class AnyJSON(gr.JSON):
+def any_json(**kwargs) -> gr.JSON:
     """A JSON input whose API schema is valid JSON Schema: gr.JSON declares `"type": {}`, which
-    MCP clients reject; no type at all means any JSON value."""
-
-    def api_info(self) -> dict:
-        return {"description": "any valid JSON"}
+    MCP clients reject; no type at all means any JSON value. (An instance override, because a
+    gr.JSON subclass makes Gradio write an app.pyi beside this file.)"""
+    component = gr.JSON(**kwargs)
+    component.api_info = lambda: {"description": "any valid JSON"}
+    return component
 
 
 with gr.Blocks(title="Rerank") as demo:
@@ -54,7 +55,7 @@ with gr.Blocks(title="Rerank") as demo:
     # demo's: query and documents are required, top_n defaults to every row. documents is JSON,
     # so a table payload, a list of strings and a list of dicts all reach the function as sent.
     with gr.Row(visible=False):
-        api_query, api_documents, api_top_n = gr.Textbox(), AnyJSON(), gr.Number()
+        api_query, api_documents, api_top_n = gr.Textbox(), any_json(), gr.Number()
         api_button, status_button = gr.Button(), gr.Button()
     api_button.click(api.rerank, [api_query, api_documents, api_top_n], results, api_name="rerank")
     with gr.Accordion("Status", open=False):

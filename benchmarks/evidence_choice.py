@@ -1,0 +1,110 @@
+"""Which source sentence holds the answer? The cap on grounded answers, measured without a model.
+
+    .venv/bin/python benchmarks/evidence_choice.py [--split even|odd] [--n 300] [--json]
+
+The generate Space shows the user one source sentence (the model's, when it checks out, else
+the best match). So "correct" cannot exceed how often the best-matching sentence holds a gold
+answer. For reader items (gold paragraph + two others of the same article, as in
+answer_quality.py), this prints that rate for the scorer in use (BM25 over sentences, with
+questions and headings as cues) and for candidates: MiniLM cosine alone, BM25 + MiniLM fused
+by z-scores, an answer-type prior, and the best two sentences (an upper bound for showing two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import string
+import sys
+
+import numpy as np
+from _common import ROOT, Report, machine
+
+sys.path.insert(0, str(ROOT / "spaces" / "generate"))
+sys.path.insert(0, str(ROOT / "spaces" / "retrieve"))
+from rag_generate.grounding import score_sentences, words  # noqa: E402
+from rag_generate.prompts import Source  # noqa: E402
+
+QA = ROOT.parent / "shared" / "data" / "qa_dev" / "squadshifts_new_wiki.json"
+YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
+NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen)\b", re.I)
+
+
+def normalize(text: str) -> str:
+    text = "".join(c for c in text.lower() if c not in string.punctuation)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def answer_type_fits(question: str, sentence: str) -> bool:
+    q = question.lower()
+    if re.search(r"\b(when|what year|which year|what date|what century)\b", q):
+        return bool(YEAR.search(sentence))
+    if re.search(r"\bhow (many|much|long|old|far)\b|\bwhat (percentage|percent|number|amount)\b", q):
+        return bool(NUMBER.search(sentence))
+    if re.search(r"\bwho(m|se)?\b", q):
+        asked = {w.lower() for w in words(question)}
+        return any(w[0].isupper() and w.lower() not in asked for w in words(sentence)[1:])
+    return False
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--split", choices=("even", "odd"), default="even")
+    ap.add_argument("--n", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    from rag_retrieve.embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.warm_up()
+    data = json.loads(QA.read_text())["data"]
+    articles = [a for i, a in enumerate(data) if (i % 2 == 0) == (args.split == "even")]
+    rng = random.Random(args.seed)
+    items = [(a, pi, qa) for a in articles for pi, p in enumerate(a["paragraphs"]) for qa in p["qas"]]
+    rng.shuffle(items)
+    items = items[: args.n]
+    hits = {k: 0 for k in ("bm25", "minilm", "bm25+minilm", "bm25+type", "bm25_top2", "any")}
+    for art, pi, qa in items:
+        paras = art["paragraphs"]
+        picks = rng.sample([i for i in range(len(paras)) if i != pi], min(2, len(paras) - 1)) + [pi]
+        rng.shuffle(picks)
+        sents = score_sentences(qa["question"], [Source(text=paras[i]["context"]) for i in picks])
+        golds = [normalize(a["text"]) for a in qa["answers"]]
+
+        def hit(i: int) -> bool:
+            return any(g in normalize(sents[i].text) for g in golds)
+
+        bm = np.array([s.score for s in sents])
+        vec = embedder.embed([qa["question"]] + [s.text for s in sents])
+        cos = vec[1:] @ vec[0]
+
+        def z(x):
+            return (x - x.mean()) / (x.std() + 1e-9)
+
+        typed = bm * (1 + 0.25 * np.array([answer_type_fits(qa["question"], s.text) for s in sents]))
+        hits["bm25"] += hit(int(bm.argmax()))
+        hits["minilm"] += hit(int(cos.argmax()))
+        hits["bm25+minilm"] += hit(int((z(bm) + z(cos)).argmax()))
+        hits["bm25+type"] += hit(int(typed.argmax()))
+        hits["bm25_top2"] += any(hit(int(i)) for i in np.argsort(-bm)[:2])
+        hits["any"] += any(hit(i) for i in range(len(sents)))
+    report = Report(f"Best sentence holds a gold answer (reader items, split={args.split}, n={len(items)}; {machine()})", args.json)
+    notes = {
+        "bm25": "in use: BM25 over sentences, neighbours, question/heading cues",
+        "minilm": "all-MiniLM-L6-v2 cosine alone",
+        "bm25+minilm": "z-score sum of the two",
+        "bm25+type": "x1.25 when the sentence has the asked type (date, number, name)",
+        "bm25_top2": "either of the best two (bound for showing two sentences)",
+        "any": "some sentence of the three paragraphs (bound for any choice)",
+    }
+    for k, v in hits.items():
+        report.add(f"top1/{k}", v / len(items), "ratio", notes[k])
+    report.print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Deploy the suite to Hugging Face Spaces: retrieve, rerank, generate and the chat pipeline.
+
+    python -m pipeline deploy --owner NAME [--prefix rag-] [--private] [--dry-run]
+
+Uses huggingface_hub only: `create_repo(repo_type="space", space_sdk="gradio")`,
+`upload_folder`, `add_space_secret` and `add_space_variable`. Each Space folder under spaces/ is
+uploaded as it is (the chat Space also gets the `pipeline` package beside its app.py). Secrets
+(the retrieve Space's write token, HF_TOKEN) become Space secrets, never printed; the chat
+Space's stage addresses become Space variables.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .launcher import ROOT, SPACES_DIR
+
+STAGES = ("retrieve", "rerank", "generate")
+# Never uploaded: local state, caches, bytecode.
+IGNORE = ["index", "index/*", "__pycache__/*", "**/__pycache__/*", "*.pyc", ".*", "**/.*"]
+
+
+@dataclass
+class SpacePlan:
+    """One Space: where it goes, what is uploaded, and its settings."""
+
+    name: str
+    repo_id: str
+    uploads: list[tuple[Path, str]]  # (local folder, path in the repo)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    variables: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"https://huggingface.co/spaces/{self.repo_id}"
+
+    def files(self) -> list[tuple[Path, str]]:
+        """Every (local file, path in the repo) this plan uploads, as upload_folder will."""
+        out = []
+        for folder, prefix in self.uploads:
+            for path in sorted(folder.rglob("*")):
+                rel = path.relative_to(folder).as_posix()
+                if path.is_file() and not any(fnmatch.fnmatch(rel, pattern) for pattern in IGNORE):
+                    out.append((path, f"{prefix}/{rel}" if prefix else rel))
+        return out
+
+
+def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None) -> list[SpacePlan]:
+    """The four Spaces for `owner`, with the secrets and variables each needs.
+
+    Without RETRIEVE_WRITE_TOKEN in `env`, a new token is made: the retrieve Space requires it
+    and the chat Space holds it, so uploads work from the chat page.
+    """
+    env = dict(os.environ if env is None else env)
+    if not owner or "/" in owner:
+        raise ValueError(f"--owner must be a user or organisation name such as 'alice', not {owner!r}.")
+    repo = {name: f"{owner}/{prefix}{name}" for name in (*STAGES, "chat")}
+    write_token = env.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
+    hf_token = {"HF_TOKEN": env["HF_TOKEN"]} if env.get("HF_TOKEN") else {}
+    plans = [
+        SpacePlan("retrieve", repo["retrieve"], [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token}),
+        SpacePlan("rerank", repo["rerank"], [(SPACES_DIR / "rerank", "")]),
+        SpacePlan("generate", repo["generate"], [(SPACES_DIR / "generate", "")], secrets=dict(hf_token)),
+        SpacePlan(
+            "chat",
+            repo["chat"],
+            [(SPACES_DIR / "chat", ""), (ROOT / "pipeline", "pipeline")],
+            secrets={"RETRIEVE_WRITE_TOKEN": write_token, **hf_token},
+            variables={f"PIPELINE_{stage.upper()}_URL": repo[stage] for stage in STAGES},
+        ),
+    ]
+    return plans
+
+
+def describe(plans: list[SpacePlan], *, private: bool) -> str:
+    """What `deploy` would do, file by file; secret values are never shown."""
+    lines = []
+    for p in plans:
+        lines.append(f"create or update Space {p.repo_id} (sdk gradio, {'private' if private else 'public'})")
+        for local, remote in p.files():
+            lines.append(f"  upload {remote}  ({local.relative_to(ROOT)}, {local.stat().st_size:,} bytes)")
+        for key in p.secrets:
+            lines.append(f"  secret {key} = (hidden)")
+        for key, value in p.variables.items():
+            lines.append(f"  variable {key} = {value}")
+    return "\n".join(lines)
+
+
+def deploy(plans: list[SpacePlan], *, private: bool = False, api=None, log=print) -> list[str]:
+    """Create or update every Space, upload its folder, set its secrets and variables; returns their URLs."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi()
+    urls = []
+    for p in plans:
+        log(f"{p.repo_id}: creating (or reusing) the Space")
+        api.create_repo(p.repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        for folder, prefix in p.uploads:
+            log(f"{p.repo_id}: uploading {folder.relative_to(ROOT)}/")
+            api.upload_folder(
+                repo_id=p.repo_id, repo_type="space", folder_path=str(folder), path_in_repo=prefix or None,
+                ignore_patterns=IGNORE, commit_message=f"Deploy {p.name} from the RAG microservice suite",
+            )
+        for key, value in p.secrets.items():
+            log(f"{p.repo_id}: setting secret {key}")
+            api.add_space_secret(p.repo_id, key, value)
+        for key, value in p.variables.items():
+            log(f"{p.repo_id}: setting variable {key}={value}")
+            api.add_space_variable(p.repo_id, key, value)
+        urls.append(p.url)
+    return urls
