@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from contextlib import contextmanager
 import sys
 import time
 from pathlib import Path
@@ -59,6 +60,23 @@ def no_space_left_behind():
     assert not left, f"Spaces left running after the tests: {left}"
 
 
+@contextmanager
+def chat_app(urls: dict[str, str], *, pipeline_kw: dict | None = None, **chat_kw):
+    """The pipeline's chat app on a free loopback port, over the given stages; yields its URL."""
+    from pipeline import RAGPipeline
+    from pipeline.chat import build_chat_app
+    from pipeline.launcher import free_port
+
+    rag = RAGPipeline(retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"], **(pipeline_kw or {}))
+    app = build_chat_app(rag, **chat_kw)
+    port = free_port()
+    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, mcp_server=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.close()
+
+
 class SpaceServer(Service):
     """A Space under test: the launcher's Service with its output in a log file."""
 
@@ -102,13 +120,18 @@ CORPUS = {
 }
 
 
-@pytest.fixture(scope="module")
-def stack_env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("stack")
+def write_corpus(root: Path) -> Path:
     corpus = root / "corpus"
     corpus.mkdir()
     for name, text in CORPUS.items():
         (corpus / name).write_text(text)
+    return corpus
+
+
+@pytest.fixture(scope="module")
+def stack_env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("stack")
+    corpus = write_corpus(root)
     return {
         "RETRIEVE_CORPUS": str(corpus),
         "RETRIEVE_INDEX_DIR": str(root / "index"),

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from gradio_client import Client
 
+from conftest import chat_app
+
 SYSTEM = "You are a helpful assistant."
 
 # Every public endpoint: its required parameters, then its optional ones with their defaults.
@@ -91,21 +93,11 @@ def test_answer_with_required_arguments_only(clients):
 
 def test_ask_with_the_question_only(stack):
     """The chat app's public endpoint, `ask`: only the question is required."""
-    from pipeline import RAGPipeline
-    from pipeline.chat import build_chat_app
-    from pipeline.launcher import free_port
-
-    u = stack.urls
-    app = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"]))
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with chat_app(stack.urls) as url:
+        client = Client(url, verbose=False)
         by_keyword = client.predict(question="What causes tides?", api_name="/ask")
         by_position = client.predict("What causes tides?", api_name="/ask")
         assert by_keyword["answer"] and by_keyword["sources"] and by_position["answer"]
-    finally:
-        app.close()
 
 
 # -- huggingface/ai-blueprint, rag/retrieve.ipynb, rag/augment.ipynb, rag/pipeline.ipynb ---------

@@ -10,7 +10,7 @@ import pytest
 from gradio_client import Client
 from hypothesis import HealthCheck, given, settings
 
-from conftest import STACK_TOKEN
+from conftest import STACK_TOKEN, chat_app
 from fuzz import HEALTH, Endpoint, clear, endpoints
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
@@ -19,16 +19,8 @@ CALL_TIMEOUT_S = 60
 
 @pytest.fixture(scope="module")
 def clients(stack):
-    from pipeline import RAGPipeline
-    from pipeline.chat import build_chat_app
-    from pipeline.launcher import free_port
-
-    u = stack.urls
-    app = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=30), write_token=STACK_TOKEN)
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield {**{name: Client(url, verbose=False) for name, url in u.items()}, "chat": Client(f"http://127.0.0.1:{port}/", verbose=False)}
-    app.close()
+    with chat_app(stack.urls, pipeline_kw={"timeout": 30}, write_token=STACK_TOKEN) as chat:
+        yield {**{name: Client(url, verbose=False) for name, url in stack.urls.items()}, "chat": Client(chat, verbose=False)}
 
 
 def call(client: Client, api_name: str, args: tuple):

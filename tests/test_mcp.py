@@ -10,7 +10,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import STACK_TOKEN
+from conftest import STACK_TOKEN, chat_app
 
 DOCS = ["Volcanoes erupt when magma rises.", "Tides are caused by the gravitational pull of the moon."]
 # Tool name -> required arguments. UI handlers (the demos, the chat box) are not tools.
@@ -49,16 +49,8 @@ def _value(result):
 
 @pytest.fixture(scope="module")
 def urls(stack):
-    from pipeline import RAGPipeline
-    from pipeline.chat import build_chat_app
-    from pipeline.launcher import free_port
-
-    u = stack.urls
-    app = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"]), write_token=STACK_TOKEN)
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, mcp_server=True)
-    yield {**u, "chat": f"http://127.0.0.1:{port}/"}
-    app.close()
+    with chat_app(stack.urls, write_token=STACK_TOKEN) as chat:
+        yield {**stack.urls, "chat": chat}
 
 
 @pytest.mark.parametrize("space", list(TOOLS))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT, STACK_TOKEN
+from conftest import ROOT, STACK_TOKEN, chat_app
 from test_retrieve_ingest import make_pdf
 from pipeline import RAGPipeline, StageError
 from pipeline.launcher import free_port
@@ -74,25 +74,16 @@ def test_cli_ask_prints_answer_sources_and_timings(stack):
 
 
 def test_chat_ui_answers_through_its_api(stack):
-    from pipeline.chat import build_chat_app
-
-    u = stack.urls
-    app = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"]))
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        history, box, sources, details = Client(f"http://127.0.0.1:{port}/", verbose=False).predict("What causes tides?", [], 10, 3, 0.0, 16, api_name="/chat")
+    with chat_app(stack.urls) as url:
+        history, box, sources, details = Client(url, verbose=False).predict("What causes tides?", [], 10, 3, 0.0, 16, api_name="/chat")
         assert history[-1]["role"] == "assistant" and history[-1]["content"]
         assert "[1]" in sources and "Answered by:** `llama-cpp`" in details and box == ""
-    finally:
-        app.close()
 
 
 def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
     pdf = tmp_path / "glaciers.pdf"
     pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]))
-    seen = []
-    report = rag.add_documents([str(pdf)], STACK_TOKEN, progress=lambda frac, desc: seen.append((frac, desc)))
+    report = rag.add_documents([str(pdf)], STACK_TOKEN)
     assert "Indexed 1 new chunks from 1 documents" in report
     listed = {r["source"]: r for r in rag.sources()}
     assert listed["glaciers.pdf"]["chunks"] == 1 and "tides.txt" in listed
@@ -105,20 +96,12 @@ def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
 
 
 def test_the_chat_page_never_holds_the_write_token(stack):
-    from pipeline.chat import build_chat_app
-
-    u = stack.urls
-    app = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"]), write_token=STACK_TOKEN, examples=["What causes tides?"])
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        pages = {p: urllib.request.urlopen(f"http://127.0.0.1:{port}/{p}", timeout=10).read().decode() for p in ("", "config", "gradio_api/info")}
+    with chat_app(stack.urls, write_token=STACK_TOKEN, examples=["What causes tides?"]) as url:
+        pages = {p: urllib.request.urlopen(url + p, timeout=10).read().decode() for p in ("", "config", "gradio_api/info")}
         assert not [p for p, body in pages.items() if STACK_TOKEN in body]
         assert "What causes tides?" in pages["config"] and "Add to the index" in pages["config"]
         # Only `ask` is a documented endpoint: uploads and deletes are the page's, with its token.
-        assert set(Client(f"http://127.0.0.1:{port}/", verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask"}
-    finally:
-        app.close()
+        assert set(Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask"}
 
 
 def test_starting_a_started_stack_is_harmless(stack):
@@ -242,3 +225,16 @@ def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, 
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_chat_space_runs_as_deployed(stack, start_space):
+    """spaces/chat/app.py, started like a Space: stages from PIPELINE_*_URL, uploads from RETRIEVE_WRITE_TOKEN."""
+    u = stack.urls
+    server = start_space("chat", PIPELINE_RETRIEVE_URL=u["retrieve"], PIPELINE_RERANK_URL=u["rerank"], PIPELINE_GENERATE_URL=u["generate"], RETRIEVE_WRITE_TOKEN=STACK_TOKEN)
+    try:
+        got = Client(server.url, verbose=False).predict("What causes tides?", api_name="/ask")
+        assert got["answer"] and got["sources"][0]["source"] in ("tides.txt", "mirror-tides.txt")
+        page = urllib.request.urlopen(server.url + "config", timeout=10).read().decode()
+        assert "Add to the index" in page and STACK_TOKEN not in page
+    finally:
+        server.stop()

@@ -10,11 +10,9 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from conftest import CORPUS, SpaceServer
+from conftest import SpaceServer, chat_app, write_corpus
 from openai_stub import OpenAIStub
-from pipeline import RAGPipeline
-from pipeline.chat import build_chat_app
-from pipeline.launcher import Stack, free_port
+from pipeline.launcher import Stack
 from tiny_models import make_cross_encoder
 
 HF_TOKEN = "hf_SECRETsecret0123456789abcdefXYZ"
@@ -25,10 +23,7 @@ SECRETS = (HF_TOKEN, WRITE_TOKEN)
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("secrets")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for name, text in CORPUS.items():
-        (corpus / name).write_text(text)
+    corpus = write_corpus(root)
     stub = OpenAIStub(mode="error")  # the Inference API fails: its error must not carry the token either
     env = {
         "RETRIEVE_CORPUS": str(corpus), "RETRIEVE_INDEX_DIR": str(root / "index"), "RETRIEVE_WRITE_TOKEN": WRITE_TOKEN,
@@ -39,12 +34,8 @@ def world(tmp_path_factory):
     logs.mkdir()
     stack = Stack([SpaceServer(n, env=env, log_path=logs / f"{n}.log") for n in ("retrieve", "rerank", "generate")])
     stack.start(timeout=180)
-    u = stack.urls
-    chat = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], hf_token=HF_TOKEN), write_token=WRITE_TOKEN)
-    port = free_port()
-    chat.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield {"urls": {**u, "chat": f"http://127.0.0.1:{port}/"}, "logs": logs, "root": root, "stub": stub}
-    chat.close()
+    with chat_app(stack.urls, pipeline_kw={"hf_token": HF_TOKEN}, write_token=WRITE_TOKEN) as chat:
+        yield {"urls": {**stack.urls, "chat": chat}, "logs": logs, "root": root, "stub": stub}
     stack.stop()
     stub.close()
 

@@ -6,13 +6,12 @@ need RETRIEVE_WRITE_TOKEN, the retrieve Space's write token, as a secret of this
 `python -m pipeline deploy` uploads the `pipeline` package beside this file and sets all four.
 """
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-try:
-    import pipeline  # noqa: F401 - beside this file on a Space
-except ImportError:  # a checkout of the repository: the package two folders up
+if importlib.util.find_spec("pipeline") is None:  # not beside this file: a checkout, the package two folders up
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pipeline import RAGPipeline
