@@ -136,7 +136,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             raise gr.Error(UPLOADS_OFF)
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
         if not paths:
-            raise gr.Error("Choose at least one .txt, .md, .pdf, .html or .jsonl file first.")
+            raise gr.Error("Choose at least one .txt, .md, .pdf, .html, .jsonl or .zip file first.")
         progress(0.0, desc="Uploading")
         try:
             report = pipeline.add_documents(paths, write_token, progress=lambda frac, desc: progress(frac, desc=desc))

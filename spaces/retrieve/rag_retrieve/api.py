@@ -148,7 +148,7 @@ class RetrieveAPI:
         """
         self._check_token(token)
         if not files:
-            raise gr.Error("No files were given. Upload at least one .txt, .md, .pdf, .html or .jsonl file.")
+            raise gr.Error("No files were given. Upload at least one .txt, .md, .pdf, .html, .jsonl or .zip file.")
         if isinstance(files, (str, dict)):
             files = [files]
         if not isinstance(files, (list, tuple)):
