@@ -1,6 +1,7 @@
 """Which source sentence holds the answer? The cap on grounded answers, measured without a model.
 
     .venv/bin/python benchmarks/evidence_choice.py [--split even|odd] [--n 300] [--json]
+    .venv/bin/python benchmarks/evidence_choice.py --mode pipeline [--split even|odd] [--n 150]
 
 The generate Space shows the user one source sentence (the model's, when it checks out, else
 the best match). So "correct" cannot exceed how often the best-matching sentence holds a gold
@@ -8,6 +9,9 @@ answer. For reader items (gold paragraph + two others of the same article, as in
 answer_quality.py), this prints that rate for the scorer in use (BM25 over sentences, with
 questions and headings as cues) and for candidates: MiniLM cosine alone, BM25 + MiniLM fused
 by z-scores, an answer-type prior, and the best two sentences (an upper bound for showing two).
+`--mode pipeline` takes the sources from hybrid retrieval instead (every paragraph of the split
+indexed in process with the retrieve Space's own code, top 5; the offline reranker keeps that
+order), as in answer_quality.py's pipeline mode, without the model.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ def answer_type_fits(question: str, sentence: str) -> bool:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mode", choices=("reader", "pipeline"), default="reader")
     ap.add_argument("--split", choices=("even", "odd"), default="even")
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
@@ -66,12 +71,27 @@ def main() -> int:
     items = [(a, pi, qa) for a in articles for pi, p in enumerate(a["paragraphs"]) for qa in p["qas"]]
     rng.shuffle(items)
     items = items[: args.n]
+    retriever = None
+    if args.mode == "pipeline":
+        from rag_retrieve.documents import Document
+        from rag_retrieve.retriever import Retriever
+
+        retriever = Retriever(index_dir=ROOT / ".cache" / "bench" / f"evidence-{args.split}-index", embedder=embedder)
+        if len(retriever.index) == 0:
+            retriever.ingest([Document(id=f"a{a}p{p}", text=para["context"], source="qa.jsonl", title=art["title"])
+                              for a, art in enumerate(articles) for p, para in enumerate(art["paragraphs"])])
     hits = {k: 0 for k in ("bm25", "minilm", "bm25+minilm", "bm25+type", "bm25_top2", "any")}
     for art, pi, qa in items:
-        paras = art["paragraphs"]
-        picks = rng.sample([i for i in range(len(paras)) if i != pi], min(2, len(paras) - 1)) + [pi]
-        rng.shuffle(picks)
-        sents = score_sentences(qa["question"], [Source(text=paras[i]["context"]) for i in picks])
+        if retriever is not None:
+            sources = [Source(text=h.chunk.text) for h in retriever.search(qa["question"], k=5, mode="hybrid")]
+        else:
+            paras = art["paragraphs"]
+            picks = rng.sample([i for i in range(len(paras)) if i != pi], min(2, len(paras) - 1)) + [pi]
+            rng.shuffle(picks)
+            sources = [Source(text=paras[i]["context"]) for i in picks]
+        sents = score_sentences(qa["question"], sources)
+        if not sents:
+            continue
         golds = [normalize(a["text"]) for a in qa["answers"]]
 
         def hit(i: int) -> bool:
@@ -91,14 +111,14 @@ def main() -> int:
         hits["bm25+type"] += hit(int(typed.argmax()))
         hits["bm25_top2"] += any(hit(int(i)) for i in np.argsort(-bm)[:2])
         hits["any"] += any(hit(i) for i in range(len(sents)))
-    report = Report(f"Best sentence holds a gold answer (reader items, split={args.split}, n={len(items)}; {machine()})", args.json)
+    report = Report(f"Best sentence holds a gold answer ({args.mode} items, split={args.split}, n={len(items)}; {machine()})", args.json)
     notes = {
         "bm25": "in use: BM25 over sentences, neighbours, question/heading cues",
         "minilm": "all-MiniLM-L6-v2 cosine alone",
         "bm25+minilm": "z-score sum of the two",
         "bm25+type": "x1.25 when the sentence has the asked type (date, number, name)",
         "bm25_top2": "either of the best two (bound for showing two sentences)",
-        "any": "some sentence of the three paragraphs (bound for any choice)",
+        "any": "some sentence of the sources (bound for any choice)",
     }
     for k, v in hits.items():
         report.add(f"top1/{k}", v / len(items), "ratio", notes[k])
