@@ -52,9 +52,6 @@ def _is_busy(exc: BaseException) -> bool:
     return False
 
 
-BUSY_HINT = "Try again in a few seconds: the Space refuses new calls at once rather than let them wait past their timeout."
-
-
 class StageClient:
     """A gradio_client connection to one Space, made lazily and reused.
 
@@ -75,6 +72,10 @@ class StageClient:
         self.transport = transport
         self._client = None
         self._http: httpx.Client | None = None
+
+    def _busy(self, api_name: str) -> StageError:
+        return StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused",
+                          "Try again in a few seconds: the Space refuses new calls at once rather than let them wait past their timeout.")
 
     @property
     def url(self) -> str:
@@ -146,7 +147,7 @@ class StageClient:
             except Exception as exc:
                 last = exc
                 if _is_busy(exc):
-                    raise StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused", BUSY_HINT) from exc
+                    raise self._busy(api_name) from exc
                 if not _is_connection_error(exc):
                     raise StageError(self.stage, self.url, f"{api_name} returned an error: {exc}", "See the message above; it comes from the Space itself.") from exc
                 self._client, self._http = None, None  # reconnect on the retry
@@ -166,7 +167,7 @@ class StageClient:
             except Exception as exc:
                 self._http = None
                 if _is_busy(exc):
-                    raise StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused", BUSY_HINT) from exc
+                    raise self._busy(api_name) from exc
                 problem = f"connection lost during {api_name}" if _is_connection_error(exc) else f"{api_name} returned an error: {exc}"
                 raise StageError(self.stage, self.url, problem) from exc
             return
@@ -197,7 +198,7 @@ class StageClient:
             raise
         except Exception as exc:
             if _is_busy(exc):
-                raise StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused", BUSY_HINT) from exc
+                raise self._busy(api_name) from exc
             if _is_connection_error(exc):
                 raise StageError(self.stage, self.url, f"connection lost during {api_name}") from exc
             raise StageError(self.stage, self.url, f"{api_name} returned an error: {exc}", "See the message above; it comes from the Space itself.") from exc
