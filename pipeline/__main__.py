@@ -94,7 +94,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for s in answer.sources:
         print(f"  [{s.n}] {s.source or s.id}{' (cited)' if s.cited else ''}: {' '.join(s.text.split())[:100]}")
     t = answer.timings
-    print(f"\nBackend: {answer.backend} ({answer.info.get('backend_label', '')}) · supported: {answer.supported} · reranker: {answer.rerank_method}")
+    print(f"\nBackend: {answer.backend} ({answer.info.get('backend_label', '')}) · supported: {answer.supported} · reranker: {answer.rerank_method} · evidence scored by: {answer.info.get('evidence_scorer', 'n/a')}")
     print(f"Timings: retrieve {t['retrieve_s']:.2f}s, rerank {t['rerank_s']:.2f}s, generate {t['generate_s']:.2f}s, first token {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s")
     for note in answer.notes:
         print(f"Note: {note}")

@@ -48,7 +48,8 @@ def details_markdown(answer) -> str:
     t = answer.timings
     server = t.get("generate_server") or {}
     parts = [
-        f"**Answered by:** `{answer.backend}` ({answer.info.get('backend_label', '')}) · **supported by the sources:** {answer.supported} · **reranker:** {answer.rerank_method}",
+        f"**Answered by:** `{answer.backend}` ({answer.info.get('backend_label', '')}) · **supported by the sources:** {answer.supported} · **reranker:** {answer.rerank_method}"
+        f" · **evidence scored by:** {answer.info.get('evidence_scorer', 'n/a')}",
         f"**Timings (s):** retrieve {t.get('retrieve_s', 0):.2f} · rerank {t.get('rerank_s', 0):.2f} · generate {t.get('generate_s', 0):.2f}"
         f" · first token {t.get('ttft_s') or 0:.2f} · total {t.get('total_s', 0):.2f}"
         + (f" (generate Space: first token {server.get('ttft_s')}, {server.get('decode_tok_s')} tok/s)" if server else ""),

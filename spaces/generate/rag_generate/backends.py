@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-from .grounding import best_evidence
+from .grounding import Similarity, best_evidence
 from .prompts import Source
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,8 @@ def _offline() -> bool:
 
 def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
     """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
+    if _offline():
+        return False
     try:
         from huggingface_hub import model_info
 
@@ -198,7 +200,7 @@ class LlamaCppBackend(Backend):
         except Exception:
             pass
         why = f"{self.repo}/{self.filename} is not in the Hugging Face cache and the Hub is unreachable (or HF_HUB_OFFLINE is set)"
-        if not _offline() and hub_reachable(self.repo):
+        if hub_reachable(self.repo):
             try:
                 return hf_hub_download(self.repo, self.filename), "downloaded from the Hub"
             except Exception as exc:
@@ -382,8 +384,8 @@ class ExtractiveBackend(Backend):
     def count_messages(self, messages: list[dict]) -> int:
         return sum(self.count(m["content"]) for m in messages)
 
-    def answer(self, query: str, kept: Sequence[tuple[Source, str]]) -> str:
-        best = best_evidence(query, kept)
+    def answer(self, query: str, kept: Sequence[tuple[Source, str]], *, similarity: Similarity | None = None) -> str:
+        best = best_evidence(query, kept, similarity=similarity)
         return " ".join(best.text.split()) if best else "I don't know: the sources are empty."
 
     def stream(self, messages: list[dict], sampling: Sampling) -> Iterator[str]:
