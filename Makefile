@@ -17,6 +17,11 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	@touch $@
 
+# qdrant-client and Ray Data: only the tests (and users who scale out) need them.
+$(VENV)/.installed-scale: $(VENV)/.installed requirements-scale.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-scale.txt
+	@touch $@
+
 install: $(VENV)/.installed
 
 # The whole product on the bundled corpus, offline: prints the URLs, Ctrl-C stops it.
@@ -24,7 +29,7 @@ run: install
 	$(PY) -m pipeline up
 
 # pytest's exit 5 (no tests collected) is a failure here, never a pass.
-test: install
+test: install $(VENV)/.installed-scale
 	@$(PY) -m pytest tests $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 

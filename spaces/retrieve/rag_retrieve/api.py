@@ -73,6 +73,10 @@ class RetrieveAPI:
             batch_size=s.batch_size,
             fusion=s.fusion,
             max_file_bytes=s.max_file_bytes,
+            backend=s.backend,
+            qdrant_url=s.qdrant_url,
+            qdrant_api_key=s.qdrant_api_key,
+            qdrant_collection=s.qdrant_collection,
         )
         self.startup_message = ""
 
@@ -83,7 +87,7 @@ class RetrieveAPI:
         except (IndexMismatchError, IndexCorruptError) as exc:
             self.startup_message = str(exc)
             raise
-        if len(self.retriever.index) == 0 and self.settings.corpus:
+        if len(self.retriever) == 0 and self.settings.corpus:
             present = [p for p in self.settings.corpus if Path(p).exists()]
             if present:
                 report = self.retriever.ingest_paths(present)
@@ -91,7 +95,7 @@ class RetrieveAPI:
             else:
                 self.startup_message = "The index is empty and no default corpus was found: upload documents to start."
         else:
-            self.startup_message = f"Loaded the index from {self.settings.index_dir}."
+            self.startup_message = f"Loaded the index from {self.retriever.stats()['index_dir']}."
         log.info(self.startup_message)
         return self.startup_message
 

@@ -7,7 +7,7 @@ GRADIO_SERVER_PORT.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SPACE_DIR = Path(__file__).resolve().parents[1]
@@ -26,6 +26,10 @@ ENV = {
     "RETRIEVE_MAX_FILE_MB": ("50", "largest file accepted for ingestion (and largest unpacked size of a .zip)"),
     "RETRIEVE_MAX_FILES": ("20", "most files in one upload request"),
     "RETRIEVE_MAX_UPLOAD_MB": ("200", "most bytes in one upload request, all files together"),
+    "RETRIEVE_BACKEND": ("local", "where chunks live: local (numpy + bm25s in RETRIEVE_INDEX_DIR) or qdrant (needs requirements-scale.txt)"),
+    "QDRANT_URL": ("", "Qdrant server or cluster for RETRIEVE_BACKEND=qdrant; empty runs Qdrant embedded in RETRIEVE_INDEX_DIR/qdrant (one process at a time)"),
+    "QDRANT_API_KEY": ("", "API key of that Qdrant server (a secret; never logged)"),
+    "QDRANT_COLLECTION": ("rag_chunks", "Qdrant collection that holds the chunks"),
 }
 
 
@@ -56,6 +60,10 @@ class Settings:
     max_file_bytes: int
     max_files: int
     max_upload_bytes: int
+    backend: str = "local"
+    qdrant_url: str = ""
+    qdrant_collection: str = "rag_chunks"
+    qdrant_api_key: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -71,4 +79,8 @@ class Settings:
             max_file_bytes=(_int("RETRIEVE_MAX_FILE_MB") or 50) * 2**20,
             max_files=_int("RETRIEVE_MAX_FILES") or 20,
             max_upload_bytes=(_int("RETRIEVE_MAX_UPLOAD_MB") or 200) * 2**20,
+            backend=_get("RETRIEVE_BACKEND").strip().lower() or "local",
+            qdrant_url=_get("QDRANT_URL").strip(),
+            qdrant_collection=_get("QDRANT_COLLECTION").strip() or "rag_chunks",
+            qdrant_api_key=_get("QDRANT_API_KEY").strip(),
         )

@@ -12,6 +12,7 @@ Fields: `source`, `title`, `doc_id`, `id`, or `meta.<key>` for a metadata key
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable
 
 from .documents import Chunk
@@ -30,10 +31,19 @@ def _field_value(chunk: Chunk, field: str) -> str:
     return str(getattr(chunk, field))
 
 
-def parse_filters(expr: str) -> Callable[[Chunk], bool] | None:
-    """Parse `expr` into a predicate, or None when the expression is empty."""
+@dataclass(frozen=True)
+class Clause:
+    """One parsed condition; `value` is lower-cased, as matching ignores case."""
+
+    field: str  # source, title, doc_id, id, or meta.<key>
+    op: str  # "=", "!=" or "~"
+    value: str
+
+
+def parse_clauses(expr: str) -> list[Clause]:
+    """Parse `expr` into its clauses (empty for an empty expression); raises FilterError."""
     if expr is None or not str(expr).strip():
-        return None
+        return []
     tests = []
     for clause in str(expr).split(";"):
         if not clause.strip():
@@ -53,13 +63,30 @@ def parse_filters(expr: str) -> Callable[[Chunk], bool] | None:
             value = value[1:-1]
         if not value:
             raise FilterError(f"Filter clause '{clause.strip()}' has no value after '{op}'.")
-        tests.append((field, op, value.lower()))
+        tests.append(Clause(field, op, value.lower()))
+    return tests
 
-    def predicate(chunk: Chunk) -> bool:
-        for field, op, value in tests:
-            actual = _field_value(chunk, field).lower()
-            if op == "=" and actual != value or op == "!=" and actual == value or op == "~" and value not in actual:
+
+def field_value(chunk: Chunk, field: str) -> str:
+    """The text a clause on `field` is matched against, lower-cased."""
+    return _field_value(chunk, field).lower()
+
+
+def predicate(clauses: list[Clause]) -> Callable[[Chunk], bool] | None:
+    """A chunk predicate that holds when every clause does; None for no clauses."""
+    if not clauses:
+        return None
+
+    def holds(chunk: Chunk) -> bool:
+        for c in clauses:
+            actual = field_value(chunk, c.field)
+            if c.op == "=" and actual != c.value or c.op == "!=" and actual == c.value or c.op == "~" and c.value not in actual:
                 return False
         return True
 
-    return predicate if tests else None
+    return holds
+
+
+def parse_filters(expr: str) -> Callable[[Chunk], bool] | None:
+    """Parse `expr` into a predicate, or None when the expression is empty."""
+    return predicate(parse_clauses(expr))

@@ -12,8 +12,9 @@ from typing import Callable, Iterable, Sequence
 from .chunking import TokenChunker
 from .documents import Chunk, Document, load_paths
 from .embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
-from .filters import parse_filters
-from .index import DEFAULT_FUSION, Hit, HybridIndex
+from .backends import BACKENDS, IndexBackend, LocalIndex
+from .filters import parse_clauses
+from .index import DEFAULT_FUSION, MODES, Hit, HybridIndex
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ class Retriever:
         fusion: how hybrid mode fuses dense and BM25 scores (zscore, convex or rrf).
         max_file_bytes: larger files are refused.
         embedder: an already-loaded embedder to share (one model per process).
+        backend: where chunks are stored and searched: "local" (numpy + bm25s, saved in
+            `index_dir`) or "qdrant" (needs requirements-scale.txt; see qdrant_index.py).
+        qdrant_url: a Qdrant server or cluster; empty runs Qdrant embedded in `index_dir`/qdrant.
+        qdrant_api_key: the server's API key.
+        qdrant_collection: the collection that holds the chunks.
     """
 
     def __init__(
@@ -70,7 +76,13 @@ class Retriever:
         fusion: str = DEFAULT_FUSION,
         max_file_bytes: int = 50 * 2**20,
         embedder: SentenceTransformerEmbedder | None = None,
+        backend: str = "local",
+        qdrant_url: str = "",
+        qdrant_api_key: str = "",
+        qdrant_collection: str = "rag_chunks",
     ):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, but got {backend!r}")
         self.embedder = embedder or SentenceTransformerEmbedder(model, batch_size=batch_size)
         self.model_name = self.embedder.model_name
         self.index_dir = Path(index_dir) if index_dir is not None else None
@@ -78,27 +90,47 @@ class Retriever:
         self.chunk_overlap = chunk_overlap
         self.fusion = fusion
         self.max_file_bytes = max_file_bytes
+        self.backend_name = backend
+        self._qdrant = {"url": qdrant_url, "api_key": qdrant_api_key, "collection": qdrant_collection}
         self._chunker: TokenChunker | None = None
-        self._index: HybridIndex | None = None
+        self._backend: IndexBackend | None = None
         self._write_lock = threading.Lock()
 
     def warm_up(self) -> None:
-        """Load the model and the stored index (refusing one built with another model)."""
-        if self._index is not None:
+        """Load the model and open the stored index (refusing one built with another model)."""
+        if self._backend is not None:
             return
         self.embedder.warm_up()
         limit = self.embedder.max_seq_length
         size = min(self.chunk_tokens or limit, limit)
         self._chunker = TokenChunker(self.embedder.tokenizer, max_tokens=size, overlap=self.chunk_overlap)
-        index = HybridIndex.load(self.index_dir, model=self.model_name) if self.index_dir else None
-        if index is not None and index.fusion != self.fusion:
-            index = HybridIndex(index.chunks, index.vectors, model=index.model, bm25=index.bm25, fusion=self.fusion)
-        self._index = index or HybridIndex.empty(model=self.model_name, dimension=self.embedder.dimension, fusion=self.fusion)
+        dimension = self.embedder.dimension
+        if self.backend_name == "qdrant":
+            from .qdrant_index import QdrantIndex  # optional dependency: imported only when asked for
+
+            q = self._qdrant
+            path = None if q["url"] or self.index_dir is None else self.index_dir / "qdrant"
+            if not q["url"] and path is None:
+                raise ValueError("The qdrant backend needs QDRANT_URL or an index_dir for embedded mode.")
+            self._backend = QdrantIndex(model=self.model_name, dimension=dimension, fusion=self.fusion, url=q["url"], api_key=q["api_key"], path=path, collection=q["collection"])
+        else:
+            self._backend = LocalIndex(self.index_dir, model=self.model_name, dimension=dimension, fusion=self.fusion)
+
+    @property
+    def backend(self) -> IndexBackend:
+        self.warm_up()
+        return self._backend
 
     @property
     def index(self) -> HybridIndex:
-        self.warm_up()
-        return self._index
+        """The local backend's current snapshot (exact vectors and chunks), for inspection."""
+        if not isinstance(self.backend, LocalIndex):
+            raise TypeError(f"Retriever.index is the local backend's snapshot; this Retriever uses {self.backend.name}. Use Retriever.backend.")
+        return self.backend.snapshot
+
+    def __len__(self) -> int:
+        """How many chunks are indexed."""
+        return len(self.backend)
 
     @property
     def chunker(self) -> TokenChunker:
@@ -113,17 +145,14 @@ class Retriever:
         report = IngestReport(documents=len(documents))
         progress = progress or (lambda frac, desc: None)
         with self._write_lock:
-            index = self.index
+            backend = self.backend
             progress(0.0, "Chunking")
             chunks: list[Chunk] = [c for doc in documents for c in self.chunker.chunk(doc)]
-            fresh = index.new_chunks(chunks)
+            fresh = backend.new_chunks(chunks)
             report.duplicates_skipped = len(chunks) - len(fresh)
             vectors = self._embed_with_progress([c.embed_text for c in fresh], progress)
             progress(0.95, "Saving the index")
-            new = index.added(fresh, vectors)
-            if self.index_dir is not None and new is not index:
-                new.save(self.index_dir)
-            self._index = new  # readers switch to the new snapshot only once it is saved
+            backend.add(fresh, vectors)
             report.chunks_added = len(fresh)
         report.seconds = time.perf_counter() - start
         progress(1.0, "Done")
@@ -149,41 +178,32 @@ class Retriever:
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`; returns how many were removed."""
         with self._write_lock:
-            index = self.index
-            new = index.without_source(source)
-            if new is not index and self.index_dir is not None:
-                new.save(self.index_dir)
-            self._index = new
-            return len(index) - len(new)
+            return self.backend.delete_source(source)
 
     # -- reads -----------------------------------------------------------------------
 
     def search(self, query: str, *, k: int = 5, mode: str = "hybrid", filters: str = "") -> list[Hit]:
         """The k best chunks for `query`, best first. See filters.py for the filter grammar."""
-        where = parse_filters(filters)
-        index = self.index  # one snapshot for the whole query
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, but got {mode!r}")
+        clauses = parse_clauses(filters)
         vector = self.embedder.embed([query])[0] if mode != "bm25" else None
-        return index.search(vector, query, k=k, mode=mode, where=where)
+        return self.backend.search(vector, query, k=k, mode=mode, clauses=clauses)
 
     def sources(self) -> list[dict]:
         """Every indexed source with its document and chunk counts, by name."""
-        docs: dict[str, set] = {}
-        chunks: dict[str, int] = {}
-        for c in self.index.chunks:
-            docs.setdefault(c.source, set()).add(c.doc_id)
-            chunks[c.source] = chunks.get(c.source, 0) + 1
-        return [{"source": s, "documents": len(docs[s]), "chunks": chunks[s]} for s in sorted(chunks)]
+        return self.backend.sources()
 
     def stats(self) -> dict:
-        index = self.index
+        s = self.backend.stats()
         return {
-            "documents": index.doc_count,
-            "chunks": len(index),
-            "sources": len(index.sources),
+            "documents": s["documents"],
+            "chunks": s["chunks"],
+            "sources": s["sources"],
             "model": self.model_name,
             "model_loaded_from": self.embedder.loaded_from,
-            "dimension": index.dimension,
+            "dimension": s["dimension"],
             "chunk_tokens": self.chunker.max_tokens,
-            "backend": f"numpy exact cosine + bm25s BM25, {index.fusion} fusion",
-            "index_dir": str(self.index_dir) if self.index_dir else None,
+            "backend": s["backend"],
+            "index_dir": s["location"],
         }
