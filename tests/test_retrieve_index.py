@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 
 import numpy as np
 import pytest
@@ -19,9 +21,37 @@ DOCS = [
 ]
 
 
+# Every test below runs against each backend: the same contract. Qdrant runs embedded here;
+# against a real server only when QDRANT_URL is set.
+BACKENDS = ["local", "qdrant", pytest.param("qdrant-server", marks=pytest.mark.skipif(not os.environ.get("QDRANT_URL"), reason="QDRANT_URL is not set: no Qdrant server to test against"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def open_retriever(request, tmp_path, embedder):
+    """Opens a Retriever on this test's index (closing the previous one: embedded Qdrant is one client per folder)."""
+    kind = request.param
+    kwargs = {"backend": "qdrant", "qdrant_url": os.environ.get("QDRANT_URL", ""), "qdrant_api_key": os.environ.get("QDRANT_API_KEY", ""),
+              "qdrant_collection": f"test_{uuid.uuid4().hex[:12]}"} if kind == "qdrant-server" else {"backend": kind}
+    opened = []
+
+    def open_():
+        if opened:
+            opened[-1].close()
+        opened.append(Retriever(index_dir=tmp_path / "index", embedder=embedder, **kwargs))
+        return opened[-1]
+
+    yield open_
+    if kind == "qdrant-server" and opened:
+        client = opened[-1].backend.client
+        for name in (kwargs["qdrant_collection"], kwargs["qdrant_collection"] + "__meta"):
+            client.delete_collection(name)
+    if opened:
+        opened[-1].close()
+
+
 @pytest.fixture
-def retriever(tmp_path, embedder):
-    r = Retriever(index_dir=tmp_path / "index", embedder=embedder)
+def retriever(open_retriever):
+    r = open_retriever()
     r.ingest(DOCS)
     return r
 
@@ -48,11 +78,11 @@ def test_bm25_returns_nothing_without_a_shared_term(retriever):
 
 
 def test_identical_chunks_are_indexed_once(retriever):
-    before = len(retriever.index)
+    before = len(retriever)
     dup = Document(id="tides-copy", text="  tides are caused by the GRAVITATIONAL pull of the moon\nand the sun on the oceans. ", source="mirror.md", title="tides")
     report = retriever.ingest([dup])
     assert report.chunks_added == 0 and report.duplicates_skipped == 1
-    assert len(retriever.index) == before
+    assert len(retriever) == before
 
 
 def test_filters_apply_before_ranking(retriever):
@@ -71,28 +101,74 @@ def test_malformed_filters_raise(expr):
         parse_filters(expr)
 
 
-def test_persistence_round_trip(tmp_path, retriever, embedder):
-    reloaded = Retriever(index_dir=tmp_path / "index", embedder=embedder)
-    assert len(reloaded.index) == len(retriever.index) == 4
-    np.testing.assert_array_equal(reloaded.index.vectors, retriever.index.vectors)
+def test_persistence_round_trip(retriever, open_retriever):
+    before = {mode: [(h.chunk.id, round(h.score, 5)) for h in retriever.search("sun and moon", k=4, mode=mode)] for mode in ("dense", "bm25", "hybrid")}
+    stats = retriever.stats()
+    reloaded = open_retriever()
+    assert len(reloaded) == 4 and reloaded.stats() == stats
     for mode in ("dense", "bm25", "hybrid"):
-        a = [(h.chunk.id, round(h.score, 5)) for h in retriever.search("sun and moon", k=4, mode=mode)]
-        b = [(h.chunk.id, round(h.score, 5)) for h in reloaded.search("sun and moon", k=4, mode=mode)]
-        assert a == b
+        assert [(h.chunk.id, round(h.score, 5)) for h in reloaded.search("sun and moon", k=4, mode=mode)] == before[mode]
 
 
-def test_delete_by_source_persists(tmp_path, retriever, embedder):
+def test_local_vectors_are_saved_exactly(tmp_path, embedder):
+    first = Retriever(index_dir=tmp_path / "index", embedder=embedder)
+    first.ingest(DOCS)
+    np.testing.assert_array_equal(Retriever(index_dir=tmp_path / "index", embedder=embedder).index.vectors, first.index.vectors)
+
+
+def test_adding_a_chunk_again_replaces_it(retriever):
+    # The write path under ingest's dedup: the same chunk id upserts, never duplicates.
+    chunks = [c for d in DOCS[:2] for c in retriever.chunker.chunk(d)]
+    retriever.backend.add(chunks, retriever.embedder.embed([c.embed_text for c in chunks]))
+    if retriever.backend.name == "qdrant":
+        assert len(retriever) == 4
+    assert retriever.backend.new_chunks(chunks) == []
+
+
+def test_sources_and_stats(retriever):
+    assert retriever.sources() == [{"source": s, "documents": 1, "chunks": 1} for s in sorted(d.source for d in DOCS)]
+    stats = retriever.stats()
+    assert (stats["documents"], stats["chunks"], stats["sources"], stats["dimension"]) == (4, 4, 4, 384)
+    assert stats["backend"].startswith(retriever.backend.name)
+
+
+def test_delete_by_source_persists(retriever, open_retriever):
     assert retriever.delete_source("ocean.md") == 1
     assert retriever.delete_source("ocean.md") == 0
-    reloaded = Retriever(index_dir=tmp_path / "index", embedder=embedder)
-    assert "ocean.md" not in reloaded.index.sources and len(reloaded.index) == 3
+    reloaded = open_retriever()
+    assert "ocean.md" not in {s["source"] for s in reloaded.sources()} and len(reloaded) == 3
     assert reloaded.search("tides moon", k=3, mode="bm25") == []  # only the deleted doc had those words
     assert all(h.chunk.doc_id != "tides" for h in reloaded.search("tides moon", k=3, mode="dense"))
 
 
-def test_an_index_built_with_another_model_is_refused(tmp_path, retriever):
+def test_an_index_built_with_another_model_is_refused(tmp_path, embedder):
+    Retriever(index_dir=tmp_path / "index", embedder=embedder).ingest(DOCS[:1])
     with pytest.raises(IndexMismatchError, match="Rebuild it"):
         HybridIndex.load(tmp_path / "index", model="some/other-model")
+
+
+def test_a_qdrant_collection_built_with_another_model_is_refused(tmp_path):
+    from rag_retrieve.qdrant_index import QdrantIndex
+
+    QdrantIndex(model="model/a", dimension=4, path=tmp_path / "q").close()
+    with pytest.raises(IndexMismatchError, match="RETRIEVE_EMBED_MODEL=model/a"):
+        QdrantIndex(model="model/b", dimension=4, path=tmp_path / "q")
+
+
+def test_an_embedded_qdrant_folder_in_use_gives_the_fix(tmp_path):
+    from rag_retrieve.qdrant_index import QdrantIndex, QdrantUnavailable
+
+    first = QdrantIndex(model="m", dimension=4, path=tmp_path / "q")
+    try:
+        with pytest.raises(QdrantUnavailable, match="QDRANT_URL"):
+            QdrantIndex(model="m", dimension=4, path=tmp_path / "q")
+    finally:
+        first.close()
+
+
+def test_an_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="local, qdrant"):
+        Retriever(backend="faiss")
 
 
 def test_an_unavailable_model_fails_with_the_fix():

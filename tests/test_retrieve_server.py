@@ -210,3 +210,21 @@ def test_html_scripts_never_reach_the_index_and_deep_nesting_is_fine(client, tmp
     got = rows(client.predict("lighthouse lit", 1, "bm25", "", api_name="/retrieve"))
     assert "1871" in got[0]["text"] and "steal" not in got[0]["text"] and "alert" not in got[0]["text"]
     client.predict("page.html", TOKEN, api_name="/delete_source")
+
+
+def test_the_space_on_the_qdrant_backend(start_space, corpus, tmp_path):
+    """RETRIEVE_BACKEND=qdrant (embedded here) behind the same endpoints, across a restart."""
+    env = dict(RETRIEVE_BACKEND="qdrant", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN=TOKEN)
+    first = start_space("retrieve", **env)
+    client = Client(first.url, verbose=False)
+    stats = client.predict(api_name="/stats")
+    assert stats["backend"].startswith("qdrant (embedded)") and (stats["documents"], stats["chunks"]) == (2, 2)
+    assert rows(client.predict("what causes the tides?", 1, "hybrid", "", api_name="/retrieve"))[0]["source"] == "tides.md"
+    assert [r["source"] for r in rows(client.predict("Space", 5, "hybrid", "source~uides/dep", api_name="/retrieve"))] == ["guides/deploy.md"]
+    (tmp_path / "extra.md").write_text("# Extra\n\nGlaciers carve valleys over thousands of years.")
+    client.predict([handle_file(str(tmp_path / "extra.md"))], TOKEN, api_name="/add_documents")
+    client.predict([handle_file(str(tmp_path / "extra.md"))], TOKEN, api_name="/add_documents")  # again: no duplicate
+    first.stop()
+    client = Client(start_space("retrieve", **env).url, verbose=False)
+    assert client.predict(api_name="/stats")["chunks"] == 3
+    assert rows(client.predict("glaciers", 1, "bm25", "", api_name="/retrieve"))[0]["source"] == "extra.md"

@@ -51,6 +51,9 @@ class IndexBackend(Protocol):
     def stats(self) -> dict:
         """{"documents", "chunks", "sources", "dimension", "backend", "location"}."""
 
+    def close(self) -> None:
+        """Release files and connections."""
+
 
 class LocalIndex:
     """The in-process index: exact cosine over a numpy matrix plus bm25s, saved atomically.
@@ -112,3 +115,6 @@ class LocalIndex:
             "backend": f"local: numpy exact cosine + bm25s BM25, {index.fusion} fusion",
             "location": str(self.index_dir) if self.index_dir else None,
         }
+
+    def close(self) -> None:
+        pass

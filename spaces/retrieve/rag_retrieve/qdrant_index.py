@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from .documents import Chunk
-from .filters import Clause
+from .filters import Clause, predicate
 from .fusion import FUSIONS
 from .index import FUSION_DEPTH, BM25Scorer, Hit, IndexMismatchError, text_key
 
@@ -189,7 +189,19 @@ class QdrantIndex:
     # -- reads ------------------------------------------------------------------------
 
     def search(self, query_vector, query: str, *, k: int, mode: str, clauses: list[Clause]) -> list[Hit]:
-        where = self._filter(clauses)
+        check = predicate([c for c in clauses if c.op == "~"])
+        if check is None:
+            return self._search(query_vector, query, k=k, mode=mode, where=self._filter(clauses))
+        # n-grams admit a few chunks that lack the substring: ask for more until k true ones are found.
+        limit = k
+        while True:
+            hits = self._search(query_vector, query, k=limit, mode=mode, where=self._filter(clauses))
+            kept = [h for h in hits if check(h.chunk)]
+            if len(kept) >= k or len(hits) < limit:
+                return kept[:k]
+            limit *= 4
+
+    def _search(self, query_vector, query: str, *, k: int, mode: str, where) -> list[Hit]:
         if mode == "dense":
             return [Hit(_chunk(p.payload), float(p.score), round(1.0 - float(p.score), 6)) for p in self._query(self._dense(query_vector), DENSE, k, where)]
         sparse = self._sparse(query)
@@ -237,18 +249,19 @@ class QdrantIndex:
 
     def _filter(self, clauses: list[Clause]):
         """The filter grammar as a Qdrant payload filter, over lower-cased copies of the fields
-        (`f.*`): `=` and `!=` match the whole value, `~` a substring (MatchText without a
-        full-text index, which is why none is made on `f.*`)."""
+        (`f.*`): `=` and `!=` match the whole value. Qdrant has no substring match (its text
+        match is by whole words), so `~` requires every character n-gram (up to 3) of the value
+        among the field's n-grams (`g.*`): a superset of the substring matches, which `search`
+        then checks exactly."""
         if not clauses:
             return None
         m = self.models
         must, must_not = [], []
         for c in clauses:
-            key = f"f.{c.field}"
             if c.op == "~":
-                must.append(m.FieldCondition(key=key, match=m.MatchText(text=c.value)))
+                must += [m.FieldCondition(key=f"g.{c.field}", match=m.MatchValue(value=g)) for g in sorted(_grams(c.value, exact=True))]
             else:
-                (must if c.op == "=" else must_not).append(m.FieldCondition(key=key, match=m.MatchValue(value=c.value)))
+                (must if c.op == "=" else must_not).append(m.FieldCondition(key=f"f.{c.field}", match=m.MatchValue(value=c.value)))
         return m.Filter(must=must or None, must_not=must_not or None)
 
     def sources(self) -> list[dict]:
@@ -281,8 +294,16 @@ def _payload(c: Chunk) -> dict:
         "chunk": {"id": c.id, "doc_id": c.doc_id, "text": c.text, "source": c.source, "title": c.title, "position": c.position, "start": c.start, "end": c.end, "metadata": c.metadata or {}},
         "source": c.source,
         "first": c.position == 0,  # one per document: counts documents without a scan
-        "f": {"source": c.source.lower(), "title": c.title.lower(), "doc_id": str(c.doc_id).lower(), "id": str(c.id).lower(), "meta": meta},
+        "f": (f := {"source": c.source.lower(), "title": c.title.lower(), "doc_id": str(c.doc_id).lower(), "id": str(c.id).lower(), "meta": meta}),
+        "g": {**{k: sorted(_grams(v)) for k, v in f.items() if k != "meta"}, "meta": {k: sorted(_grams(v)) for k, v in meta.items()}},
     }
+
+
+def _grams(value: str, *, exact: bool = False) -> set[str]:
+    """Character n-grams of 1 to 3 characters: all of them for a stored field; for a `~`
+    value, those of its longest length (which imply the shorter ones)."""
+    sizes = [min(3, len(value))] if exact else range(1, 4)
+    return {value[i : i + n] for n in sizes for i in range(len(value) - n + 1)}
 
 
 def _chunk(payload: dict) -> Chunk:

@@ -132,6 +132,12 @@ class Retriever:
         """How many chunks are indexed."""
         return len(self.backend)
 
+    def close(self) -> None:
+        """Release the backend (embedded Qdrant holds its folder until then)."""
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
     @property
     def chunker(self) -> TokenChunker:
         self.warm_up()
