@@ -1,15 +1,20 @@
 """Retrieval quality on a BEIR folder: nDCG@10 and Recall@100 for dense, bm25 and hybrid.
 
-    python benchmarks/retrieval_quality.py [BEIR_DIR] [--json] [--fusions zscore,convex,rrf]
+    python benchmarks/retrieval_quality.py [BEIR_DIR] [--json] [--fusions zscore,convex,rrf] [--backend local|qdrant|both]
 
 Documents go through the Retrieve Space's own ingestion (chunking, title, dedup,
 embedding) and search. Chunk rankings become document rankings by each document's
 best chunk. Hybrid is reported for the default fusion and, for comparison, the others.
+`--backend qdrant` copies the local index's chunks and vectors (the same embeddings) into an
+embedded Qdrant collection and ranks with `QdrantIndex.search`; `both` prints the two side by
+side with their difference.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
+import statistics
 import sys
 import time
 
@@ -41,6 +46,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--fusions", default=",".join(FUSIONS), help="hybrid fusions to compare")
     ap.add_argument("--max-queries", type=int, default=0)
+    ap.add_argument("--backend", choices=("local", "qdrant", "both"), default="local")
     ap.add_argument("--index-dir", default=None, help="persist the index here and reuse it on later runs (default: .cache/bench/<folder name>)")
     args = ap.parse_args()
 
@@ -64,20 +70,63 @@ def main() -> int:
     qids = list(queries)
     qvecs = retriever.embedder.embed([queries[q] for q in qids])
     runs = [("dense", None), ("bm25", None)] + [("hybrid", f) for f in args.fusions.split(",") if f]
-    for mode, fusion in runs:
-        index.fusion = fusion or DEFAULT_FUSION
-        ndcg, rec = [], []
-        for qid, vec in zip(qids, qvecs):
-            idx, _ = index.scores(vec, queries[qid], mode, depth=1000)
-            ranked = doc_ranking(index, idx)
-            ndcg.append(ndcg_at(ranked, qrels[qid]))
-            rec.append(recall_at(ranked, qrels[qid]))
-        name = mode if fusion in (None, DEFAULT_FUSION) else f"{mode}-{fusion}"
-        note = f"fusion={fusion} (default)" if fusion == DEFAULT_FUSION else (f"fusion={fusion}" if fusion else "")
-        report.add(f"ndcg@10/{name}", sum(ndcg) / len(ndcg), "score", note)
-        report.add(f"recall@100/{name}", sum(rec) / len(rec), "score", note)
+    backends = {}
+    if args.backend in ("local", "both"):
+        backends["local"] = (lambda f: setattr(index, "fusion", f), lambda vec, q, mode: doc_ranking(index, index.scores(vec, q, mode, depth=1000)[0]))
+    if args.backend in ("qdrant", "both"):
+        qdrant = open_qdrant(index, index_dir.with_name(index_dir.name + "-qdrant"), report)
+        backends["qdrant"] = (lambda f: setattr(qdrant, "fusion", f), lambda vec, q, mode: hit_ranking(qdrant.search(vec, q, k=1000, mode=mode, clauses=[])))
+    results: dict[tuple[str, str], tuple[float, float]] = {}
+    for backend, (set_fusion, rank) in backends.items():
+        for mode, fusion in runs:
+            set_fusion(fusion or DEFAULT_FUSION)
+            ndcg, rec, took = [], [], []
+            for qid, vec in zip(qids, qvecs):
+                t = time.perf_counter()
+                ranked = rank(vec, queries[qid], mode)
+                took.append(time.perf_counter() - t)
+                ndcg.append(ndcg_at(ranked, qrels[qid]))
+                rec.append(recall_at(ranked, qrels[qid]))
+            name = mode if fusion in (None, DEFAULT_FUSION) else f"{mode}-{fusion}"
+            note = f"fusion={fusion} (default)" if fusion == DEFAULT_FUSION else (f"fusion={fusion}" if fusion else "")
+            tag = "" if args.backend == "local" else f"/{backend}"
+            results[(backend, name)] = (sum(ndcg) / len(ndcg), sum(rec) / len(rec))
+            report.add(f"ndcg@10/{name}{tag}", results[(backend, name)][0], "score", note)
+            report.add(f"recall@100/{name}{tag}", results[(backend, name)][1], "score", note)
+            if args.backend != "local":
+                report.add(f"search_p50_ms/{name}{tag}", 1000 * statistics.median(took), "ms", "top 1000 chunks, in process")
+    if args.backend == "both":
+        for (backend, name), (ndcg, _) in results.items():
+            if backend == "qdrant":
+                report.add(f"ndcg@10_diff/{name}", ndcg - results[("local", name)][0], "score", "qdrant - local (target: within 0.005)")
     report.print()
     return 0
+
+
+def hit_ranking(hits, depth: int = 100) -> list[str]:
+    seen, ranked = set(), []
+    for h in hits:
+        if h.chunk.doc_id not in seen:
+            seen.add(h.chunk.doc_id)
+            ranked.append(h.chunk.doc_id)
+            if len(ranked) == depth:
+                break
+    return ranked
+
+
+def open_qdrant(index: HybridIndex, path: Path, report: Report):
+    """An embedded Qdrant collection holding the local index's chunks and vectors, built once."""
+    from rag_retrieve.qdrant_index import QdrantIndex
+
+    qdrant = QdrantIndex(model=index.model, dimension=index.dimension, path=path)
+    if len(qdrant) != len(index):  # missing or partial: build it again
+        qdrant.close()
+        shutil.rmtree(path)
+        qdrant = QdrantIndex(model=index.model, dimension=index.dimension, path=path)
+        t = time.perf_counter()
+        qdrant.add(index.chunks, index.vectors)
+        report.add("qdrant_write_s", time.perf_counter() - t, "s", f"{len(index)} chunks into embedded Qdrant at {path}")
+    return qdrant
 
 
 if __name__ == "__main__":
