@@ -60,11 +60,13 @@ def start_ray(num_cpus: int | None = None):
         raise SystemExit("Bulk ingest needs Ray Data: pip install -r requirements-scale.txt") from None
     if ray.is_initialized():
         return ray
+    # Workers import this package from a copy Ray ships them, wherever they run.
+    runtime_env = {"py_modules": [str(Path(__file__).resolve().parent)]}
     if os.environ.get("RAY_ADDRESS"):
-        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=False)
+        ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env, log_to_driver=False)
     else:
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 object_store_memory=512 * 2**20, log_to_driver=False, configure_logging=False)
+                 object_store_memory=512 * 2**20, runtime_env=runtime_env, log_to_driver=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     return ray
 
@@ -156,10 +158,10 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
     # read and parse tasks, and the pipeline would wait forever. Each stage claims half a CPU;
     # each actor still computes on one thread (torch), so N actors keep N cores busy.
     ds = (
-        ray.data.read_binary_files(files, include_paths=True, ray_remote_args={"num_cpus": 0.5})
+        ray.data.read_binary_files(files, include_paths=True, num_cpus=0.5)
         .flat_map(parse_file, fn_kwargs={"sources": sources, "max_bytes": s.max_file_bytes}, num_cpus=0.5)
         .map_batches(ChunkEmbedder, fn_constructor_kwargs={"model": s.embed_model, "chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap, "batch_size": 64},
-                     batch_size=batch_size, concurrency=n_actors, num_cpus=0.5, batch_format="numpy")
+                     batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=0.5, batch_format="numpy")
     )
     from tqdm import tqdm
 
@@ -171,8 +173,9 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
     def flush():
         fresh_ids = {id(c) for c in index.new_chunks(pending)}
         keep = [i for i, c in enumerate(pending) if id(c) in fresh_ids]
-        index.add([pending[i] for i in keep], np.asarray([vectors[i] for i in keep], dtype=np.float32).reshape(len(keep), -1))
-        report.chunks_added += len(keep)
+        if keep:
+            index.add([pending[i] for i in keep], np.asarray([vectors[i] for i in keep], dtype=np.float32).reshape(len(keep), -1))
+            report.chunks_added += len(keep)
         pending.clear()
         vectors.clear()
 
