@@ -7,8 +7,9 @@ The generate Space shows the user one source sentence (the model's, when it chec
 the best match). So "correct" cannot exceed how often the best-matching sentence holds a gold
 answer. For reader items (gold paragraph + two others of the same article, as in
 answer_quality.py), this prints that rate for the scorer in use (BM25 over sentences, with
-questions and headings as cues) and for candidates: MiniLM cosine alone, BM25 + MiniLM fused
-by z-scores, an answer-type prior, and the best two sentences (an upper bound for showing two).
+questions and headings as cues, then BM25 + MiniLM over its best six) and for alternatives:
+BM25 alone, MiniLM cosine alone, BM25 + MiniLM fused by z-scores over every sentence, an
+answer-type prior, and the best two sentences (an upper bound for showing two).
 `--mode pipeline` takes the sources from hybrid retrieval instead (every paragraph of the split
 indexed in process with the retrieve Space's own code, top 5; the offline reranker keeps that
 order), as in answer_quality.py's pipeline mode, without the model.
@@ -80,7 +81,10 @@ def main() -> int:
         if len(retriever.index) == 0:
             retriever.ingest([Document(id=f"a{a}p{p}", text=para["context"], source="qa.jsonl", title=art["title"])
                               for a, art in enumerate(articles) for p, para in enumerate(art["paragraphs"])])
-    hits = {k: 0 for k in ("bm25", "minilm", "bm25+minilm", "bm25+type", "bm25_top2", "any")}
+    from rag_generate.embedder import EvidenceEmbedder
+
+    evidence = EvidenceEmbedder()
+    hits = {k: 0 for k in ("in_use", "bm25", "minilm", "bm25+minilm", "bm25+type", "bm25_top2", "any")}
     for art, pi, qa in items:
         if retriever is not None:
             sources = [Source(text=h.chunk.text) for h in retriever.search(qa["question"], k=5, mode="hybrid")]
@@ -105,6 +109,8 @@ def main() -> int:
             return (x - x.mean()) / (x.std() + 1e-9)
 
         typed = bm * (1 + 0.25 * np.array([answer_type_fits(qa["question"], s.text) for s in sents]))
+        fused = score_sentences(qa["question"], sources, similarity=evidence.similarity)
+        hits["in_use"] += hit(int(np.argmax([x.score for x in fused])))
         hits["bm25"] += hit(int(bm.argmax()))
         hits["minilm"] += hit(int(cos.argmax()))
         hits["bm25+minilm"] += hit(int((z(bm) + z(cos)).argmax()))
@@ -113,7 +119,8 @@ def main() -> int:
         hits["any"] += any(hit(i) for i in range(len(sents)))
     report = Report(f"Best sentence holds a gold answer ({args.mode} items, split={args.split}, n={len(items)}; {machine()})", args.json)
     notes = {
-        "bm25": "in use: BM25 over sentences, neighbours, question/heading cues",
+        "in_use": "in use: BM25, then BM25 + MiniLM z-scores over its best six (GENERATE_EVIDENCE_EMBEDDER)",
+        "bm25": "BM25 over sentences, neighbours, question/heading cues (GENERATE_EVIDENCE_EMBEDDER=none)",
         "minilm": "all-MiniLM-L6-v2 cosine alone",
         "bm25+minilm": "z-score sum of the two",
         "bm25+type": "x1.25 when the sentence has the asked type (date, number, name)",

@@ -12,6 +12,10 @@
    passages repeated to size.
 3. `matrix_read_ms/<n>`: one pass over the vector matrix (a sum), the physical floor of
    an exact dense scan.
+4. `--backend qdrant|both`: the same chunks and vectors in embedded Qdrant (a temporary
+   folder), `qdrant_search_p50_ms/<mode>/<n>` through `QdrantIndex.search` (k=10), and the
+   time to write them. Embedded Qdrant is qdrant-client's pure-Python reference engine, so
+   these bound what the code adds, not what a Qdrant server costs.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ def main() -> int:
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--queries", type=int, default=50)
     ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--backend", choices=("local", "qdrant", "both"), default="local")
     args = ap.parse_args()
 
     corpus, queries, _ = load_beir(args.beir_dir)
@@ -91,6 +96,10 @@ def main() -> int:
         qvecs = embedder.embed(qtexts)
         as_tensor = torch.from_numpy(vecs)
         report.add(f"matrix_read_ms/{size}", 1000 * median(timed(lambda: as_tensor.sum(), 20)), "ms", f"{vecs.nbytes / 2**20:.0f} MiB float32, one multi-threaded sum")
+        if args.backend in ("qdrant", "both"):
+            qdrant_speed(report, chunks, vecs, qtexts, qvecs, probe.model_name, size)
+        if args.backend == "qdrant":
+            continue
         for mode in ("dense", "bm25", "hybrid"):
             full, search = [], []
             for q, qv in zip(qtexts, qvecs):
@@ -106,6 +115,30 @@ def main() -> int:
             report.add(f"search_p50_ms/{mode}/{size}", 1000 * median(search), "ms", "search only")
     report.print()
     return 0
+
+
+def qdrant_speed(report: Report, chunks, vecs, qtexts, qvecs, model: str, size: int) -> None:
+    from rag_retrieve.qdrant_index import QdrantIndex
+
+    with tempfile.TemporaryDirectory() as tmp:
+        index = QdrantIndex(model=model, dimension=vecs.shape[1], path=tmp, batch_size=1024)
+        t = time.perf_counter()
+        for i in range(0, size, 10_000):  # in slices, as a bulk load writes
+            index.add(chunks[i : i + 10_000], vecs[i : i + 10_000])
+        report.add(f"qdrant_write_s/{size}", time.perf_counter() - t, "s", "embedded Qdrant")
+        for mode in ("dense", "bm25", "hybrid"):
+            took = timed_each(lambda q, qv: index.search(qv, q, k=10, mode=mode, clauses=[]), qtexts, qvecs)
+            report.add(f"qdrant_search_p50_ms/{mode}/{size}", 1000 * median(took), "ms", "embedded Qdrant, search only")
+        index.close()
+
+
+def timed_each(fn, qtexts, qvecs) -> list[float]:
+    out = []
+    for q, qv in zip(qtexts, qvecs):
+        t = time.perf_counter()
+        fn(q, qv)
+        out.append(time.perf_counter() - t)
+    return out
 
 
 if __name__ == "__main__":
