@@ -176,3 +176,10 @@ def test_an_unavailable_model_fails_with_the_fix():
 
     with pytest.raises(RuntimeError, match="RETRIEVE_EMBED_MODEL"):
         SentenceTransformerEmbedder("no-such-org/no-such-model").warm_up()
+
+
+def test_an_unreachable_qdrant_server_gives_the_fix(embedder):
+    from rag_retrieve.backends import IndexUnavailable
+
+    with pytest.raises(IndexUnavailable, match="Check QDRANT_URL"):
+        Retriever(embedder=embedder, backend="qdrant", qdrant_url="http://127.0.0.1:9").warm_up()

@@ -16,6 +16,7 @@ import pandas as pd
 from .config import Settings
 from .documents import IngestError, load_file
 from .filters import FilterError
+from .backends import IndexUnavailable
 from .index import MODES, Hit, IndexCorruptError, IndexMismatchError, IndexWriteError
 from .retriever import Retriever
 
@@ -118,7 +119,7 @@ class RetrieveAPI:
             raise gr.Error(f"filters must be text such as 'source=report.pdf', but got {type(filters).__name__}.")
         try:
             return hits_table(self.retriever.search(query, k=k, mode=mode, filters=filters or ""))
-        except FilterError as exc:
+        except (FilterError, IndexUnavailable) as exc:
             raise gr.Error(str(exc)) from None
 
     def similarity_search(self, query: str, k: int = 5) -> pd.DataFrame:

@@ -21,6 +21,10 @@ from .index import HybridIndex, Hit
 BACKENDS = ("local", "qdrant")
 
 
+class IndexUnavailable(RuntimeError):
+    """The index cannot be reached (a Qdrant server down, a folder in use); the message says why and what to do."""
+
+
 class IndexBackend(Protocol):
     """Add, delete by source, search (dense, bm25, hybrid) with filters, stats; persisted.
 

@@ -25,10 +25,11 @@ from typing import Sequence
 
 import numpy as np
 
+from .backends import IndexUnavailable
 from .documents import Chunk
 from .filters import Clause, predicate
 from .fusion import FUSIONS
-from .index import FUSION_DEPTH, BM25Scorer, Hit, IndexMismatchError, text_key
+from .index import FUSION_DEPTH, BM25Scorer, Hit, IndexMismatchError, IndexWriteError, text_key
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ DENSE, SPARSE = "dense", "bm25"
 _META_ID = 1
 
 
-class QdrantUnavailable(RuntimeError):
+class QdrantUnavailable(IndexUnavailable):
     """qdrant-client is missing, the server cannot be reached, or the folder is in use."""
 
 
@@ -171,24 +172,46 @@ class QdrantIndex:
         self._bm25 = {"n": self._bm25["n"] + len(chunks), "tokens": self._bm25["tokens"] + sum(map(len, tokens))}
         avgdl = self._bm25["tokens"] / self._bm25["n"]
         m = self.models
+        try:
+            self._upsert(chunks, vectors, tokens, avgdl)
+        except Exception as exc:
+            raise IndexWriteError(
+                None,
+                f"Could not write to Qdrant at {self.location}: {type(exc).__name__}: {exc}. Chunks written before the failure "
+                "stay, each whole; send the same files again to finish (what is already indexed is skipped). Check QDRANT_URL and the server.",
+            ) from exc
+        self._save_meta()
+
+    def _upsert(self, chunks, vectors, tokens, avgdl: float) -> None:
+        m = self.models
         for i in range(0, len(chunks), self.batch_size):
             points = []
             for c, v, t in zip(chunks[i : i + self.batch_size], vectors[i : i + self.batch_size], tokens[i : i + self.batch_size]):
                 sparse = bm25_weights(t, avgdl)
                 points.append(m.PointStruct(id=point_id(c), vector={DENSE: v.tolist(), SPARSE: m.SparseVector(indices=list(sparse), values=list(sparse.values()))}, payload=_payload(c)))
             self.client.upsert(self.collection, points, wait=True)
-        self._save_meta()
 
     def delete_source(self, source: str) -> int:
         where = self._match("source", source)
-        n = self.client.count(self.collection, count_filter=where, exact=True).count
-        if n:
-            self.client.delete(self.collection, points_selector=self.models.FilterSelector(filter=where), wait=True)
+        try:
+            n = self.client.count(self.collection, count_filter=where, exact=True).count
+            if n:
+                self.client.delete(self.collection, points_selector=self.models.FilterSelector(filter=where), wait=True)
+        except Exception as exc:
+            raise IndexWriteError(None, f"Could not delete '{source}' in Qdrant at {self.location}: {type(exc).__name__}: {exc}. Try again once the server answers (QDRANT_URL).") from exc
         return n
 
     # -- reads ------------------------------------------------------------------------
 
     def search(self, query_vector, query: str, *, k: int, mode: str, clauses: list[Clause]) -> list[Hit]:
+        try:
+            return self._filtered_search(query_vector, query, k=k, mode=mode, clauses=clauses)
+        except Exception as exc:
+            if isinstance(exc, (ValueError, IndexUnavailable)):
+                raise
+            raise QdrantUnavailable(f"Qdrant at {self.location} did not answer the search: {type(exc).__name__}: {exc}. Check that the server is up, and QDRANT_URL and QDRANT_API_KEY.") from exc
+
+    def _filtered_search(self, query_vector, query: str, *, k: int, mode: str, clauses: list[Clause]) -> list[Hit]:
         check = predicate([c for c in clauses if c.op == "~"])
         if check is None:
             return self._search(query_vector, query, k=k, mode=mode, where=self._filter(clauses))
