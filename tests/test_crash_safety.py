@@ -231,3 +231,48 @@ def test_a_full_disk_through_the_space_keeps_serving_the_old_index(start_space, 
         server.stop()
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+# Writes 3,000 chunks into embedded Qdrant in batches of 100, saying how many are done.
+QDRANT_WRITER = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, {space!r}); sys.path.insert(0, {tests!r})
+    from rag_retrieve.qdrant_index import QdrantIndex
+    from test_crash_safety import chunks, vectors
+    index = QdrantIndex(model="m", dimension=384, path={folder!r}, batch_size=100)
+    new = chunks("big.txt", 3000)
+    vecs = vectors(3000, 3)
+    for i in range(0, 3000, 100):
+        index.add(new[i : i + 100], vecs[i : i + 100])
+        print("DONE", i + 100, flush=True)
+    """
+)
+
+
+def test_sigkill_during_a_qdrant_ingest_leaves_it_usable_and_a_rerun_completes_it(tmp_path):
+    pytest.importorskip("qdrant_client", reason="needs requirements-scale.txt (make test installs it)")
+    from rag_retrieve.qdrant_index import QdrantIndex
+
+    folder = tmp_path / "qdrant"
+    child = subprocess.Popen([sys.executable, "-c", QDRANT_WRITER.format(space=str(SPACES / "retrieve"), tests=str(Path(__file__).parent), folder=str(folder))],
+                             stdout=subprocess.PIPE, text=True)
+    done = 0
+    for line in child.stdout:  # kill it once it is well under way, mid-write
+        done = int(line.split()[1])
+        if done >= 800:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.communicate()
+    index = QdrantIndex(model="m", dimension=DIM, path=folder)
+    assert done <= len(index) < 3000  # every batch that returned is there; the rest is not
+    hits = index.search(vectors(1, 3)[0], "passage 5 of big.txt", k=3, mode="hybrid", clauses=[])
+    assert hits and hits[0].chunk.source == "big.txt"
+    # The same ingest again writes only what is missing, and nothing twice.
+    new, vecs = chunks("big.txt", 3000), vectors(3000, 3)
+    fresh = index.new_chunks(new)
+    assert len(fresh) == 3000 - len(index)
+    keep = {c.id for c in fresh}
+    index.add(fresh, vecs[[i for i, c in enumerate(new) if c.id in keep]])
+    assert len(index) == 3000 and index.new_chunks(new) == []
+    index.close()
