@@ -25,24 +25,23 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from .config import Settings
 from .documents import _LOADERS, Chunk, Document, IngestError, iter_files, load_zip
+from .retriever import IngestReport, Retriever
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class BulkReport:
+class BulkReport(IngestReport):
+    """What a bulk ingest did: `IngestReport`, plus the files read and all chunks made."""
+
     files: int = 0
-    documents: int = 0
     chunks: int = 0
-    chunks_added: int = 0
-    errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
     def summary(self) -> str:
         rate = self.chunks / self.seconds if self.seconds else 0.0
@@ -131,8 +130,6 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
         num_cpus: CPUs of a local Ray instance (default: all).
         progress: show a progress bar.
     """
-    from .retriever import Retriever
-
     s = settings or Settings.from_env()
     start = time.perf_counter()
     report = BulkReport()
@@ -198,6 +195,7 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
     bar.close()
     retriever.close()
     report.documents = len(docs_seen)
+    report.duplicates_skipped = report.chunks - report.chunks_added
     report.seconds = time.perf_counter() - start
     return report
 
