@@ -103,12 +103,12 @@ def test_system_prompt_kv_state_is_reused(llama):
     assert first == again  # restoring the saved state changes nothing but the work done
 
 
-def test_the_evidence_embedder_finds_a_paraphrase_bm25_misses():
+def test_the_evidence_embedder_breaks_a_bm25_tie_by_meaning():
     embedder = EvidenceEmbedder()
-    question = "How old was she when she passed away?"  # shares "old" with the wrong sentence only
-    source = Source(id="bio", text="She was born in 1901 and collected old maps. She died in Lyon at the age of 83. Her maps went to the city library.")
-    assert best_evidence(question, [(source, source.text)]).text.startswith("She was born")
-    assert best_evidence(question, [(source, source.text)], similarity=embedder.similarity).text.startswith("She died")
+    question = "When did the bridge open to the public?"  # shares only "bridge" with either sentence
+    kept = [(Source(id=i, text=t), t) for i, t in (("paint", "The bridge is painted bright red every year."), ("open", "The bridge first carried cars and walkers in 1932."))]
+    assert best_evidence(question, kept).text.startswith("The bridge is painted")  # BM25: a tie, the shorter wins
+    assert best_evidence(question, kept, similarity=embedder.similarity).text.startswith("The bridge first carried")
     assert embedder.label.startswith("bm25+all-MiniLM-L6-v2")
     off = EvidenceEmbedder("none")
     assert not off.available and off.label == "bm25 only: turned off (GENERATE_EVIDENCE_EMBEDDER=none)"
