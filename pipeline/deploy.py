@@ -33,6 +33,7 @@ class SpacePlan:
     uploads: list[tuple[Path, str]]  # (local folder, path in the repo)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     variables: dict[str, str] = field(default_factory=dict)
+    generated: dict[str, bytes] = field(default_factory=dict)  # path in the repo -> content, uploaded after the folders
 
     @property
     def url(self) -> str:
@@ -61,8 +62,16 @@ def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None)
     repo = {name: f"{owner}/{prefix}{name}" for name in (*STAGES, "chat")}
     write_token = env.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
     hf_token = {"HF_TOKEN": env["HF_TOKEN"]} if env.get("HF_TOKEN") else {}
+    retrieve = SpacePlan("retrieve", repo["retrieve"], [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token})
+    if env.get("RETRIEVE_BACKEND", "").strip().lower() == "qdrant":
+        # The Space then needs qdrant-client, which its own requirements leave out (optional).
+        pin = next(line.strip() for line in (ROOT / "requirements-scale.txt").read_text().splitlines() if line.startswith("qdrant-client"))
+        retrieve.generated["requirements.txt"] = (SPACES_DIR / "retrieve" / "requirements.txt").read_bytes().rstrip(b"\n") + f"\n{pin}\n".encode()
+        retrieve.variables.update({"RETRIEVE_BACKEND": "qdrant", **{k: env[k] for k in ("QDRANT_URL", "QDRANT_COLLECTION") if env.get(k)}})
+        if env.get("QDRANT_API_KEY"):
+            retrieve.secrets["QDRANT_API_KEY"] = env["QDRANT_API_KEY"]
     plans = [
-        SpacePlan("retrieve", repo["retrieve"], [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token}),
+        retrieve,
         SpacePlan("rerank", repo["rerank"], [(SPACES_DIR / "rerank", "")]),
         SpacePlan("generate", repo["generate"], [(SPACES_DIR / "generate", "")], secrets=dict(hf_token)),
         SpacePlan(
@@ -83,6 +92,8 @@ def describe(plans: list[SpacePlan], *, private: bool) -> str:
         lines.append(f"create or update Space {p.repo_id} (sdk gradio, {'private' if private else 'public'})")
         for local, remote in p.files():
             lines.append(f"  upload {remote}  ({local.relative_to(ROOT)}, {local.stat().st_size:,} bytes)")
+        for remote, content in p.generated.items():
+            lines.append(f"  upload {remote} again, generated ({len(content):,} bytes: the folder's, plus what the settings need)")
         for key in p.secrets:
             lines.append(f"  secret {key} = (hidden)")
         for key, value in p.variables.items():
@@ -105,6 +116,9 @@ def deploy(plans: list[SpacePlan], *, private: bool = False, api=None, log=print
                 repo_id=p.repo_id, repo_type="space", folder_path=str(folder), path_in_repo=prefix or None,
                 ignore_patterns=IGNORE, commit_message=f"Deploy {p.name} from the RAG microservice suite",
             )
+        for remote, content in p.generated.items():
+            log(f"{p.repo_id}: uploading {remote} (generated)")
+            api.upload_file(path_or_fileobj=content, path_in_repo=remote, repo_id=p.repo_id, repo_type="space", commit_message=f"Deploy {p.name}: {remote}")
         for key, value in p.secrets.items():
             log(f"{p.repo_id}: setting secret {key}")
             api.add_space_secret(p.repo_id, key, value)

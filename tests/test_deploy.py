@@ -88,3 +88,16 @@ def test_every_space_card_has_valid_front_matter():
 def test_a_bad_owner_is_refused_with_the_fix(hub):
     out = deploy(hub, "--owner", "alice/extra", "--dry-run")
     assert out.returncode == 2 and "--owner must be a user or organisation name" in out.stderr and hub.requests == []
+
+
+def test_deploying_the_retrieve_space_on_qdrant(hub):
+    key = "qdrant-KEY-secret-7"
+    out = deploy(hub, "--owner", "alice", RETRIEVE_BACKEND="qdrant", QDRANT_URL="https://q.example:6333", QDRANT_API_KEY=key)
+    assert out.returncode == 0, out.stdout + out.stderr
+    retrieve = hub.repos["alice/rag-retrieve"]
+    assert retrieve["variables"] == {"RETRIEVE_BACKEND": "qdrant", "QDRANT_URL": "https://q.example:6333"}
+    assert retrieve["secrets"] == {"RETRIEVE_WRITE_TOKEN": WRITE_TOKEN, "QDRANT_API_KEY": key}
+    # Its requirements gain qdrant-client, pinned as in requirements-scale.txt; the rest as in the folder.
+    reqs = retrieve["files"]["requirements.txt"].decode()
+    assert reqs.startswith((SPACES / "retrieve" / "requirements.txt").read_text().rstrip("\n")) and reqs.endswith("\nqdrant-client==1.20.0\n")
+    assert key not in out.stdout + out.stderr
