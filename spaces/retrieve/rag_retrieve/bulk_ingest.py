@@ -29,8 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+from tqdm import tqdm
+
 from .config import Settings
-from .documents import _LOADERS, Chunk, Document, IngestError, iter_files, load_zip
+from .documents import Chunk, Document, IngestError, iter_files, load_bytes
 from .retriever import IngestReport, Retriever
 
 log = logging.getLogger(__name__)
@@ -72,16 +75,10 @@ def start_ray(num_cpus: int | None = None):
 
 def parse_file(row: dict, *, sources: dict[str, str], max_bytes: int) -> list[dict]:
     """One file's bytes into document rows (or one error row), with the Space's loaders."""
-    path = row["path"]
-    source = sources.get(path) or sources.get(os.path.abspath(path)) or Path(path).name
-    name, ext = Path(path).name, Path(path).suffix.lower()
-    raw = row["bytes"]
+    path = os.path.abspath(row["path"])
+    source = sources.get(path) or Path(path).name
     try:
-        if len(raw) > max_bytes:
-            raise IngestError(f"{name}: is {len(raw) / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Split it, or raise RETRIEVE_MAX_FILE_MB.")
-        if not raw.strip():
-            raise IngestError(f"{name}: is empty.")
-        docs = load_zip(raw, name, source, max_bytes=max_bytes) if ext == ".zip" else _LOADERS[ext](raw, name, source)
+        docs = load_bytes(row["bytes"], Path(path).name, source, max_bytes=max_bytes)
     except IngestError as exc:
         return [{"error": str(exc), "id": "", "text": "", "source": source, "title": "", "metadata": "{}"}]
     return [{"error": "", "id": d.id, "text": d.text, "source": d.source, "title": d.title, "metadata": json.dumps(d.metadata)} for d in docs]
@@ -139,9 +136,8 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
             report.errors.append(f"{root}: does not exist.")
             continue
         for path, source in iter_files(root):
-            sources[str(path)] = source
             sources[os.path.abspath(path)] = source
-    files = sorted({os.path.abspath(p) for p in sources})
+    files = sorted(sources)
     report.files = len(files)
     if not files:
         report.seconds = time.perf_counter() - start
@@ -160,12 +156,9 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
         .map_batches(ChunkEmbedder, fn_constructor_kwargs={"model": s.embed_model, "chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap, "batch_size": 64},
                      batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=0.5, batch_format="numpy")
     )
-    from tqdm import tqdm
-
     bar = tqdm(desc="Indexing", unit=" chunks", disable=not progress)
     pending: list[Chunk] = []
     vectors: list = []
-    import numpy as np
 
     def flush():
         fresh_ids = {id(c) for c in index.new_chunks(pending)}

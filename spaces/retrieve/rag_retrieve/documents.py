@@ -236,15 +236,29 @@ def load_file(path: str | os.PathLike, source: str | None = None, *, max_bytes: 
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise IngestError(f"{name}: is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Split it, or raise RETRIEVE_MAX_FILE_MB.")
+            raise IngestError(_too_big(name, size, max_bytes))
         raw = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{name}: cannot be read ({exc.strerror or exc}). Check that it exists and is readable.") from None
+    return load_bytes(raw, name, source, max_bytes=max_bytes)
+
+
+def load_bytes(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20) -> list[Document]:
+    """A file's contents into documents, by the extension of `name` (what bulk ingest reads)."""
+    ext = Path(name).suffix.lower()
+    if ext not in _LOADERS:
+        raise IngestError(f"{name}: unsupported file type '{ext or '(none)'}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}.")
+    if len(raw) > max_bytes:
+        raise IngestError(_too_big(name, len(raw), max_bytes))
     if not raw.strip():
         raise IngestError(f"{name}: is empty.")
     if ext == ".zip":
         return load_zip(raw, name, source, max_bytes=max_bytes)
     return _LOADERS[ext](raw, name, source)
+
+
+def _too_big(name: str, size: int, max_bytes: int) -> str:
+    return f"{name}: is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Split it, or raise RETRIEVE_MAX_FILE_MB."
 
 
 def iter_files(root: str | os.PathLike) -> Iterator[tuple[Path, str]]:
