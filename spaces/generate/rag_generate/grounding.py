@@ -22,6 +22,9 @@ from .prompts import Source, Trim, parse_citations, source_text, split_sentences
 Count = Callable[[str], int]
 # (question, sentences) -> one similarity per sentence, higher is closer.
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+# (question, sentences) -> how likely a language model finds the question after each sentence
+# (mean log-probability per question token), higher is closer. Same shape as Similarity.
+Likelihood = Similarity
 
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d")
@@ -89,7 +92,7 @@ class Sentence:
     score: float = 0.0
 
 
-def score_sentences(query: str, sources: Sequence[Source], *, similarity: Similarity | None = None, candidates: int = 6) -> list[Sentence]:
+def score_sentences(query: str, sources: Sequence[Source], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None, candidates: int = 6) -> list[Sentence]:
     """Every sentence of every source, scored with BM25 against the question.
 
     Statistics come from these sentences alone, so a word that is in every source counts for
@@ -102,6 +105,10 @@ def score_sentences(query: str, sources: Sequence[Source], *, similarity: Simila
     it), and take the BM25 scores in that order: the set of scores is unchanged, so budgets and
     thresholds downstream mean the same. Only a few are embedded, to keep the cost (~15 ms a
     sentence on 2 cores) off the first token.
+
+    With a `likelihood` too, its z-score joins the sum: a language model reads each candidate
+    and scores how likely the question is after it (query likelihood), a third judge that
+    reads word order and context, which neither BM25 nor the embedding does.
     """
     q = Counter(terms(query))
     split = [[s for s in split_sentences(src.text) if s.strip()] for src in sources]
@@ -128,24 +135,25 @@ def score_sentences(query: str, sources: Sequence[Source], *, similarity: Simila
         lead = own[k - 1] if k and cue[k - 1] and flat[k - 1][0] == i else 0.0
         score = 0.25 * context + (0.0 if cue[k] else own[k] + lead)
         out.append(Sentence(source=i, index=j, text=s, score=score))
-    if similarity is not None:
-        out = _fuse(query, out, similarity, candidates, [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)], cue)
+    if similarity is not None or likelihood is not None:
+        out = _fuse(query, out, [f for f in (similarity, likelihood) if f is not None], candidates, [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)], cue)
     return out
 
 
-def _fuse(query: str, scored: list[Sentence], similarity: Similarity, candidates: int, leads: list[str], cue: list[bool]) -> list[Sentence]:
+def _fuse(query: str, scored: list[Sentence], judges: list[Similarity], candidates: int, leads: list[str], cue: list[bool]) -> list[Sentence]:
     top = sorted((k for k in range(len(scored)) if not cue[k]), key=lambda k: (-scored[k].score, k))[:candidates]
     if len(top) < 2:
         return scored
     bm = [scored[k].score for k in top]
-    sim = [float(x) for x in similarity(query, [" ".join(f"{leads[k]} {scored[k].text}".split()) for k in top])]
+    texts = [" ".join(f"{leads[k]} {scored[k].text}".split()) for k in top]
+    others = [[float(x) for x in judge(query, texts)] for judge in judges]
 
     def z(xs: list[float]) -> list[float]:
         mean = sum(xs) / len(xs)
         sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
         return [(x - mean) / sd if sd > 1e-9 else 0.0 for x in xs]
 
-    fused = [a + b for a, b in zip(z(bm), z(sim))]
+    fused = [sum(col) for col in zip(z(bm), *(z(o) for o in others))]
     order = [top[i] for i in sorted(range(len(top)), key=lambda i: (-fused[i], i))]
     out = list(scored)
     # A hair above the next score keeps the fused order when BM25 scores tie (often all 0
@@ -161,7 +169,7 @@ def is_cue(sentence: str) -> bool:
     return text.endswith("?") or text.startswith("#")
 
 
-def select_evidence(query: str, sources: Sequence[Source], budget: int, count: Count, *, max_sentences: int = 8, similarity: Similarity | None = None) -> tuple[list[tuple[Source, str]], Trim]:
+def select_evidence(query: str, sources: Sequence[Source], budget: int, count: Count, *, max_sentences: int = 8, similarity: Similarity | None = None, likelihood: Likelihood | None = None) -> tuple[list[tuple[Source, str]], Trim]:
     """The sentences most likely to hold the answer, within `budget` tokens, grouped by source.
 
     Sentences are taken best first, each with the question or heading just before it, until the
@@ -170,10 +178,10 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
     then shows its chosen sentences in their original order. Sources are numbered by their best
     sentence, so [1] holds the best evidence; a source with no chosen sentence is dropped.
     Returns the same shape as `fit_sources`: (source, excerpt) pairs and a `Trim` report.
-    `similarity`: see `score_sentences`.
+    `similarity`, `likelihood`: see `score_sentences`.
     """
     trim = Trim(budget_tokens=max(budget, 0))
-    scored = score_sentences(query, sources, similarity=similarity)
+    scored = score_sentences(query, sources, similarity=similarity, likelihood=likelihood)
     ranked = sorted(scored, key=lambda s: (-s.score, s.source, s.index))
     before = {(s.source, s.index + 1): s for s in scored if is_cue(s.text)}
     chosen: dict[int, list[Sentence]] = {}
@@ -280,9 +288,9 @@ def coverage(query: str, sentence: str) -> float:
     return len(q & set(terms(sentence))) / len(q) if q else 0.0
 
 
-def best_evidence(query: str, kept: Sequence[tuple[Source, str]], *, similarity: Similarity | None = None) -> Sentence | None:
+def best_evidence(query: str, kept: Sequence[tuple[Source, str]], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None) -> Sentence | None:
     """The sentence of the given excerpts that best matches the question; `source` is 0-based."""
-    ranked = sorted(score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity), key=lambda s: (-s.score, s.source, s.index))
+    ranked = sorted(score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity, likelihood=likelihood), key=lambda s: (-s.score, s.source, s.index))
     return ranked[0] if ranked else None
 
 
@@ -303,7 +311,7 @@ class Verdict:
     reason: str = ""  # why it is not supported, in words a user can read
 
 
-def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, min_support: float = 0.5, similarity: Similarity | None = None) -> Verdict:
+def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, min_support: float = 0.5, similarity: Similarity | None = None, likelihood: Likelihood | None = None) -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
     The model's answer is attributed to the source sentence it comes from, which must hold
@@ -313,9 +321,10 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
     `min_coverage` of the question's content words. The user then reads that source sentence,
     cited: small models paraphrase the answer away more often than they pick the wrong sentence
     (BENCHMARKS.md). Otherwise the user is told plainly that no clear answer was found, and
-    reads the best-matching sentence as evidence, cited. `similarity`: see `score_sentences`.
+    reads the best-matching sentence as evidence, cited. `similarity`, `likelihood`: see
+    `score_sentences`.
     """
-    best = best_evidence(query, kept, similarity=similarity)
+    best = best_evidence(query, kept, similarity=similarity, likelihood=likelihood)
     if best is None:
         return Verdict("I could not find an answer: no sources were given.", False, [], reason="no sources")
     n_best, sentence = best.source + 1, " ".join(best.text.split())
@@ -373,12 +382,13 @@ class AnswerGate:
         kept: the (source, excerpt) pairs the model was given, numbered from 1.
         min_coverage: see `judge`.
         max_words: the model's answer is judged once it is this long, sentence or not.
-        similarity: see `score_sentences`; use the one that chose the evidence.
+        similarity, likelihood: see `score_sentences`; use the ones that chose the evidence.
     """
 
-    def __init__(self, query: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, max_words: int = 60, similarity: Similarity | None = None):
+    def __init__(self, query: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, max_words: int = 60, similarity: Similarity | None = None,
+                 likelihood: Likelihood | None = None):
         self.query, self.kept, self.min_coverage, self.max_words = query, list(kept), min_coverage, max_words
-        self.similarity = similarity
+        self.similarity, self.likelihood = similarity, likelihood
         self.raw = ""  # what the model wrote
         self.text = ""  # what the user sees
         self.closed = ""  # why generation stopped early: "sentence", "repetition", "length", or ""
@@ -412,6 +422,6 @@ class AnswerGate:
         """The verdict on what the model wrote; sets `text`."""
         if self.verdict is None:
             first = next((s for s in split_sentences(self.raw) if terms(s) or numbers(s)), self.raw)
-            self.verdict = judge(self.query, first, self.kept, min_coverage=self.min_coverage, similarity=self.similarity)
+            self.verdict = judge(self.query, first, self.kept, min_coverage=self.min_coverage, similarity=self.similarity, likelihood=self.likelihood)
             self.text = self.verdict.text
         return self.verdict
