@@ -295,6 +295,7 @@ class LlamaCppBackend(Backend):
     # Enough for a question after each of /answer's candidate sentences, in one batch.
     SCORER_TOKENS = 2048
     SCORER_SEQUENCES = 16
+    SCORER_SENTENCE_TOKENS = 256  # a longer sentence (a table row, a list) is read from its start
 
     def question_likelihood(self, question: str, sentences: Sequence[str]) -> list[float]:
         """How likely the model finds `question` after each sentence: the mean log-probability
@@ -329,6 +330,7 @@ class LlamaCppBackend(Backend):
             params.n_ctx = params.n_batch = self.SCORER_TOKENS
             params.n_ubatch = 512
             params.n_seq_max = self.SCORER_SEQUENCES
+            params.kv_unified = True  # sequences share the cache, so a long one is not held to n_ctx / n_seq_max
             params.n_threads = params.n_threads_batch = self.n_threads
             context = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
             self._scorer = (context, _internals.LlamaBatch(n_tokens=self.SCORER_TOKENS, embd=0, n_seq_max=1, verbose=False))
@@ -339,8 +341,9 @@ class LlamaCppBackend(Backend):
         while start < len(todo):
             b, n, wanted, group = batch.batch, 0, [], []
             for seq, (q, sentence) in enumerate(todo[start : start + self.SCORER_SEQUENCES]):
-                head = self.llm.tokenize(f"Passage: {sentence}\nQuestion:".encode(), add_bos=add_bos, special=False)
-                tokens = head + self.llm.tokenize(q.encode(), add_bos=False, special=False)
+                body = self.llm.tokenize(f"Passage: {sentence}".encode(), add_bos=add_bos, special=False)[: self.SCORER_SENTENCE_TOKENS]
+                head = body + self.llm.tokenize(b"\nQuestion:", add_bos=False, special=False)
+                tokens = head + self.llm.tokenize(q.encode(), add_bos=False, special=False)[: self.SCORER_SENTENCE_TOKENS]
                 if group and n + len(tokens) > self.SCORER_TOKENS:
                     break
                 tokens = tokens[-self.SCORER_TOKENS :]
