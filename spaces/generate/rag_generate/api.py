@@ -141,6 +141,7 @@ class GenerateAPI:
         plan["evidence_scorer"] = self.evidence.label
         if not (self.settings.evidence_likelihood and isinstance(backend, LlamaCppBackend)):
             return None
+        backend.warm_up()  # the label names the file that serves, known once loaded
         plan["evidence_scorer"] += f" + question likelihood by {backend.label}"
 
         def likelihood(query: str, texts):
