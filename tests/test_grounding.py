@@ -186,3 +186,21 @@ def test_a_likelihood_is_a_third_judge_in_the_same_sum():
     gate.feed("More.")
     verdict = gate.finish()  # flagged ("old" is the only question word), but quoting the sentence the likelihood chose
     assert verdict.text.endswith("[1] says: \u201cShe died in Lyon at the age of 83.\u201d")
+    # It reads only the few best of the other judges' order: each costs a pass of the model.
+    asked = []
+    score_sentences(question, [DEATH, TIDES, MOON], similarity=keyword_similarity, likelihood=lambda q, t: asked.extend(t) or [0.0] * len(t), likelihood_candidates=3)
+    assert len(asked) == 3
+
+
+def test_the_judge_takes_the_sentence_that_chose_the_evidence():
+    question = "What causes the tides?"
+    kept, trim = select_evidence(question, [MOON, TIDES], budget=100, count=words)
+    assert trim.best == "Tides are caused by the gravitational pull of the moon." and trim.best in kept[0][1]
+    # Given, it is quoted as it is; the excerpts are not scored again (a judge that would
+    # now pick another sentence is not asked).
+    asked = []
+    v = judge(question, "Strong winds.", kept, similarity=lambda q, t: asked.extend(t) or [0.0] * len(t), best=trim.best)
+    assert asked == [] and v.cited == [1] and trim.best in v.text
+    # A sentence that is not in the first excerpt is ignored, and the excerpts are scored.
+    v = judge(question, "Strong winds.", kept, best="Volcanoes erupt when magma rises through the crust.")
+    assert "Volcanoes" not in v.text and "Tides are caused" in v.text

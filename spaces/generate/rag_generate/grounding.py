@@ -92,7 +92,8 @@ class Sentence:
     score: float = 0.0
 
 
-def score_sentences(query: str, sources: Sequence[Source], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None, candidates: int = 6) -> list[Sentence]:
+def score_sentences(query: str, sources: Sequence[Source], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None, candidates: int = 6,
+                    likelihood_candidates: int = 4) -> list[Sentence]:
     """Every sentence of every source, scored with BM25 against the question.
 
     Statistics come from these sentences alone, so a word that is in every source counts for
@@ -106,9 +107,11 @@ def score_sentences(query: str, sources: Sequence[Source], *, similarity: Simila
     thresholds downstream mean the same. Only a few are embedded, to keep the cost (~15 ms a
     sentence on 2 cores) off the first token.
 
-    With a `likelihood` too, its z-score joins the sum: a language model reads each candidate
-    and scores how likely the question is after it (query likelihood), a third judge that
-    reads word order and context, which neither BM25 nor the embedding does.
+    With a `likelihood` too, the best `likelihood_candidates` of that order are ordered again,
+    with its z-score added to the sum: a language model reads each and scores how likely the
+    question is after it (query likelihood), a third judge that reads word order and context,
+    which neither BM25 nor the embedding does. It costs a pass of the model over each sentence,
+    so it reads only the few the other two judges could not separate.
     """
     q = Counter(terms(query))
     split = [[s for s in split_sentences(src.text) if s.strip()] for src in sources]
@@ -135,16 +138,22 @@ def score_sentences(query: str, sources: Sequence[Source], *, similarity: Simila
         lead = own[k - 1] if k and cue[k - 1] and flat[k - 1][0] == i else 0.0
         score = 0.25 * context + (0.0 if cue[k] else own[k] + lead)
         out.append(Sentence(source=i, index=j, text=s, score=score))
-    if similarity is not None or likelihood is not None:
-        out = _fuse(query, out, [f for f in (similarity, likelihood) if f is not None], candidates, [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)], cue)
-    return out
+    if similarity is None and likelihood is None:
+        return out
+    leads = [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)]
+    top = sorted((k for k in range(n) if not cue[k]), key=lambda k: (-out[k].score, k))[:candidates]
+    if similarity is not None:
+        top = _fuse(query, out, [similarity], top, leads)
+    if likelihood is not None:
+        head = top[:likelihood_candidates]
+        top = _fuse(query, out, [f for f in (similarity, likelihood) if f is not None], head, leads) + top[len(head) :]
+    return _reorder(out, top)
 
 
-def _fuse(query: str, scored: list[Sentence], judges: list[Similarity], candidates: int, leads: list[str], cue: list[bool]) -> list[Sentence]:
-    top = sorted((k for k in range(len(scored)) if not cue[k]), key=lambda k: (-scored[k].score, k))[:candidates]
+def _fuse(query: str, scored: list[Sentence], judges: list[Similarity], top: list[int], leads: list[str]) -> list[int]:
+    """`top` (indices into `scored`) ordered by the sum of z-scored BM25 and each judge's z-scores."""
     if len(top) < 2:
-        return scored
-    bm = [scored[k].score for k in top]
+        return top
     texts = [" ".join(f"{leads[k]} {scored[k].text}".split()) for k in top]
     others = [[float(x) for x in judge(query, texts)] for judge in judges]
 
@@ -153,12 +162,16 @@ def _fuse(query: str, scored: list[Sentence], judges: list[Similarity], candidat
         sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
         return [(x - mean) / sd if sd > 1e-9 else 0.0 for x in xs]
 
-    fused = [sum(col) for col in zip(z(bm), *(z(o) for o in others))]
-    order = [top[i] for i in sorted(range(len(top)), key=lambda i: (-fused[i], i))]
+    fused = [sum(col) for col in zip(z([scored[k].score for k in top]), *(z(o) for o in others))]
+    return [top[i] for i in sorted(range(len(top)), key=lambda i: (-fused[i], i))]
+
+
+def _reorder(scored: list[Sentence], order: list[int]) -> list[Sentence]:
+    """`scored` with the sentences of `order` taking their BM25 scores in that order."""
     out = list(scored)
     # A hair above the next score keeps the fused order when BM25 scores tie (often all 0
     # when the question shares no word with the sources).
-    for rank, (k, value) in enumerate(zip(order, sorted(bm, reverse=True))):
+    for rank, (k, value) in enumerate(zip(order, sorted((scored[k].score for k in order), reverse=True))):
         out[k] = Sentence(scored[k].source, scored[k].index, scored[k].text, value + 1e-6 * (len(order) - rank))
     return out
 
@@ -200,6 +213,10 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
         if cost <= trim.budget_tokens:
             chosen, trim.used_tokens = trial, cost
     kept = []
+    answers = [x for sents in chosen.values() for x in sents if not is_cue(x.text)]
+    if answers:
+        top = min(answers, key=lambda s: (-s.score, s.source, s.index))
+        trim.best = " ".join(top.text.split())
     # The best evidence first: a small model reads the start of its prompt most closely.
     best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
     for pos in sorted(range(len(sources)), key=lambda p: (-best.get(p, float("-inf")), p)):
@@ -311,7 +328,8 @@ class Verdict:
     reason: str = ""  # why it is not supported, in words a user can read
 
 
-def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, min_support: float = 0.5, similarity: Similarity | None = None, likelihood: Likelihood | None = None) -> Verdict:
+def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, min_support: float = 0.5, similarity: Similarity | None = None, likelihood: Likelihood | None = None,
+          best: str = "") -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
     The model's answer is attributed to the source sentence it comes from, which must hold
@@ -322,12 +340,16 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
     cited: small models paraphrase the answer away more often than they pick the wrong sentence
     (BENCHMARKS.md). Otherwise the user is told plainly that no clear answer was found, and
     reads the best-matching sentence as evidence, cited. `similarity`, `likelihood`: see
-    `score_sentences`.
+    `score_sentences`. `best`: the sentence of the first excerpt that chose the evidence
+    (`Trim.best`), which saves scoring the excerpts again; they are scored again without it.
     """
-    best = best_evidence(query, kept, similarity=similarity, likelihood=likelihood)
-    if best is None:
-        return Verdict("I could not find an answer: no sources were given.", False, [], reason="no sources")
-    n_best, sentence = best.source + 1, " ".join(best.text.split())
+    if best and kept and best in (" ".join(s.split()).lstrip("… ") for s in split_sentences(kept[0][1])):
+        n_best, sentence = 1, best
+    else:
+        found = best_evidence(query, kept, similarity=similarity, likelihood=likelihood)
+        if found is None:
+            return Verdict("I could not find an answer: no sources were given.", False, [], reason="no sources")
+        n_best, sentence = found.source + 1, " ".join(found.text.split())
     claims = [] if abstains(answer) else attribute(answer, kept)
     pointer = max(claims, key=lambda c: c.support, default=None)
     if pointer is None or pointer.n is None:
@@ -383,12 +405,13 @@ class AnswerGate:
         min_coverage: see `judge`.
         max_words: the model's answer is judged once it is this long, sentence or not.
         similarity, likelihood: see `score_sentences`; use the ones that chose the evidence.
+        best: the best evidence sentence as chosen with the sources (`Trim.best`); see `judge`.
     """
 
     def __init__(self, query: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, max_words: int = 60, similarity: Similarity | None = None,
-                 likelihood: Likelihood | None = None):
+                 likelihood: Likelihood | None = None, best: str = ""):
         self.query, self.kept, self.min_coverage, self.max_words = query, list(kept), min_coverage, max_words
-        self.similarity, self.likelihood = similarity, likelihood
+        self.similarity, self.likelihood, self.best = similarity, likelihood, best
         self.raw = ""  # what the model wrote
         self.text = ""  # what the user sees
         self.closed = ""  # why generation stopped early: "sentence", "repetition", "length", or ""
@@ -422,6 +445,6 @@ class AnswerGate:
         """The verdict on what the model wrote; sets `text`."""
         if self.verdict is None:
             first = next((s for s in split_sentences(self.raw) if terms(s) or numbers(s)), self.raw)
-            self.verdict = judge(self.query, first, self.kept, min_coverage=self.min_coverage, similarity=self.similarity, likelihood=self.likelihood)
+            self.verdict = judge(self.query, first, self.kept, min_coverage=self.min_coverage, similarity=self.similarity, likelihood=self.likelihood, best=self.best)
             self.text = self.verdict.text
         return self.verdict
