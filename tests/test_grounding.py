@@ -113,6 +113,11 @@ def test_best_evidence_and_quote():
     best = best_evidence("When did people first visit the moon?", KEPT)
     assert best.source == 1 and "1969" in best.text
     assert quote("word " * 50, max_words=12).endswith("…") and len(quote("word " * 50, max_words=12).split()) == 13
+    # A long sentence is cut around the question's words, not always from its start.
+    listing = "The state has several departments: " + ", ".join(f"Office {i}" for i in range(30)) + ", and Veterans Affairs, which runs the homes."
+    cut = quote(listing, max_words=12, query="Which department is in charge of veterans?")
+    assert cut.startswith("The state has several … ") and "Veterans Affairs" in cut and len(cut.replace("…", "").split()) == 12
+    assert "Veterans" not in quote(listing, max_words=12)
 
 
 FAQ = Source(id="faq", text="# Questions\n\n## Uploads\n\nWhich files can I upload? The Space accepts plain text, Markdown and PDF. Scans need OCR first.")

@@ -311,10 +311,27 @@ def best_evidence(query: str, kept: Sequence[tuple[Source, str]], *, similarity:
     return ranked[0] if ranked else None
 
 
-def quote(sentence: str, *, max_words: int = 50) -> str:
-    """The sentence on one line, without a leading gap mark, cut to `max_words`."""
+def quote(sentence: str, *, max_words: int = 50, query: str = "") -> str:
+    """The sentence on one line, without a leading gap mark, cut to `max_words`.
+
+    Given the `query`, a long sentence (a list, a run-on) whose first `max_words` words miss
+    some of the question's words it holds keeps its start and adds the stretch where the first
+    missing one is, after a gap mark: the answer is often there ("There are several
+    departments: … Veterans Affairs …").
+    """
     w = " ".join(sentence.split()).lstrip("… ").split(" ")
-    return " ".join(w[:max_words]) + (" …" if len(w) > max_words else "")
+    if len(w) <= max_words:
+        return " ".join(w)
+    cut = " ".join(w[:max_words]) + " …"
+    asked = set(terms(query))
+    seen = set(terms(" ".join(w[:max_words])))
+    later = next((i for i in range(max_words, len(w)) if (set(terms(w[i])) & asked) - seen), None)
+    if later is None:
+        return cut
+    head = max_words * 2 // 5
+    start = max(head, later - max_words // 5)
+    end = start + max_words - head
+    return " ".join(w[:head]) + " … " + " ".join(w[start:end]) + (" …" if end < len(w) else "")
 
 
 @dataclass
@@ -361,8 +378,8 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
     elif coverage(query, sentence) < min_coverage:
         reason = "the passage the answer comes from shares too few words with the question"
     else:
-        return Verdict(f"{_without_end(quote(sentence))} [{n_best}].", True, [n_best], claims)
-    text = f"I could not find a clear answer. The closest passage [{n_best}] says: \u201c{quote(sentence)}\u201d"
+        return Verdict(f"{_without_end(quote(sentence, query=query))} [{n_best}].", True, [n_best], claims)
+    text = f"I could not find a clear answer. The closest passage [{n_best}] says: \u201c{quote(sentence, query=query)}\u201d"
     return Verdict(text, False, [n_best], claims, reason)
 
 
