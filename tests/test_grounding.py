@@ -209,3 +209,20 @@ def test_the_judge_takes_the_sentence_that_chose_the_evidence():
     # A sentence that is not in the first excerpt is ignored, and the excerpts are scored.
     v = judge(question, "Strong winds.", kept, best="Volcanoes erupt when magma rises through the crust.")
     assert "Volcanoes" not in v.text and "Tides are caused" in v.text
+
+
+def test_a_close_runner_up_of_the_same_source_is_shown_with_the_best():
+    bridge = Source(id="bridge", text="The bridge opened in stages. The bridge opened to cars in 1932. Its towers are painted red.")
+    kept, trim = select_evidence("When did the bridge open?", [bridge], budget=100, count=words)
+    assert trim.best == "The bridge opened in stages." and trim.runner_up == "The bridge opened to cars in 1932."  # BM25 barely separates them
+    v = judge("When did the bridge open?", "It opened in stages.", kept, best=trim.best, runner_up=trim.runner_up)
+    assert v.supported and v.cited == [1]
+    assert v.text == "The bridge opened in stages. The bridge opened to cars in 1932 [1]."  # in the source's order
+    flagged = judge("When did the bridge open?", "Towers.", kept, best=trim.best, runner_up=trim.runner_up)
+    assert not flagged.supported and flagged.text.endswith("\u201cThe bridge opened in stages. The bridge opened to cars in 1932.\u201d")
+    # A clear winner is shown alone, and so is one whose runner-up is in another source.
+    _, clear = select_evidence("What colour are the towers?", [bridge], budget=100, count=words)
+    assert clear.best.startswith("Its towers") and clear.runner_up == ""
+    first = Source(id="first", text="The bridge opened in 1932.")
+    _, apart = select_evidence("When did the bridge open?", [first, Source(id="second", text="The bridge opened again in 1990.")], budget=100, count=words)
+    assert apart.best == "The bridge opened in 1932." and apart.runner_up == ""

@@ -250,7 +250,7 @@ class GenerateAPI:
 
             if isinstance(backend, ExtractiveBackend):
                 kept, trim = select(sources, self.settings.source_tokens, backend.count)
-                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept, similarity=similarity, best=trim.best))
+                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up))
                 return plan["gate"].watch(iter([trim.best or backend.answer(query, kept, similarity=similarity)]))
             try:
                 messages, kept, trim, n_hist = build_messages(
@@ -265,7 +265,7 @@ class GenerateAPI:
                 )
             except ValueError as exc:
                 raise PromptTooLong(str(exc)) from None
-            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept, similarity=similarity, likelihood=likelihood, best=trim.best))
+            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept, similarity=similarity, likelihood=likelihood, best=trim.best, runner_up=trim.runner_up))
             return plan["gate"].watch(backend.stream(messages, sampling))
 
         chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)

@@ -182,7 +182,8 @@ def is_cue(sentence: str) -> bool:
     return text.endswith("?") or text.startswith("#")
 
 
-def select_evidence(query: str, sources: Sequence[Source], budget: int, count: Count, *, max_sentences: int = 8, similarity: Similarity | None = None, likelihood: Likelihood | None = None) -> tuple[list[tuple[Source, str]], Trim]:
+def select_evidence(query: str, sources: Sequence[Source], budget: int, count: Count, *, max_sentences: int = 8, similarity: Similarity | None = None, likelihood: Likelihood | None = None,
+                    runner_up_margin: float = 0.2) -> tuple[list[tuple[Source, str]], Trim]:
     """The sentences most likely to hold the answer, within `budget` tokens, grouped by source.
 
     Sentences are taken best first, each with the question or heading just before it, until the
@@ -190,8 +191,9 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
     share a word with the question, the rest follow the sources' rank); each source
     then shows its chosen sentences in their original order. Sources are numbered by their best
     sentence, so [1] holds the best evidence; a source with no chosen sentence is dropped.
-    Returns the same shape as `fit_sources`: (source, excerpt) pairs and a `Trim` report.
-    `similarity`, `likelihood`: see `score_sentences`.
+    Returns the same shape as `fit_sources`: (source, excerpt) pairs and a `Trim` report,
+    whose `best` is the best sentence and `runner_up` the next one of the same source when it
+    scores within `runner_up_margin` of it. `similarity`, `likelihood`: see `score_sentences`.
     """
     trim = Trim(budget_tokens=max(budget, 0))
     scored = score_sentences(query, sources, similarity=similarity, likelihood=likelihood)
@@ -213,10 +215,13 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
         if cost <= trim.budget_tokens:
             chosen, trim.used_tokens = trial, cost
     kept = []
-    answers = [x for sents in chosen.values() for x in sents if not is_cue(x.text)]
+    answers = sorted((x for sents in chosen.values() for x in sents if not is_cue(x.text)), key=lambda s: (-s.score, s.source, s.index))
     if answers:
-        top = min(answers, key=lambda s: (-s.score, s.source, s.index))
-        trim.best = " ".join(top.text.split())
+        trim.best = " ".join(answers[0].text.split())
+        # When BM25 barely separates the two best sentences of one source, the answer is about
+        # as often in the second (benchmarks/evidence_choice.py): both are shown.
+        if len(answers) > 1 and answers[1].source == answers[0].source and answers[0].score > 0 and answers[1].score >= (1 - runner_up_margin) * answers[0].score:
+            trim.runner_up = " ".join(answers[1].text.split())
     # The best evidence first: a small model reads the start of its prompt most closely.
     best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
     for pos in sorted(range(len(sources)), key=lambda p: (-best.get(p, float("-inf")), p)):
@@ -346,7 +351,7 @@ class Verdict:
 
 
 def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, min_support: float = 0.5, similarity: Similarity | None = None, likelihood: Likelihood | None = None,
-          best: str = "") -> Verdict:
+          best: str = "", runner_up: str = "") -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
     The model's answer is attributed to the source sentence it comes from, which must hold
@@ -359,9 +364,17 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
     reads the best-matching sentence as evidence, cited. `similarity`, `likelihood`: see
     `score_sentences`. `best`: the sentence of the first excerpt that chose the evidence
     (`Trim.best`), which saves scoring the excerpts again; they are scored again without it.
+    `runner_up` (`Trim.runner_up`), when it is in the first excerpt too, is shown with it, in
+    the source's order; the model's answer must still come from `best` to be supported.
     """
-    if best and kept and best in (" ".join(s.split()).lstrip("… ") for s in split_sentences(kept[0][1])):
+    first = [" ".join(s.split()).lstrip("… ") for s in split_sentences(kept[0][1])] if kept else []
+    shown = ""
+    if best and best in first:
         n_best, sentence = 1, best
+        if runner_up and runner_up in first and runner_up != best:
+            a, b = sorted((best, runner_up), key=first.index)
+            gap = " " if first.index(b) == first.index(a) + 1 else " … "
+            shown = quote(a, query=query) + gap + quote(b, query=query)
     else:
         found = best_evidence(query, kept, similarity=similarity, likelihood=likelihood)
         if found is None:
@@ -378,8 +391,11 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
     elif coverage(query, sentence) < min_coverage:
         reason = "the passage the answer comes from shares too few words with the question"
     else:
-        return Verdict(f"{_without_end(quote(sentence, query=query))} [{n_best}].", True, [n_best], claims)
-    text = f"I could not find a clear answer. The closest passage [{n_best}] says: \u201c{quote(sentence, query=query)}\u201d"
+        reason = ""
+    shown = shown or quote(sentence, query=query)
+    if not reason:
+        return Verdict(f"{_without_end(shown)} [{n_best}].", True, [n_best], claims)
+    text = f"I could not find a clear answer. The closest passage [{n_best}] says: \u201c{shown}\u201d"
     return Verdict(text, False, [n_best], claims, reason)
 
 
@@ -422,13 +438,13 @@ class AnswerGate:
         min_coverage: see `judge`.
         max_words: the model's answer is judged once it is this long, sentence or not.
         similarity, likelihood: see `score_sentences`; use the ones that chose the evidence.
-        best: the best evidence sentence as chosen with the sources (`Trim.best`); see `judge`.
+        best, runner_up: the evidence sentences as chosen with the sources (`Trim`); see `judge`.
     """
 
     def __init__(self, query: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, max_words: int = 60, similarity: Similarity | None = None,
-                 likelihood: Likelihood | None = None, best: str = ""):
+                 likelihood: Likelihood | None = None, best: str = "", runner_up: str = ""):
         self.query, self.kept, self.min_coverage, self.max_words = query, list(kept), min_coverage, max_words
-        self.similarity, self.likelihood, self.best = similarity, likelihood, best
+        self.similarity, self.likelihood, self.best, self.runner_up = similarity, likelihood, best, runner_up
         self.raw = ""  # what the model wrote
         self.text = ""  # what the user sees
         self.closed = ""  # why generation stopped early: "sentence", "repetition", "length", or ""
@@ -462,6 +478,6 @@ class AnswerGate:
         """The verdict on what the model wrote; sets `text`."""
         if self.verdict is None:
             first = next((s for s in split_sentences(self.raw) if terms(s) or numbers(s)), self.raw)
-            self.verdict = judge(self.query, first, self.kept, min_coverage=self.min_coverage, similarity=self.similarity, likelihood=self.likelihood, best=self.best)
+            self.verdict = judge(self.query, first, self.kept, min_coverage=self.min_coverage, similarity=self.similarity, likelihood=self.likelihood, best=self.best, runner_up=self.runner_up)
             self.text = self.verdict.text
         return self.verdict

@@ -40,6 +40,7 @@ class Trim:
     cut: list[int] = field(default_factory=list)  # kept, but only some of their sentences
     dropped: list[int] = field(default_factory=list)
     best: str = ""  # the sentence chosen as the best evidence, in the first source kept ("" when not chosen by sentence)
+    runner_up: str = ""  # a second sentence of that source that scored nearly as well ("" when none did)
 
     def report(self) -> dict:
         return {"budget_tokens": self.budget_tokens, "used_tokens": self.used_tokens, "kept": len(self.kept), "cut": len(self.cut), "dropped": len(self.dropped)}
