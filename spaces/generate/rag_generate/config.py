@@ -21,7 +21,7 @@ ENV = {
     "GENERATE_SOURCE_TOKENS": ("450", "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)"),
     "GENERATE_EVIDENCE_SENTENCES": ("10", "most source sentences /answer puts in the prompt, best-matching first"),
     "GENERATE_EVIDENCE_EMBEDDER": ("sentence-transformers/all-MiniLM-L6-v2", "embedding model that helps BM25 choose the answer sentence (Hub id or local folder; offline, the packaged copy); none turns it off"),
-    "GENERATE_EVIDENCE_LIKELIHOOD": ("off", "on: the llama-cpp model also reads BM25's best six sentences and scores how likely the question is after each, a third judge of the answer sentence (+0.02-0.04 correct, but +0.6-1.2 s before the first token on 2 cores: worth it with more cores)"),
+    "GENERATE_EVIDENCE_LIKELIHOOD": ("off", "on: the llama-cpp model also reads the best four evidence sentences and scores how likely the question is after each, a third judge of the answer sentence (within noise of off on the QA set's held-out half, +0.2-0.5 s before the first text on 2 cores)"),
     "GENERATE_REPEAT_PENALTY": ("1.1", "llama-cpp repeat penalty for answers (1.0 is off)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
