@@ -14,14 +14,21 @@ Compute and memory traffic match the real model. Reports:
   ttft_s/answer_no_prefix_cache   the same with the prefix cache defeated
   overhead_ratio          Space path / raw llama-cpp create_completion on the same prompt
   ttft_s/sources_<n>      TTFT by source budget (the context-size trade-off)
+  decode_tok_s/model_thread, /second_caller, second_caller_ratio
+                          raw decode from the thread that owns the model and from another one,
+                          in a fresh process: why the Space runs all compute on one thread
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
+
+import numpy as np
 
 from _common import ROOT, Report, median
 
@@ -71,11 +78,60 @@ def sources(n: int, tokens_each: int, count) -> list[dict]:
     return out
 
 
+def thread_probe(path: str, rounds: int) -> tuple[float, float]:
+    """Decode speed from the thread that first used the model, and from a second thread.
+
+    llama.cpp and torch share one libgomp; each thread that calls into it gets its own
+    OpenMP team, and on 2 cores two teams slow each other down.
+    """
+    import queue
+    import threading
+
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=path, n_ctx=2048, n_threads=os.cpu_count() or 2, verbose=False)
+    tokens = llm.tokenize(PASSAGE.encode())[:48]
+    n_vocab = llm.n_vocab()
+
+    def decode(n: int = 48) -> float:
+        llm.reset()
+        llm.eval(tokens)
+        t = time.perf_counter()
+        for _ in range(n):
+            # without logits_all, llama-cpp-python keeps no scores: read the last row from the context
+            last = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
+            llm.eval([int(last.argmax())])
+        return n / (time.perf_counter() - t)
+
+    jobs: queue.Queue = queue.Queue()
+    results: queue.Queue = queue.Queue()
+
+    def owner() -> None:
+        while (job := jobs.get()) is not None:
+            results.put(job())
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    on_owner = []
+    for _ in range(rounds):
+        jobs.put(decode)
+        on_owner.append(results.get())
+    elsewhere = [decode() for _ in range(rounds)]  # the main thread, while the owner lives
+    jobs.put(None)
+    thread.join()
+    llm.close()  # before interpreter exit, or llama.cpp's teardown aborts the process
+    return median(on_owner), median(elsewhere)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--thread-probe", metavar="GGUF", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.thread_probe:
+        print(json.dumps(thread_probe(args.thread_probe, args.rounds)))
+        return 0
     report = Report("Generation speed (SmolLM2-360M shape, Q8_0, random weights)", args.json)
     path = model_file()
     model_bytes = os.path.getsize(path)
@@ -147,19 +203,14 @@ def main() -> int:
         report.add(f"ttft_s/sources_{budget}", median([ttft(False) for _ in range(args.rounds)]), "s", f"source budget {budget} tokens")
     api.settings = settings
 
-    # -- why all compute runs on one thread (last: the second caller slows what follows) ----
-    def raw_decode(n: int = 64) -> float:
-        llm.reset()
-        llm.eval(tokens)
-        t = time.perf_counter()
-        for _ in range(n):
-            llm.eval([int(llm.scores[llm.n_tokens - 1].argmax())])
-        return n / (time.perf_counter() - t)
-
-    one = median([llama.model_thread.call(raw_decode) for _ in range(args.rounds)])
-    second = median([raw_decode() for _ in range(args.rounds)])  # this (main) thread: a second OpenMP caller
-    report.add("decode_tok_s/model_thread", one, "tok/s", "raw eval loop on the model thread")
-    report.add("decode_tok_s/second_caller", second, "tok/s", "same loop from another thread once the model thread has used the model")
+    # -- why all compute runs on one thread ----------------------------------------------
+    # In a fresh process: this one has already called OpenMP (llama.cpp, torch) from
+    # several threads, which is the very effect being measured.
+    probe = subprocess.run([sys.executable, __file__, "--thread-probe", path, "--rounds", str(args.rounds)],
+                           capture_output=True, text=True, check=True)
+    one, second = json.loads(probe.stdout.strip().splitlines()[-1])
+    report.add("decode_tok_s/model_thread", one, "tok/s", "raw eval loop, every call from the thread that first used the model")
+    report.add("decode_tok_s/second_caller", second, "tok/s", "the same loop from another thread while that one lives")
     report.add("second_caller_ratio", second / one, "ratio", "why every call goes to one thread")
     report.print()
     return 0
