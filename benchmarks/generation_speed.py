@@ -14,6 +14,9 @@ Compute and memory traffic match the real model. Reports:
   ttft_s/answer_no_prefix_cache   the same with the prefix cache defeated
   overhead_ratio          Space path / raw llama-cpp create_completion on the same prompt
   ttft_s/sources_<n>      TTFT by source budget (the context-size trade-off)
+  repack_<on|off>/<model>  prompt and decode speed with llama.cpp's weight repacking on and off
+                          (GENERATE_LLAMA_EXTRA_BUFFERS), each in a fresh process, so a crash
+                          (the AMX path, llama.cpp issue 20824) is reported, not fatal
   decode_tok_s/model_thread, /second_caller, second_caller_ratio
                           raw decode from the thread that owns the model and from another one,
                           in a fresh process: why the Space runs all compute on one thread
@@ -36,6 +39,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from rag_generate.api import GenerateAPI  # noqa: E402
 from rag_generate.backends import LlamaCppBackend, Sampling  # noqa: E402
 from rag_generate.config import Settings  # noqa: E402
+from rag_generate.native import AMX_FLAGS, cpu_flags  # noqa: E402
 from tiny_models import make_gguf  # noqa: E402
 
 PASSAGE = (
@@ -123,14 +127,69 @@ def thread_probe(path: str, rounds: int) -> tuple[float, float]:
     return median(on_owner), median(elsewhere)
 
 
+def repack_probe(path: str, on_off: str, rounds: int) -> dict:
+    """Prompt and decode speed of raw llama-cpp with weight repacking on or off (child process)."""
+    from llama_cpp import Llama
+
+    from rag_generate.native import LlamaParams, model_params
+
+    with model_params(LlamaParams(on_off == "on", "benchmark")):
+        llm = Llama(model_path=path, n_ctx=1024, n_batch=512, n_threads=os.cpu_count() or 2, verbose=False)
+    prompt = llm.tokenize((PASSAGE * 6).encode())[:400]
+    n_vocab = llm.n_vocab()
+    pe, dec = [], []
+    for _ in range(rounds):
+        llm.reset()
+        t = time.perf_counter()
+        llm.eval(prompt)
+        pe.append(len(prompt) / (time.perf_counter() - t))
+        t = time.perf_counter()
+        for _ in range(32):
+            last = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))
+            llm.eval([int(last.argmax())])
+        dec.append(32 / (time.perf_counter() - t))
+    llm.close()
+    return {"prompt_tok_s": median(pe), "decode_tok_s": median(dec), "prompt_tokens": len(prompt)}
+
+
+def packaged_variants(cache_dir: str) -> dict[str, str]:
+    """The packaged SmolLM2-135M as the Space serves it (Q8_0) and as Q4_0, which llama.cpp
+    repacks on AVX2/AVX-512 CPUs (CPU_REPACK), so repacking matters most there."""
+    from rag_generate.backends import packaged_model_path, requantized
+
+    src = packaged_model_path()
+    if not src:
+        return {}
+    cache = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "rag_generate")
+    return {"135m_q8_0": requantized(src, cache, ftype="q8_0"), "135m_q4_0": requantized(src, cache, ftype="q4_0")}
+
+
+def repack_rows(report: Report, models: dict[str, str], rounds: int) -> None:
+    from rag_generate.native import describe_exit
+
+    for name, path in models.items():
+        for on_off in ("on", "off"):
+            done = subprocess.run([sys.executable, __file__, "--repack-probe", path, on_off, "--rounds", str(rounds)], capture_output=True, text=True)
+            if done.returncode != 0:
+                report.add(f"repack_{on_off}/{name}", float("nan"), "tok/s", f"crashed: {describe_exit(done.returncode)}")
+                continue
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            report.add(f"repack_{on_off}/{name}/prompt_tok_s", r["prompt_tok_s"], "tok/s", f"{r['prompt_tokens']}-token batch")
+            report.add(f"repack_{on_off}/{name}/decode_tok_s", r["decode_tok_s"], "tok/s", "32 greedy steps")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--thread-probe", metavar="GGUF", help=argparse.SUPPRESS)
+    ap.add_argument("--repack-probe", nargs=2, metavar=("GGUF", "ON_OFF"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.thread_probe:
         print(json.dumps(thread_probe(args.thread_probe, args.rounds)))
+        return 0
+    if args.repack_probe:
+        print(json.dumps(repack_probe(*args.repack_probe, args.rounds)))
         return 0
     report = Report("Generation speed (SmolLM2-360M shape, Q8_0, random weights)", args.json)
     path = model_file()
@@ -142,6 +201,10 @@ def main() -> int:
     llama.warm_up()
     llm = llama.llm
     report.add("model_mb", model_bytes / 1e6, "MB", f"n_ctx={llama.n_ctx}, threads={llama.n_threads}")
+    native = llama.native
+    flags = " ".join(sorted(AMX_FLAGS & cpu_flags())) or "none"
+    report.add("settings_in_use", 0, "-", f"weight repacking {'on' if native.params.extra_buffers else 'off'}: {native.params.why} (AMX flags: {flags}; probe: {native.summary()})")
+    repack_rows(report, {"360m_shape_q8_0": path, **packaged_variants(settings.cache_dir)}, args.rounds)
 
     # -- prompt eval and decode through the backend -------------------------------------
     prompt_msgs = [{"role": "system", "content": "You are a benchmark."}, {"role": "user", "content": PASSAGE * 4}]

@@ -29,6 +29,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def explain_exit(name: str, code: int) -> str:
+    """Why a Space's process ended, and what to try, from its exit code."""
+    if code < 0:
+        try:
+            sig = signal.Signals(-code).name
+        except ValueError:
+            sig = f"signal {-code}"
+        if sig == "SIGSEGV":
+            hint = (
+                " It crashed in native code (a segmentation fault)."
+                + (
+                    " On Intel CPUs with AMX this is llama.cpp's AMX weight repack (llama.cpp issue 20824):"
+                    " set GENERATE_LLAMA_EXTRA_BUFFERS=off, or reinstall llama-cpp-python built with"
+                    " CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\"."
+                    if name == "generate"
+                    else " Reinstall its native packages (make clean && make install); the log below shows where."
+                )
+            )
+        elif sig == "SIGKILL":
+            hint = " It was killed, most often by the kernel for lack of memory: close other programs or lower its model size."
+        elif sig == "SIGILL":
+            hint = " It ran an instruction this CPU lacks: a native package was built for another CPU; make clean && make install rebuilds it here."
+        else:
+            hint = " It was stopped by a signal."
+        return f"exit code {code} ({sig}).{hint}"
+    if code == 1:
+        return "exit code 1: a Python error, shown in its last output below."
+    return f"exit code {code}."
+
+
 @dataclass
 class Service:
     """One Space in a child process.
@@ -82,7 +112,7 @@ class Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"the {self.name} Space exited with code {self.proc.returncode} before answering.{self._tail()}")
+                raise RuntimeError(f"the {self.name} Space exited before answering: {explain_exit(self.name, self.proc.returncode)}{self._tail()}")
             if self.answers():
                 return self
             time.sleep(0.3)

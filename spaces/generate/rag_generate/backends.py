@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence, TypeVar
 
 from .grounding import Similarity, best_evidence
+from .native import NativeReport, choose_params, cpu_flags, model_params, settle
 from .prompts import Source
 
 log = logging.getLogger(__name__)
@@ -257,13 +258,20 @@ class LlamaCppBackend(Backend):
         prefix_system_prompt: a system prompt whose KV state is computed once and
             restored before each request that starts with it.
         model_thread: where the model's compute runs (default: the process's `compute_thread()`).
+        extra_buffers: "auto" (default), "on" or "off": llama.cpp's weight repacking, off on CPUs
+            with AMX, whose repack path crashes (see native.py). The chosen settings are first
+            tried in a child process; a crash there falls back to repacking off, then to the
+            next backend.
     """
 
     name = "llama-cpp"
 
     def __init__(self, *, model_path: str = "", repo: str = "", filename: str = "", fallback_model_path: str | None = None, requantize: str = "q8_0",
-                 cache_dir: str = "", n_ctx: int = 2048, n_threads: int | None = None, prefix_system_prompt: str = "", model_thread: ModelThread | None = None):
+                 cache_dir: str = "", n_ctx: int = 2048, n_threads: int | None = None, prefix_system_prompt: str = "", model_thread: ModelThread | None = None,
+                 extra_buffers: str = "auto"):
         super().__init__()
+        self.extra_buffers = extra_buffers
+        self.native: NativeReport | None = None  # what the crash probe found, once loaded
         self.requantize = requantize
         self.cache_dir = cache_dir or os.path.join(os.path.expanduser("~"), ".cache", "rag_generate")
         self.model_path, self.repo, self.filename = model_path, repo, filename
@@ -330,7 +338,20 @@ class LlamaCppBackend(Backend):
             raise BackendUnavailable(f"llama-cpp-python is not installed ({exc}).") from None
         path, self.origin = self._resolve()
         self.loaded_from = path
-        self.llm = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512, verbose=False)
+        flags = cpu_flags()
+        try:
+            chosen = choose_params(flags, self.extra_buffers)
+        except ValueError as exc:
+            raise BackendUnavailable(str(exc)) from None
+        self.native = settle(path, chosen, cache_dir=self.cache_dir, flags=flags, n_threads=self.n_threads)
+        if self.native.params is None:
+            raise BackendUnavailable(
+                f"llama.cpp crashed in a test decode of {os.path.basename(path)} ({self.native.summary()}), so llama-cpp is skipped. "
+                "Set GENERATE_MODEL_PATH to another GGUF, or reinstall llama-cpp-python built for a generic CPU "
+                "(CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\" pip install --no-cache-dir --force-reinstall llama-cpp-python)."
+            )
+        with model_params(self.native.params):
+            self.llm = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512, verbose=False)
         meta = self.llm.metadata
         template = meta.get("tokenizer.chat_template")
         if not template:
@@ -350,7 +371,8 @@ class LlamaCppBackend(Backend):
             self.llm.reset()
             self.llm.eval(self._prefix_tokens)
             self._prefix_state = self.llm.save_state()
-        log.info("llama-cpp loaded %s (n_ctx=%d, threads=%d)", path, self.n_ctx, self.n_threads)
+        log.info("llama-cpp loaded %s (n_ctx=%d, threads=%d, weight repacking %s: %s)", path, self.n_ctx, self.n_threads,
+                 "on" if self.native.params.extra_buffers else "off", self.native.params.why)
 
     def _render(self, messages: list[dict], generation_prompt: bool = True) -> str:
         """The prompt text by the GGUF's own chat template."""

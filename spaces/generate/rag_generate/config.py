@@ -17,6 +17,7 @@ ENV = {
     "GENERATE_REQUANTIZE": ("q8_0", "format the packaged Q4_1 model is converted to once, for speed: q8_0, q4_0 or none"),
     "GENERATE_CACHE_DIR": ("", "where requantised models are kept (empty: ~/.cache/rag_generate)"),
     "GENERATE_N_CTX": ("2048", "llama-cpp context window in tokens"),
+    "GENERATE_LLAMA_EXTRA_BUFFERS": ("auto", "llama.cpp weight repacking: auto turns it off on CPUs with AMX, where it crashes (llama.cpp issue 20824); on or off force it. The settings are tried in a child process first"),
     "GENERATE_THREADS": ("", "CPU threads for llama-cpp; empty uses every core"),
     "GENERATE_SOURCE_TOKENS": ("450", "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)"),
     "GENERATE_EVIDENCE_SENTENCES": ("10", "most source sentences /answer puts in the prompt, best-matching first"),
@@ -60,6 +61,7 @@ class Settings:
     requantize: str
     cache_dir: str
     n_ctx: int
+    llama_extra_buffers: str
     threads: int | None
     source_tokens: int
     evidence_sentences: int
@@ -83,6 +85,7 @@ class Settings:
             requantize=_get("GENERATE_REQUANTIZE").lower(),
             cache_dir=_get("GENERATE_CACHE_DIR"),
             n_ctx=_num("GENERATE_N_CTX"),
+            llama_extra_buffers=_get("GENERATE_LLAMA_EXTRA_BUFFERS").lower(),
             threads=_num("GENERATE_THREADS") if _get("GENERATE_THREADS") else None,
             source_tokens=_num("GENERATE_SOURCE_TOKENS"),
             evidence_sentences=_num("GENERATE_EVIDENCE_SENTENCES"),
