@@ -147,11 +147,8 @@ def score(text: str, info: dict, golds: list[str], right: set[int]) -> dict:
 # -- reader ------------------------------------------------------------------------------------
 
 
-def reader(articles, items, backends: list[str], seed: int, report: Report, show: int) -> None:
-    from rag_generate.api import GenerateAPI
-
-    api = GenerateAPI()
-    chosen = {b.name: b for b in api.backends}
+def reader_cases(articles, items, seed: int) -> list[tuple[dict, list[dict], str]]:
+    """Each question with three paragraphs of its article, the gold one among them, in random order."""
     rng = random.Random(seed + 1)
     cases = []
     for it in items:
@@ -161,6 +158,28 @@ def reader(articles, items, backends: list[str], seed: int, report: Report, show
         rng.shuffle(picks)
         docs = [{"id": f"p{i}", "text": paras[i]["context"], "title": articles[it["article"]]["title"]} for i in picks]
         cases.append((it, docs, f"p{it['paragraph']}"))
+    return cases
+
+
+def no_answer_cases(articles, items, seed: int) -> list[tuple[dict, list[dict], str]]:
+    """Each question with three paragraphs of another article: the right outcome is not_found."""
+    rng = random.Random(seed + 2)
+    cases = []
+    for it in items:
+        other = rng.choice([a for a in range(len(articles)) if a != it["article"]])
+        paras = articles[other]["paragraphs"]
+        picks = rng.sample(range(len(paras)), min(3, len(paras)))
+        docs = [{"id": f"x{other}p{i}", "text": paras[i]["context"], "title": articles[other]["title"]} for i in picks]
+        cases.append((it, docs, ""))
+    return cases
+
+
+def reader(articles, items, backends: list[str], seed: int, report: Report, show: int) -> None:
+    from rag_generate.api import GenerateAPI
+
+    api = GenerateAPI()
+    chosen = {b.name: b for b in api.backends}
+    cases = reader_cases(articles, items, seed)
     for name in backends:
         if name not in chosen:
             raise SystemExit(f"unknown backend {name!r}; choose from {sorted(chosen)}")

@@ -94,7 +94,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for s in answer.sources:
         print(f"  [{s.n}] {s.source or s.id}{' (cited)' if s.cited else ''}: {' '.join(s.text.split())[:100]}")
     t = answer.timings
-    print(f"\nBackend: {answer.backend} ({answer.info.get('backend_label', '')}) · supported: {answer.supported} · reranker: {answer.rerank_method} · evidence scored by: {answer.info.get('evidence_scorer', 'n/a')}")
+    sure = f" (confidence {answer.confidence:.2f})" if answer.confidence is not None else ""
+    print(f"\nVerdict: {answer.verdict or 'n/a'}{sure}")
+    print(f"Backend: {answer.backend} ({answer.info.get('backend_label', '')}) · reranker: {answer.rerank_method} · evidence scored by: {answer.info.get('evidence_scorer', 'n/a')}")
     print(f"Timings: retrieve {t['retrieve_s']:.2f}s, rerank {t['rerank_s']:.2f}s, generate {t['generate_s']:.2f}s, first token {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s")
     for note in answer.notes:
         print(f"Note: {note}")
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--k-retrieve", type=int, default=20)
     ask.add_argument("--k-rerank", type=int, default=5)
     ask.add_argument("--max-tokens", type=int, default=256)
-    ask.add_argument("--temperature", type=float, default=0.2)
+    ask.add_argument("--temperature", type=float, default=0.0, help="kept for compatibility: answers are decoded greedily")
     ask.add_argument("--timeout", type=float, default=120, help="seconds each stage may take")
     ask.set_defaults(func=cmd_ask)
     dep = sub.add_parser("deploy", help="create or update the retrieve, rerank, generate and chat Spaces on Hugging Face")

@@ -44,11 +44,28 @@ def sources_markdown(sources: list[Source], *, cited_only: bool = False) -> str:
     return "\n".join(lines)
 
 
+VERDICT_WORDS = {
+    "answer": "Answer found in your documents",
+    "likely": "Best match, not certain",
+    "not_found": "Not found in your documents",
+}
+
+
+def verdict_line(answer) -> str:
+    """The verdict in plain words, with how sure it is."""
+    words = VERDICT_WORDS.get(answer.verdict, "")
+    if not words:
+        return ""
+    sure = f" (confidence {round(100 * answer.confidence)} %)" if answer.confidence is not None else ""
+    return f"**{words}**{sure}"
+
+
 def details_markdown(answer) -> str:
     t = answer.timings
     server = t.get("generate_server") or {}
-    parts = [
-        f"**Answered by:** `{answer.backend}` ({answer.info.get('backend_label', '')}) · **supported by the sources:** {answer.supported} · **reranker:** {answer.rerank_method}"
+    parts = [verdict_line(answer)] if answer.verdict else []
+    parts += [
+        f"**Answered by:** `{answer.backend}` ({answer.info.get('backend_label', '')}) · **reranker:** {answer.rerank_method}"
         f" · **evidence scored by:** {answer.info.get('evidence_scorer', 'n/a')}",
         f"**Timings (s):** retrieve {t.get('retrieve_s', 0):.2f} · rerank {t.get('rerank_s', 0):.2f} · generate {t.get('generate_s', 0):.2f}"
         f" · first token {t.get('ttft_s') or 0:.2f} · total {t.get('total_s', 0):.2f}"
@@ -67,7 +84,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             the page; without it, the upload and delete controls say how to enable them.
         examples: example questions shown under the question box.
     """
-    def respond(message: str, history: list, k_retrieve: int, k_rerank: int, temperature: float, max_tokens: int):
+    def respond(message: str, history: list, k_retrieve: int, k_rerank: int, max_tokens: int):
         history = list(history or [])
         if not message or not message.strip():
             yield history, "", "", ""
@@ -80,7 +97,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         sources_md, details = "", "_Retrieving …_"
         yield history, "", sources_md, details
         try:
-            for event, value in pipeline.stream(message, int(k_retrieve), int(k_rerank), history=pairs, temperature=float(temperature), max_tokens=int(max_tokens)):
+            for event, value in pipeline.stream(message, int(k_retrieve), int(k_rerank), history=pairs, temperature=0.0, max_tokens=int(max_tokens)):
                 if event == "sources":
                     sources_md, details = sources_markdown(value), "_Generating …_"
                 elif event == "delta":
@@ -104,7 +121,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             k_rerank: how many of them, after reranking, the model reads (1 to 20).
 
         Returns:
-            answer (text citing sources as [n]), supported (true when the cited sources back it; false means the text quotes the closest passage instead), sources (n, source, text, cited), backend (the model that answered) and notes (any degraded stage).
+            answer (text citing sources as [n]), verdict ("answer": the cited sentence answers it; "likely": the best match, hedged; "not_found": the documents do not seem to answer it, and nothing is quoted), confidence (0..1, calibrated), supported (true exactly for "answer"), sources (n, source, text, cited), backend (the model that answered) and notes (any degraded stage).
         """
         if not isinstance(question, str) or not question.strip():
             raise gr.Error("The question is empty. Ask something about the indexed documents.")
@@ -117,6 +134,8 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             raise gr.Error(str(exc)) from None
         return {
             "answer": a.text,
+            "verdict": a.verdict,
+            "confidence": a.confidence,
             "supported": a.supported,
             "sources": [{"n": s.n, "source": s.source or s.id, "text": s.text, "cited": s.cited} for s in sorted(a.sources, key=lambda s: s.n)],
             "backend": a.info.get("backend_label") or a.backend,
@@ -167,7 +186,6 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
                 with gr.Accordion("Settings", open=False):
                     k_retrieve = gr.Slider(1, 100, value=20, step=1, label="k_retrieve (passages retrieved)")
                     k_rerank = gr.Slider(1, 20, value=5, step=1, label="k_rerank (passages given to the model)")
-                    temperature = gr.Slider(0.0, 2.0, value=0.2, step=0.05, label="temperature")
                     max_tokens = gr.Slider(16, 1024, value=256, step=16, label="max tokens")
                 clear = gr.Button("New conversation")
                 details = gr.Markdown("_Ask a question to see the backend and timings._")
@@ -184,7 +202,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
                     remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
         # The UI's handler stays callable (api_name /chat) but undocumented, so it is no MCP tool;
         # `ask` is the tool: a question in, the answer and its sources out.
-        box.submit(respond, [box, chatbot, k_retrieve, k_rerank, temperature, max_tokens], [chatbot, box, sources, details], api_name="chat", api_visibility="undocumented")
+        box.submit(respond, [box, chatbot, k_retrieve, k_rerank, max_tokens], [chatbot, box, sources, details], api_name="chat", api_visibility="undocumented")
         with gr.Row(visible=False):
             ask_question, ask_k_retrieve, ask_k_rerank = gr.Textbox(), gr.Number(value=20), gr.Number(value=5)
             ask_answer, ask_button = gr.JSON(), gr.Button()

@@ -34,7 +34,9 @@ class Answer:
     backend: str
     timings: dict = field(default_factory=dict)  # client-side seconds per stage, and what each Space reported
     rerank_method: str = ""
-    supported: bool | None = None  # the generate Space's verdict: do the cited sources back the answer?
+    supported: bool | None = None  # true exactly when verdict is "answer"
+    verdict: str = ""  # the generate Space's verdict: "answer", "likely" (hedged best match) or "not_found"
+    confidence: float | None = None  # calibrated probability that the shown sentence answers the question
     notes: list[str] = field(default_factory=list)  # degraded paths, said out loud
     info: dict = field(default_factory=dict)  # the generate Space's final report
 
@@ -46,6 +48,8 @@ class Answer:
             "timings": self.timings,
             "rerank_method": self.rerank_method,
             "supported": self.supported,
+            "verdict": self.verdict,
+            "confidence": self.confidence,
             "model": self.info.get("backend_label"),
             "evidence_scorer": self.info.get("evidence_scorer"),
             "notes": self.notes,
@@ -173,7 +177,7 @@ class RAGPipeline:
         yield "sources", sources
 
         docs = [{"id": s.id, "text": s.text, "source": s.source, "title": s.title} for s in sources]
-        args = (query, docs, history or [], generation.get("max_tokens", 256), generation.get("temperature", 0.2), generation.get("top_p", 0.95), generation.get("top_k", 40))
+        args = (query, docs, history or [], generation.get("max_tokens", 256), generation.get("temperature", 0.0), generation.get("top_p", 0.95), generation.get("top_k", 40))
         t = time.perf_counter()
         first = None
         text, info = "", {}
@@ -200,8 +204,9 @@ class RAGPipeline:
         dropped = len(sources) - len(final_sources)
         if dropped:
             notes.append(f"{dropped} sources did not fit the model's context budget and were left out.")
-        if info.get("supported") is False:
-            notes.append(f"No supported answer: {(info.get('grounding') or {}).get('reason') or 'the sources do not back it'}; the closest passage is quoted.")
+        reason = (info.get("grounding") or {}).get("reason")
+        if info.get("verdict") in ("likely", "not_found") and reason:
+            notes.append(reason)
         scorer = info.get("evidence_scorer") or ""
         if scorer.startswith("bm25 only") and "turned off" not in scorer:
             notes.append(f"Evidence sentences chosen by BM25 alone ({scorer.removeprefix('bm25 only: ')}).")
@@ -209,4 +214,5 @@ class RAGPipeline:
             if a.get("outcome") != "answered":
                 notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")
         yield "done", Answer(text=text, sources=final_sources or sources, backend=info.get("backend", "unknown"), timings=timings,
-                             rerank_method=rerank_method, supported=info.get("supported"), notes=notes, info=info)
+                             rerank_method=rerank_method, supported=info.get("supported"), verdict=info.get("verdict", ""),
+                             confidence=info.get("confidence"), notes=notes, info=info)

@@ -238,17 +238,18 @@ class GenerateAPI:
             documents: the passages: the table from the rerank or retrieve Space, a {"headers", "data"} dict, a list of strings, or a list of dicts with a "text" key. Best first.
             history: earlier turns, as [[user, assistant], ...] or [{"role", "content"}, ...]; kept within the token budget, newest first.
             max_tokens: the most tokens in the answer (default GENERATE_MAX_TOKENS).
-            temperature: sampling temperature in [0, 2].
-            top_p: nucleus sampling in (0, 1].
-            top_k: sample among the k most likely tokens (>= 0).
+            temperature: checked and kept for compatibility; answers are always decoded greedily, so the same question gets the same verdict.
+            top_p: checked and kept for compatibility (greedy decoding).
+            top_k: checked and kept for compatibility (greedy decoding).
 
         Returns:
-            The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered, whether the sources support the answer (supported), the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
+            The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered, the verdict ("answer", "likely" or "not_found") and its calibrated confidence (0..1), whether the cited sentence answers the question (supported: true exactly for "answer"), the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
         """
         query = check_text("query", query)
         sources = parse_sources(documents)
         sampling = check_sampling(max_tokens if max_tokens not in (None, "") else self.settings.max_tokens, temperature, top_p, top_k, self._limit())
-        sampling.repeat_penalty = self.settings.repeat_penalty
+        # Greedy, whatever was asked: the same question over the same sources gets the same verdict.
+        sampling.temperature, sampling.repeat_penalty = 0.0, self.settings.repeat_penalty
         start = time.perf_counter()
         plan: dict = {}
         similarity = self._similarity()
@@ -261,7 +262,7 @@ class GenerateAPI:
 
             if isinstance(backend, ExtractiveBackend):
                 kept, trim = select(sources, self.settings.source_tokens, backend.count)
-                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up))
+                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up, model_read=False))
                 return plan["gate"].watch(iter([trim.best or backend.answer(query, kept, similarity=similarity)]))
             try:
                 messages, kept, trim, n_hist = build_messages(
@@ -316,10 +317,15 @@ class GenerateAPI:
             "sources": self._source_list(kept),
             "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
             "supported": verdict.supported,
+            "verdict": verdict.verdict,
+            "confidence": round(verdict.confidence, 3),
             "evidence_scorer": plan.get("evidence_scorer", self.evidence.label),
             "llama_cpp_native": self._native(),
             "grounding": {
                 "reason": verdict.reason or None,
+                "candidate": verdict.candidate,
+                "signals": {k: round(v, 4) for k, v in verdict.signals.items()},
+                "calibration": verdict.calibration,
                 "stopped": gate.closed or None,
                 "model_text": gate.raw,
                 "claims": [{"text": c.text, "n": c.n, "support": round(c.support, 3), "evidence": c.evidence} for c in verdict.claims],

@@ -498,14 +498,16 @@ class LlamaCppBackend(Backend):
             start += len(group)
 
     def _restore_prefix(self, tokens: list[int]) -> None:
-        """Load the cached system-prompt KV state when this prompt starts with it and the
-        context does not already hold it (llama-cpp reuses any common prefix itself)."""
+        """Load the cached system-prompt KV state when this prompt starts with it.
+
+        Always, even when the context holds a longer common prefix of the previous prompt:
+        llama-cpp would reuse it and evaluate the rest in other batch splits, whose rounding can
+        flip a greedy choice, so the same question could get another answer the second time.
+        """
         p = self._prefix_tokens
         if not p or self._prefix_state is None or tokens[: len(p)] != p:
             return
-        held = self.llm._input_ids[: len(p)].tolist() if self.llm.n_tokens >= len(p) else []
-        if held != p:
-            self.llm.load_state(self._prefix_state)
+        self.llm.load_state(self._prefix_state)
 
 
 class InferenceAPIBackend(Backend):

@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from .confidence import ANSWER, LIKELY, NOT_FOUND, Calibration, Evidence, default_calibration, plain_reason, signals
 from .prompts import Source, Trim, parse_citations, source_text, split_sentences
 
 Count = Callable[[str], int]
@@ -344,28 +345,40 @@ class Verdict:
     """What /answer shows for a model's answer, and why."""
 
     text: str  # what the user reads
-    supported: bool  # the cited source backs it as the answer to this question
+    supported: bool  # the verdict is "answer": the cited sentence answers the question
     cited: list[int]  # source numbers, 1-based
     claims: list[Claim] = field(default_factory=list)  # the model's sentences, attributed
-    reason: str = ""  # why it is not supported, in words a user can read
+    reason: str = ""  # why it is hedged or not found, in words a user can read
+    verdict: str = NOT_FOUND  # "answer", "likely" or "not_found"
+    confidence: float = 0.0  # calibrated probability that the shown sentence answers the question
+    candidate: str = ""  # the best-matching sentence(s): shown for answer and likely, withheld for not_found
+    signals: dict = field(default_factory=dict)  # what the calibration read, by name
+    calibration: str = ""  # which calibrated model read them
 
 
-def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, min_support: float = 0.5, similarity: Similarity | None = None, likelihood: Likelihood | None = None,
-          best: str = "", runner_up: str = "") -> Verdict:
+NOT_FOUND_TEXT = "Your documents don't seem to answer this."
+
+
+def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None,
+          best: str = "", runner_up: str = "", model_read: bool = True, calibration: Calibration | None = None) -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
-    The model's answer is attributed to the source sentence it comes from, which must hold
-    every number of the answer and at least `min_support` of its content words. The answer is
-    *supported* when that sentence is also the one that best matches the question (two
-    independent judges agree: the model, and the lexical ranking) and it holds at least
-    `min_coverage` of the question's content words. The user then reads that source sentence,
-    cited: small models paraphrase the answer away more often than they pick the wrong sentence
-    (BENCHMARKS.md). Otherwise the user is told plainly that no clear answer was found, and
-    reads the best-matching sentence as evidence, cited. `similarity`, `likelihood`: see
-    `score_sentences`. `best`: the sentence of the first excerpt that chose the evidence
-    (`Trim.best`), which saves scoring the excerpts again; they are scored again without it.
-    `runner_up` (`Trim.runner_up`), when it is in the first excerpt too, is shown with it, in
-    the source's order; the model's answer must still come from `best` to be supported.
+    The candidate is the excerpt sentence that best matches the question. The model's answer is
+    attributed to the source sentence it comes from (its *pointer*). Signals of the candidate
+    (question words it covers, BM25 and MiniLM margins over the next sentences, whether the
+    model's pointer agrees, whether it holds the kind of answer asked for, whether it reads as
+    prose) go through the calibrated model of `confidence`, which gives the probability that the
+    candidate answers the question, and its thresholds give the verdict:
+
+    - answer: the candidate, cited "[n]" (small models paraphrase the answer away more often
+      than they pick the wrong sentence, so the user reads the source's words);
+    - likely: "The best match in your documents [n]: “…”";
+    - not_found: "Your documents don't seem to answer this.", quoting nothing.
+
+    `model_read` is False when no model wrote `answer` (the extractive backend): the calibration
+    then reads the signals without the pointer. `best`: the sentence of the first excerpt that
+    chose the evidence (`Trim.best`), which saves scoring the excerpts again; `runner_up`
+    (`Trim.runner_up`), when it is in the first excerpt too, is shown with it, in the source's order.
     """
     first = [" ".join(s.split()).lstrip("… ") for s in split_sentences(kept[0][1])] if kept else []
     shown = ""
@@ -378,25 +391,52 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, min_co
     else:
         found = best_evidence(query, kept, similarity=similarity, likelihood=likelihood)
         if found is None:
-            return Verdict("I could not find an answer: no sources were given.", False, [], reason="no sources")
+            return Verdict(NOT_FOUND_TEXT, False, [], reason="No passages were given.")
         n_best, sentence = found.source + 1, " ".join(found.text.split())
+    shown = shown or quote(sentence, query=query)
     claims = [] if abstains(answer) else attribute(answer, kept)
     pointer = max(claims, key=lambda c: c.support, default=None)
-    if pointer is None or pointer.n is None:
-        reason = "the model found no answer in the sources" if abstains(answer) else "the model's answer is not in the sources"
-    elif pointer.support < min_support or any(_NUMBER.search(m) for m in pointer.missing):
-        reason = f"the sources do not say {', '.join(pointer.missing[:4])}"
-    elif (pointer.n, pointer.evidence) != (n_best, sentence):
-        reason = "the model's answer comes from another passage than the one that best matches the question"
-    elif coverage(query, sentence) < min_coverage:
-        reason = "the passage the answer comes from shares too few words with the question"
-    else:
-        reason = ""
-    shown = shown or quote(sentence, query=query)
-    if not reason:
-        return Verdict(f"{_without_end(shown)} [{n_best}].", True, [n_best], claims)
-    text = f"I could not find a clear answer. The closest passage [{n_best}] says: \u201c{shown}\u201d"
-    return Verdict(text, False, [n_best], claims, reason)
+    ev = Evidence(
+        query=query,
+        sentence=sentence,
+        near=_with_previous(sentence, kept[n_best - 1][1]),
+        model_text=strip_citations(answer) if model_read else None,
+        pointer_agrees=pointer is not None and (pointer.n, pointer.evidence) == (n_best, sentence),
+        pointer_support=pointer.support if pointer is not None else 0.0,
+        pointer_numbers_ok=pointer is None or not any(_NUMBER.search(m) for m in pointer.missing),
+        abstained=abstains(answer),
+        **_competition(query, kept, n_best, sentence, similarity),
+    )
+    x = signals(ev, terms=terms, coverage=coverage)
+    verdict, p, model = (calibration or default_calibration()).judge(x)
+    common = dict(claims=claims, reason=plain_reason(verdict, x), verdict=verdict, confidence=p, candidate=shown, signals=x, calibration=model)
+    if verdict == ANSWER:
+        return Verdict(f"{_without_end(shown)} [{n_best}].", True, [n_best], **common)
+    if verdict == LIKELY:
+        return Verdict(f"The best match in your documents [{n_best}]: \u201c{shown}\u201d", False, [n_best], **common)
+    return Verdict(NOT_FOUND_TEXT, False, [], **common)
+
+
+def _with_previous(sentence: str, excerpt: str) -> str:
+    sents = [" ".join(s.split()).lstrip("… ") for s in split_sentences(excerpt)]
+    i = sents.index(sentence) if sentence in sents else -1
+    return f"{sents[i - 1]} {sentence}" if i > 0 else sentence
+
+
+def _competition(query: str, kept: Sequence[tuple[Source, str]], n_best: int, sentence: str, similarity: Similarity | None, others: int = 2) -> dict:
+    """BM25 (over the excerpts' sentences) and cosine of the candidate, then of the best `others`
+    other sentences: how clearly the candidate stands out."""
+    scored = [x for x in score_sentences(query, [Source(text=t) for _, t in kept]) if not is_cue(x.text)]
+    mine = next((x for x in scored if x.source == n_best - 1 and " ".join(x.text.split()).lstrip("… ") == sentence), None)
+    rest = sorted((x for x in scored if x is not mine), key=lambda x: (-x.score, x.source, x.index))[:others]
+    bm25 = [mine.score if mine else 0.0] + [x.score for x in rest]
+    cosine = None
+    if similarity is not None:
+        try:
+            cosine = [float(c) for c in similarity(query, [sentence] + [" ".join(x.text.split()) for x in rest])]
+        except Exception:
+            cosine = None  # the calibration then reads the signals without it
+    return {"bm25": bm25, "cosine": cosine}
 
 
 def _without_end(text: str) -> str:
@@ -435,15 +475,16 @@ class AnswerGate:
     Args:
         query: the question.
         kept: the (source, excerpt) pairs the model was given, numbered from 1.
-        min_coverage: see `judge`.
         max_words: the model's answer is judged once it is this long, sentence or not.
         similarity, likelihood: see `score_sentences`; use the ones that chose the evidence.
         best, runner_up: the evidence sentences as chosen with the sources (`Trim`); see `judge`.
+        model_read, calibration: see `judge`.
     """
 
-    def __init__(self, query: str, kept: Sequence[tuple[Source, str]], *, min_coverage: float = 0.5, max_words: int = 60, similarity: Similarity | None = None,
-                 likelihood: Likelihood | None = None, best: str = "", runner_up: str = ""):
-        self.query, self.kept, self.min_coverage, self.max_words = query, list(kept), min_coverage, max_words
+    def __init__(self, query: str, kept: Sequence[tuple[Source, str]], *, max_words: int = 60, similarity: Similarity | None = None,
+                 likelihood: Likelihood | None = None, best: str = "", runner_up: str = "", model_read: bool = True, calibration: Calibration | None = None):
+        self.query, self.kept, self.max_words = query, list(kept), max_words
+        self.model_read, self.calibration = model_read, calibration
         self.similarity, self.likelihood, self.best, self.runner_up = similarity, likelihood, best, runner_up
         self.raw = ""  # what the model wrote
         self.text = ""  # what the user sees
@@ -478,6 +519,7 @@ class AnswerGate:
         """The verdict on what the model wrote; sets `text`."""
         if self.verdict is None:
             first = next((s for s in split_sentences(self.raw) if terms(s) or numbers(s)), self.raw)
-            self.verdict = judge(self.query, first, self.kept, min_coverage=self.min_coverage, similarity=self.similarity, likelihood=self.likelihood, best=self.best, runner_up=self.runner_up)
+            self.verdict = judge(self.query, first, self.kept, similarity=self.similarity, likelihood=self.likelihood, best=self.best, runner_up=self.runner_up,
+                                 model_read=self.model_read, calibration=self.calibration)
             self.text = self.verdict.text
         return self.verdict

@@ -1,0 +1,159 @@
+"""Fit the answer confidence (rag_generate/confidence.py) and write rag_generate/calibration.json.
+
+    python benchmarks/fit_confidence.py [FILE.json] [--split even] [--n 500] [--n-no-answer 150]
+        [--risk 0.03] [--miss 0.03] [--write] [--json]
+
+Runs the generate Space's own /answer code (GenerateAPI.answer, the model it would load, greedy)
+on questions of the development half (--split even: every other article of the QA set), and
+records the signals of the sentence the user would read, with a label: does that sentence hold a
+gold answer. Two kinds of case:
+  answerable   the question with its gold paragraph and two others of its article (reader mode)
+  no-answer    the question with three paragraphs of another article: the label is always 0
+Rows are cached in .cache/bench/, so refitting costs seconds.
+
+For each set of signals the Space may have (all; no embedder; no model, as the extractive
+backend; neither) it fits a logistic regression (scikit-learn), then chooses, from out-of-fold
+predictions (5 folds, so no threshold is chosen on predictions for its own training rows):
+  answer threshold   the lowest at which wrong answers among the committed ones stay <= --risk
+  likely threshold   the highest at which answerable questions whose sentence holds the answer
+                     fall to not_found <= --miss of all answerable questions
+--write writes calibration.json; without it the table is printed only. Report held-out figures
+with benchmarks/answer_quality.py --split odd, never these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from _common import ROOT, Report, machine
+from answer_quality import DEFAULT_FILE, has_gold, load_items, no_answer_cases, reader_cases
+
+OUT = ROOT / "spaces" / "generate" / "rag_generate" / "calibration.json"
+POINTER = ("pointer_agrees", "pointer_support", "pointer_numbers_ok", "abstained", "model_in_sentence")
+EMBEDDER = ("cosine", "cosine_margin")
+SETS = {"full": (), "no_embedder": EMBEDDER, "no_model": POINTER, "lexical": EMBEDDER + POINTER}
+
+
+def collect(path: Path, split: str, n: int, n_no: int, seed: int) -> list[dict]:
+    cache = ROOT / ".cache" / "bench" / f"confidence-{path.stem}-{split}-{n}-{n_no}-{seed}.jsonl"
+    if cache.exists():
+        return [json.loads(line) for line in cache.read_text().splitlines()]
+    from rag_generate.api import GenerateAPI
+
+    articles, items = load_items(path, split, n + n_no, seed)
+    cases = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [("no_answer", *c) for c in no_answer_cases(articles, items[n:], seed)]
+    api = GenerateAPI()
+    api.backends = [api.llama]
+    rows, t0 = [], time.time()
+    for i, (kind, it, docs, _gold) in enumerate(cases):
+        *_, (text, info) = api.answer(it["question"], docs, [], None, 0.0, 0.95, 40)
+        g = info["grounding"]
+        rows.append({"kind": kind, "question": it["question"], "label": int(kind == "answerable" and has_gold(g["candidate"], it["golds"])),
+                     "signals": g["signals"], "confidence": info["confidence"], "verdict": info["verdict"]})
+        if i % 50 == 49:
+            print(f"  {i + 1}/{len(cases)} in {time.time() - t0:.0f} s", file=sys.stderr)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return rows
+
+
+def out_of_fold(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    p = np.zeros(len(y))
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X[train], y[train])
+        p[test] = model.predict_proba(X[test])[:, 1]
+    return p
+
+
+def thresholds(p: np.ndarray, y: np.ndarray, answerable: np.ndarray, risk: float, miss: float) -> tuple[float, float]:
+    """(answer, likely) thresholds: see the module docstring."""
+    answer = 1.0
+    for t in sorted(set(np.round(p, 4)), reverse=True):
+        committed = p >= t
+        if committed.sum() >= 10 and (1 - y[committed]).sum() / committed.sum() > risk:
+            break
+        answer = float(t)
+    likely = 0.0
+    n_answerable = answerable.sum()
+    for t in sorted(set(np.round(p, 4))):
+        if ((p < t) & (y == 1) & answerable).sum() / n_answerable > miss:
+            break
+        likely = float(t)
+    return answer, min(likely, answer)
+
+
+def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report) -> list[dict]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    y = np.array([r["label"] for r in rows])
+    answerable = np.array([r["kind"] == "answerable" for r in rows])
+    full = sorted(rows[0]["signals"])
+    models = []
+    for name, drop in SETS.items():
+        feats = [f for f in full if f not in drop]
+        X = np.array([[r["signals"][f] for f in feats] for r in rows], dtype=float)
+        p = out_of_fold(X, y, seed)
+        t_answer, t_likely = thresholds(p, y, answerable, risk, miss)
+        scaler = StandardScaler().fit(X)
+        lr = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(X), y)
+        committed = p >= t_answer
+        nf = p < t_likely
+        report.add(f"{name}/coverage", committed[answerable].mean(), "ratio", "answer, answerable questions (out of fold)")
+        report.add(f"{name}/risk", float((1 - y[committed]).sum() / max(committed.sum(), 1)), "ratio", f"wrong among answer; chosen for <= {risk}")
+        report.add(f"{name}/not_found_but_holds", float((nf & (y == 1) & answerable).sum() / answerable.sum()), "ratio", f"chosen for <= {miss}")
+        report.add(f"{name}/no_answer_not_found", float(nf[~answerable].mean()) if (~answerable).any() else float("nan"), "ratio", "no-answer set")
+        report.add(f"{name}/thresholds", 0, "-", f"answer >= {t_answer:.3f}, likely >= {t_likely:.3f}")
+        models.append({
+            "name": name, "features": feats,
+            "mean": [round(float(v), 6) for v in scaler.mean_], "scale": [round(float(v), 6) for v in scaler.scale_],
+            "coef": [round(float(v), 6) for v in lr.coef_[0]], "intercept": round(float(lr.intercept_[0]), 6),
+            "thresholds": {"answer": round(t_answer, 4), "likely": round(t_likely, 4)},
+        })
+    return models
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("file", nargs="?", default=str(DEFAULT_FILE))
+    ap.add_argument("--split", choices=("all", "even", "odd"), default="even")
+    ap.add_argument("--n", type=int, default=500, help="answerable questions")
+    ap.add_argument("--n-no-answer", type=int, default=150, help="questions asked against another article")
+    ap.add_argument("--risk", type=float, default=0.03, help="most wrong answers among `answer`, on this half")
+    ap.add_argument("--miss", type=float, default=0.03, help="most answerable questions whose sentence holds the answer but get not_found")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write", action="store_true", help="write rag_generate/calibration.json")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    path = Path(args.file)
+    rows = collect(path, args.split, args.n, args.n_no_answer, args.seed)
+    report = Report(f"Answer confidence, fitted on {path.name} split={args.split} ({len(rows)} cases; out-of-fold figures)", args.json)
+    report.add("base_rate", float(np.mean([r["label"] for r in rows if r["kind"] == "answerable"])), "ratio", "the shown sentence holds a gold answer (answerable)")
+    models = fit(rows, args.risk, args.miss, args.seed, report)
+    report.print()
+    if args.write:
+        OUT.write_text(json.dumps({
+            "fitted_on": f"{path.name}, split={args.split}, {args.n} answerable + {args.n_no_answer} no-answer questions, seed {args.seed}",
+            "stated_risk": {"answer": f"wrong among answer <= {args.risk} (out of fold, development half)",
+                            "likely": f"answerable questions whose sentence holds the answer sent to not_found <= {args.miss}"},
+            "command": f"python benchmarks/fit_confidence.py --split {args.split} --n {args.n} --n-no-answer {args.n_no_answer} --risk {args.risk} --miss {args.miss} --write",
+            "machine": machine(),
+            "models": models,
+        }, indent=1) + "\n")
+        print(f"wrote {OUT}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

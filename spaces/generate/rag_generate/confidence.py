@@ -1,0 +1,216 @@
+"""How sure the answer is: the probability that the sentence a person reads answers the question,
+and the verdict that follows from it.
+
+Pure functions, text and numbers in, data out. `signals` measures a candidate sentence against
+the question and the model's own answer; a `Calibration` (a logistic regression fitted on the
+development half of the QA set by `benchmarks/fit_confidence.py`, kept in calibration.json) turns
+the signals into a probability; `decide` turns that into one of three verdicts with the
+thresholds fitted beside it, each chosen for a stated risk:
+
+    answer      the sentence, cited: wrong at most `risk` of the time on the development half
+    likely      the best match, cited and hedged
+    not_found   nothing is quoted: the best match is unrelated to the question
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+ANSWER, LIKELY, NOT_FOUND = "answer", "likely", "not_found"
+CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
+
+_YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
+_MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\b", re.I)
+_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen)\b", re.I)
+_CODE = re.compile(r"[{}();=<>|`_/\\]|^\s*(def|class|import|from|return|if|for|while|\$|>>>|#)\b")
+
+
+def answer_type(query: str) -> str:
+    """What kind of answer the question asks for: "time", "number", "person", "place", or ""."""
+    q = " ".join(query.lower().split())
+    if re.search(r"\bhow (many|much|long|old|far|big|large|high|tall)\b|\bwhat (percentage|percent|number|amount)\b", q):
+        return "number"
+    if re.search(r"^when\b|\bwhen (did|was|were|is|does|do)\b|\bwhat (year|decade|century|date|month|day|time)\b|\bin which year\b|\bwhich year\b", q):
+        return "time"
+    if re.search(r"^(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|did|does)\b", q):
+        return "person"
+    if re.search(r"^where\b|\bwhere (is|was|were|did|does|do)\b|\bwhat (country|city|state|town|region|place)\b|\bin which (country|city|state|town)\b", q):
+        return "place"
+    return ""
+
+
+def type_match(kind: str, sentence: str, query: str) -> float:
+    """1.0 when `sentence` holds the kind of thing the question asks for, else 0.0 (also when
+    the question asks for no particular kind)."""
+    if kind == "time":
+        return float(bool(_YEAR.search(sentence) or _MONTH.search(sentence)))
+    if kind == "number":
+        return float(bool(_NUMBER.search(sentence)))
+    if kind in ("person", "place"):
+        asked = {w.lower() for w in re.findall(r"[A-Za-z]+", query)}
+        later = re.findall(r"[A-Za-z][\w'-]*", sentence)[1:]  # the first word is capitalised anyway
+        return float(any(w[0].isupper() and w.lower() not in asked for w in later))
+    return 0.0
+
+
+def prose(sentence: str) -> float:
+    """Share of the sentence's characters that are letters or spaces: low for code, tables, lists of numbers."""
+    s = sentence.strip()
+    if not s:
+        return 0.0
+    letters = sum(c.isalpha() or c.isspace() for c in s)
+    penalty = 0.2 if _CODE.search(s) else 0.0
+    return max(letters / len(s) - penalty, 0.0)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the signals read: the candidate sentence, its competition and the model's pointer."""
+
+    query: str
+    sentence: str  # the best-matching sentence: what `answer` or `likely` would show
+    near: str = ""  # that sentence with the one before it in its source, for pronouns and headings
+    bm25: Sequence[float] = ()  # BM25 of the best few sentences of the excerpts, best first (the candidate first)
+    cosine: Sequence[float] | None = None  # the same sentences' cosine with the question, or None without an embedder
+    model_text: str | None = None  # the model's first sentence, or None when no model read the sources
+    pointer_agrees: bool = False  # the model's answer comes from the candidate sentence
+    pointer_support: float = 0.0  # share of the model's content words in the sentence it comes from
+    pointer_numbers_ok: bool = True  # every number of the model's answer is in that sentence
+    abstained: bool = False  # the model said the sources do not answer
+
+
+def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
+    """The numbers the calibration reads, by name. `terms` and `coverage` are grounding's own
+    (passed in to keep this module free of grounding's imports)."""
+    q = set(terms(ev.query))
+    s_terms = set(terms(ev.sentence))
+    kind = answer_type(ev.query)
+    b = list(ev.bm25) or [0.0]
+    out = {
+        "coverage": coverage(ev.query, ev.sentence),
+        "coverage_near": coverage(ev.query, ev.near or ev.sentence),
+        "novel": len(s_terms - q) / len(s_terms) if s_terms else 0.0,
+        "bm25_margin": (b[0] - b[1]) / b[0] if len(b) > 1 and b[0] > 0 else (1.0 if b[0] > 0 else 0.0),
+        "bm25_log": math.log1p(max(b[0], 0.0)),
+        "type_asked": float(bool(kind)),
+        "type_match": type_match(kind, ev.sentence, ev.query),
+        "prose": prose(ev.sentence),
+        "length_log": math.log1p(len(ev.sentence.split())),
+    }
+    if ev.cosine is not None:
+        c = list(ev.cosine) or [0.0]
+        out["cosine"] = float(c[0])
+        out["cosine_margin"] = float(c[0] - max(c[1:])) if len(c) > 1 else 0.0
+    if ev.model_text is not None:
+        m = set(terms(ev.model_text))
+        out.update(
+            pointer_agrees=float(ev.pointer_agrees),
+            pointer_support=ev.pointer_support,
+            pointer_numbers_ok=float(ev.pointer_numbers_ok),
+            abstained=float(ev.abstained),
+            model_in_sentence=len(m & s_terms) / len(m) if m else 0.0,
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Model:
+    """One logistic regression over a set of signals: p = sigmoid(b + sum w * (x - mean) / scale)."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    def probability(self, x: Mapping[str, float]) -> float:
+        z = self.intercept + sum(w * (x[f] - m) / (s or 1.0) for f, m, s, w in zip(self.features, self.mean, self.scale, self.coef))
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    answer: float  # at or above: "answer"
+    likely: float  # at or above: "likely"; below: "not_found"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted models (one per set of available signals, most complete first) and thresholds.
+
+    The Space reads calibration.json once; `benchmarks/fit_confidence.py` writes it.
+    """
+
+    models: tuple[Model, ...]
+    thresholds: Mapping[str, Thresholds]  # by model: the features its thresholds were chosen for
+    info: Mapping[str, object]
+
+    @classmethod
+    def load(cls, path: str | Path = CALIBRATION_FILE) -> "Calibration":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        models, thresholds = [], {}
+        for m in data["models"]:
+            model = Model(tuple(m["features"]), tuple(m["mean"]), tuple(m["scale"]), tuple(m["coef"]), float(m["intercept"]))
+            models.append(model)
+            thresholds[m["name"]] = Thresholds(float(m["thresholds"]["answer"]), float(m["thresholds"]["likely"]))
+        names = [m["name"] for m in data["models"]]
+        return cls(tuple(models), {n: thresholds[n] for n in names}, {k: v for k, v in data.items() if k != "models"} | {"names": names})
+
+    def model_for(self, x: Mapping[str, float]) -> tuple[str, Model]:
+        """The most complete model whose signals are all present."""
+        for name, model in zip(self.info["names"], self.models):
+            if all(f in x for f in model.features):
+                return name, model
+        raise ValueError(f"no calibrated model reads only the signals given: {sorted(x)}")
+
+    def judge(self, x: Mapping[str, float]) -> tuple[str, float, str]:
+        """(verdict, confidence, model name) for the signals `x`."""
+        name, model = self.model_for(x)
+        p = model.probability(x)
+        t = self.thresholds[name]
+        return decide(p, t), p, name
+
+
+_default: Calibration | None = None
+
+
+def default_calibration() -> Calibration:
+    """calibration.json beside this file, read once per process."""
+    global _default
+    if _default is None:
+        _default = Calibration.load()
+    return _default
+
+
+def decide(confidence: float, t: Thresholds) -> str:
+    if confidence >= t.answer:
+        return ANSWER
+    if confidence >= t.likely:
+        return LIKELY
+    return NOT_FOUND
+
+
+def plain_reason(verdict: str, x: Mapping[str, float]) -> str:
+    """Why the answer is hedged, in words a person reads (no word stems, no numbers to decode)."""
+    if verdict == ANSWER:
+        return ""
+    why = []
+    if x.get("abstained"):
+        why.append("the model found no answer in the passages")
+    elif "pointer_agrees" in x and not x["pointer_agrees"]:
+        why.append("the model's answer points at another passage")
+    if x.get("coverage", 1) < 0.5:
+        why.append("the passage shares few words with the question")
+    if x.get("type_asked") and not x.get("type_match"):
+        why.append("the passage lacks the kind of answer asked for (a date, a number or a name)")
+    if x.get("prose", 1) < 0.6:
+        why.append("the best match looks like code or a table")
+    if not why:
+        why.append("the passages match the question only loosely")
+    head = "Nothing in the passages matches the question well" if verdict == NOT_FOUND else "Not certain"
+    return f"{head}: {'; '.join(why)}."
