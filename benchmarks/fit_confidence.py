@@ -55,7 +55,8 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int) -> list[dict]:
         *_, (text, info) = api.answer(it["question"], docs, [], None, 0.0, 0.95, 40)
         g = info["grounding"]
         rows.append({"kind": kind, "question": it["question"], "label": int(kind == "answerable" and has_gold(g["candidate"], it["golds"])),
-                     "signals": g["signals"], "confidence": info["confidence"], "verdict": info["verdict"]})
+                     "signals": g["signals"], "confidence": info["confidence"], "verdict": info["verdict"],
+                     "candidate": g["candidate"], "golds": it["golds"], "model_text": g["model_text"]})
         if i % 50 == 49:
             print(f"  {i + 1}/{len(cases)} in {time.time() - t0:.0f} s", file=sys.stderr)
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -38,6 +39,7 @@ class Answer:
     verdict: str = ""  # the generate Space's verdict: "answer", "likely" (hedged best match) or "not_found"
     confidence: float | None = None  # calibrated probability that the shown sentence answers the question
     notes: list[str] = field(default_factory=list)  # degraded paths, said out loud
+    search_query: str = ""  # what retrieval searched with: the question, with earlier ones for a follow-up
     info: dict = field(default_factory=dict)  # the generate Space's final report
 
     def to_dict(self) -> dict:
@@ -74,6 +76,69 @@ def dedupe(rows: list[dict]) -> list[dict]:
             seen.add(key)
             out.append(r)
     return out
+
+
+# Words that point back at something said before: a question holding one is a follow-up.
+_REFERS_BACK = re.compile(r"\b(it|its|it's|itself|they|them|their|theirs|themselves|this|that|these|those|he|him|his|she|her|hers|there)\b", re.I)
+
+
+def user_turns(history) -> list[str]:
+    """The user's earlier questions, oldest first, from [[user, assistant], ...] or [{"role", "content"}, ...]."""
+    out = []
+    for turn in history or []:
+        if isinstance(turn, dict):
+            if turn.get("role") == "user" and isinstance(turn.get("content"), str):
+                out.append(turn["content"])
+        elif isinstance(turn, (list, tuple)) and turn and isinstance(turn[0], str):
+            out.append(turn[0])
+    return [t for t in out if t.strip()]
+
+
+_NOT_NAMES = frozenset("what when who whom whose where why how which is are was were do does did can could will would should the a an in of on for to and or by with from at as i".split())
+
+
+def names(text: str) -> str:
+    """The capitalised words of `text` that are not question words: what it is about, usually."""
+    return " ".join(w for w in re.findall(r"[A-Za-z][\w'-]*", text) if w[0].isupper() and w.lower() not in _NOT_NAMES and not _REFERS_BACK.fullmatch(w))
+
+
+def search_queries(question: str, history=None, *, max_turns: int = 3) -> list[str]:
+    """What retrieval searches with: the question alone, and for a follow-up that points back
+    ("When was it built?") two more, each with the conversation's subject: the question with the
+    names of the earlier questions, and the earlier questions and the question together.
+
+    Earlier questions are taken back to the first that points back at nothing (it names its
+    subject), at most `max_turns`. A self-contained question, or one with no history, is searched
+    alone, so a new conversation forgets the old one. The rankings are fused (`fuse_rankings`):
+    the question alone keeps its say, because a follow-up may also change the subject.
+    """
+    question = " ".join(question.split())
+    if not _REFERS_BACK.search(question):
+        return [question]
+    context: list[str] = []
+    for earlier in reversed(user_turns(history)[-max_turns:]):
+        context.insert(0, " ".join(earlier.split()))
+        if not _REFERS_BACK.search(earlier):
+            break
+    if not context:
+        return [question]
+    subject = names(" ".join(context))
+    return [question] + ([f"{question} {subject}"] if subject else []) + [" ".join(context + [question])]
+
+
+def fuse_rankings(rankings: list[list[dict]], *, k: int = 60) -> list[dict]:
+    """Reciprocal rank fusion of several result lists (rows with an `id`), best first; a row's
+    first copy is kept. One list comes back as it is."""
+    if len(rankings) == 1:
+        return rankings[0]
+    score: dict[str, float] = {}
+    first: dict[str, dict] = {}
+    for rows in rankings:
+        for rank, row in enumerate(rows):
+            key = str(row.get("id", row.get("text", "")))
+            score[key] = score.get(key, 0.0) + 1.0 / (k + rank + 1)
+            first.setdefault(key, row)
+    return [first[key] for key in sorted(score, key=lambda key: -score[key])]
 
 
 def default_url(stage: str) -> str:
@@ -150,7 +215,9 @@ class RAGPipeline:
         timings: dict = {}
         notes: list[str] = []
         t0 = time.perf_counter()
-        hits = _rows(self.retrieve.call("/retrieve", query, k_retrieve, "hybrid", ""))
+        queries = search_queries(query, history)
+        searched = queries[-1]  # with the conversation's subject, for the reranker too
+        hits = fuse_rankings([_rows(self.retrieve.call("/retrieve", q, k_retrieve, "hybrid", "")) for q in queries])[:k_retrieve]
         timings["retrieve_s"] = time.perf_counter() - t0
         unique = dedupe(hits)
         if len(unique) < len(hits):
@@ -159,7 +226,7 @@ class RAGPipeline:
         rerank_method = "none"
         t = time.perf_counter()
         try:
-            ranked = _rows(self.rerank.call("/rerank", query, _table(unique), k_rerank)) if unique else []
+            ranked = _rows(self.rerank.call("/rerank", searched, _table(unique), k_rerank)) if unique else []
             rerank_method = ranked[0].get("rerank_method", "") if ranked else "none (nothing to rerank)"
             if "fallback" in rerank_method:
                 notes.append(f"Reranker fallback: {rerank_method}. The rerank Space's /status says why.")
@@ -215,4 +282,4 @@ class RAGPipeline:
                 notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")
         yield "done", Answer(text=text, sources=final_sources or sources, backend=info.get("backend", "unknown"), timings=timings,
                              rerank_method=rerank_method, supported=info.get("supported"), verdict=info.get("verdict", ""),
-                             confidence=info.get("confidence"), notes=notes, info=info)
+                             confidence=info.get("confidence"), notes=notes, info=info, search_query=searched)

@@ -75,7 +75,7 @@ def test_cli_ask_prints_answer_sources_and_timings(stack):
 
 def test_chat_ui_answers_through_its_api(stack):
     with chat_app(stack.urls) as url:
-        history, box, sources, details = Client(url, verbose=False).predict("What causes tides?", [], 10, 3, 0.0, 16, api_name="/chat")
+        history, box, sources, details = Client(url, verbose=False).predict("What causes tides?", [], 10, 3, 16, api_name="/chat")
         assert history[-1]["role"] == "assistant" and history[-1]["content"]
         assert "[1]" in sources and "Answered by:** `llama-cpp`" in details and box == ""
 

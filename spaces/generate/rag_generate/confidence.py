@@ -73,10 +73,12 @@ class Evidence:
     """What the signals read: the candidate sentence, its competition and the model's pointer."""
 
     query: str
-    sentence: str  # the best-matching sentence: what `answer` or `likely` would show
+    sentence: str  # what `answer` or `likely` would show: the best-matching sentence (and a close runner-up)
     near: str = ""  # that sentence with the one before it in its source, for pronouns and headings
     bm25: Sequence[float] = ()  # BM25 of the best few sentences of the excerpts, best first (the candidate first)
     cosine: Sequence[float] | None = None  # the same sentences' cosine with the question, or None without an embedder
+    others: Sequence[str] = ()  # the text of those next-best sentences
+    runner_up_shown: bool = False  # a second sentence is shown with the best
     model_text: str | None = None  # the model's first sentence, or None when no model read the sources
     pointer_agrees: bool = False  # the model's answer comes from the candidate sentence
     pointer_support: float = 0.0  # share of the model's content words in the sentence it comes from
@@ -99,8 +101,11 @@ def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
         "bm25_log": math.log1p(max(b[0], 0.0)),
         "type_asked": float(bool(kind)),
         "type_match": type_match(kind, ev.sentence, ev.query),
+        "others_type_match": sum(type_match(kind, o, ev.query) for o in ev.others) / len(ev.others) if kind and ev.others else 0.0,
         "prose": prose(ev.sentence),
         "length_log": math.log1p(len(ev.sentence.split())),
+        "question_log": math.log1p(len(q)),
+        "runner_up_shown": float(ev.runner_up_shown),
     }
     if ev.cosine is not None:
         c = list(ev.cosine) or [0.0]
@@ -108,7 +113,9 @@ def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
         out["cosine_margin"] = float(c[0] - max(c[1:])) if len(c) > 1 else 0.0
     if ev.model_text is not None:
         m = set(terms(ev.model_text))
+        m_new = m - q  # what the model adds to the question: its answer, if it has one
         out.update(
+            model_answer_in_sentence=len(m_new & s_terms) / len(m_new) if m_new else 0.0,
             pointer_agrees=float(ev.pointer_agrees),
             pointer_support=ev.pointer_support,
             pointer_numbers_ok=float(ev.pointer_numbers_ok),

@@ -317,23 +317,27 @@ def best_evidence(query: str, kept: Sequence[tuple[Source, str]], *, similarity:
     return ranked[0] if ranked else None
 
 
-def quote(sentence: str, *, max_words: int = 50, query: str = "") -> str:
-    """The sentence on one line, without a leading gap mark, cut to `max_words`.
+def quote(sentence: str, *, max_words: int = 50, query: str = "", after: int = 12) -> str:
+    """The sentence on one line, without a leading gap mark, cut to about `max_words`.
 
-    Given the `query`, a long sentence (a list, a run-on) whose first `max_words` words miss
-    some of the question's words it holds keeps its start and adds the stretch where the first
-    missing one is, after a gap mark: the answer is often there ("There are several
-    departments: … Veterans Affairs …").
+    Given the `query`, a long sentence (a list, a run-on) is cut where the answer is likely to be:
+    - when its first `max_words` words miss some of the question's words it holds, it keeps its
+      start and adds the stretch where the first missing one is, after a gap mark ("There are
+      several departments: … Veterans Affairs …");
+    - otherwise the answer usually follows the question's last word, so the cut moves up to
+      `after` words past it ("a 15-year-old boy in 1700 could expect to live to 63"), within
+      `max_words + 20` words.
     """
     w = " ".join(sentence.split()).lstrip("… ").split(" ")
     if len(w) <= max_words:
         return " ".join(w)
-    cut = " ".join(w[:max_words]) + " …"
     asked = set(terms(query))
     seen = set(terms(" ".join(w[:max_words])))
     later = next((i for i in range(max_words, len(w)) if (set(terms(w[i])) & asked) - seen), None)
     if later is None:
-        return cut
+        last = max((i for i in range(max_words) if set(terms(w[i])) & asked), default=-1)
+        end = min(len(w), max(max_words, last + 1 + after), max_words + 20) if last >= 0 else max_words
+        return " ".join(w[:end]) + (" …" if end < len(w) else "")
     head = max_words * 2 // 5
     start = max(head, later - max_words // 5)
     end = start + max_words - head
@@ -398,7 +402,8 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, simila
     pointer = max(claims, key=lambda c: c.support, default=None)
     ev = Evidence(
         query=query,
-        sentence=sentence,
+        sentence=shown,
+        runner_up_shown=shown != quote(sentence, query=query),
         near=_with_previous(sentence, kept[n_best - 1][1]),
         model_text=strip_citations(answer) if model_read else None,
         pointer_agrees=pointer is not None and (pointer.n, pointer.evidence) == (n_best, sentence),
@@ -430,13 +435,14 @@ def _competition(query: str, kept: Sequence[tuple[Source, str]], n_best: int, se
     mine = next((x for x in scored if x.source == n_best - 1 and " ".join(x.text.split()).lstrip("… ") == sentence), None)
     rest = sorted((x for x in scored if x is not mine), key=lambda x: (-x.score, x.source, x.index))[:others]
     bm25 = [mine.score if mine else 0.0] + [x.score for x in rest]
+    others = [" ".join(x.text.split()) for x in rest]
     cosine = None
     if similarity is not None:
         try:
-            cosine = [float(c) for c in similarity(query, [sentence] + [" ".join(x.text.split()) for x in rest])]
+            cosine = [float(c) for c in similarity(query, [sentence] + others)]
         except Exception:
             cosine = None  # the calibration then reads the signals without it
-    return {"bm25": bm25, "cosine": cosine}
+    return {"bm25": bm25, "cosine": cosine, "others": others}
 
 
 def _without_end(text: str) -> str:

@@ -1,0 +1,53 @@
+"""Follow-up questions are searched with the conversation; a new conversation forgets (pure)."""
+
+from __future__ import annotations
+
+from pipeline.rag import fuse_rankings, names, search_queries, user_turns
+
+
+def test_a_self_contained_question_is_searched_alone_whatever_came_before():
+    assert search_queries("What is the population of Shandong?", [["Where is Beijing?", "In China [1]."]]) == ["What is the population of Shandong?"]
+
+
+def test_a_follow_up_is_searched_with_the_subject_of_the_conversation():
+    history = [["What is the capital of Shandong province?", "Jinan [1]."]]
+    queries = search_queries("And how developed is it economically?", history)
+    assert queries[0] == "And how developed is it economically?"  # alone too: a follow-up may change the subject
+    assert any("Shandong" in q for q in queries[1:])
+    assert queries[-1] == "What is the capital of Shandong province? And how developed is it economically?"
+
+
+def test_a_new_conversation_forgets():
+    assert search_queries("When was it built?", []) == ["When was it built?"]
+    assert search_queries("When was it built?", None) == ["When was it built?"]
+
+
+def test_a_chain_of_follow_ups_reaches_back_to_the_question_that_named_the_subject():
+    history = [["Who designed the Eiffel Tower?", "Gustave Eiffel [1]."], ["Where is it?", "Paris [1]."], ["How tall is it?", "330 m [1]."]]
+    queries = search_queries("When was it built?", history)
+    assert queries[-1] == "Who designed the Eiffel Tower? Where is it? How tall is it? When was it built?"
+    # An older, unrelated exchange before the one that named the subject is left out.
+    longer = [["What is BM25?", "A ranking function [1]."]] + history
+    assert "BM25" not in " ".join(search_queries("When was it built?", longer))
+
+
+def test_history_in_messages_form_works_too():
+    messages = [{"role": "user", "content": "What is the Eiffel Tower?"}, {"role": "assistant", "content": "A tower [1]."}]
+    assert user_turns(messages) == ["What is the Eiffel Tower?"]
+    assert "Eiffel Tower" in search_queries("When was it built?", messages)[1]
+
+
+def test_names_keeps_what_a_question_is_about():
+    assert names("What is the capital of Shandong province?") == "Shandong"
+    assert names("When did the Republican Party form?") == "Republican Party"
+    assert names("what is it?") == ""
+
+
+def test_rankings_fuse_by_reciprocal_rank_keeping_the_first_copy():
+    a = [{"id": "x", "text": "1"}, {"id": "y"}, {"id": "z"}]
+    b = [{"id": "y", "text": "2"}, {"id": "x"}]
+    fused = fuse_rankings([a, b])
+    assert [r["id"] for r in fused][:2] in (["x", "y"], ["y", "x"]) and {r["id"] for r in fused} == {"x", "y", "z"}
+    assert fused[-1]["id"] == "z"  # in one list only
+    assert next(r for r in fused if r["id"] == "x")["text"] == "1"
+    assert fuse_rankings([a]) is a
