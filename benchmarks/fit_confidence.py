@@ -14,7 +14,8 @@ Rows are cached in .cache/bench/, so refitting costs seconds.
 For each set of signals the Space may have (all; no embedder; no model, as the extractive
 backend; neither) it fits a logistic regression (scikit-learn), then chooses, from out-of-fold
 predictions (5 folds, so no threshold is chosen on predictions for its own training rows):
-  answer threshold   the lowest at which wrong answers among the committed ones stay <= --risk
+  answer threshold   the lowest (most coverage) at which wrong answers among the committed ones
+                     are <= --risk (at least 20 committed)
   likely threshold   the highest at which answerable questions whose sentence holds the answer
                      fall to not_found <= --miss of all answerable questions
 --write writes calibration.json; without it the table is printed only. Report held-out figures
@@ -64,6 +65,12 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int) -> list[dict]:
     return rows
 
 
+# Strong regularisation: 800 rows, ~20 correlated signals. On the development half's out-of-fold
+# predictions C=0.1 ranked answerable questions best (AUC 0.80; 0.79 at C=1, 0.78 at C=10), and
+# neither degree-2 terms (0.74), splines (0.78) nor gradient boosting (0.77) did better.
+C = 0.1
+
+
 def out_of_fold(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
@@ -72,19 +79,24 @@ def out_of_fold(X: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
 
     p = np.zeros(len(y))
     for train, test in StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y):
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(X[train], y[train])
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(X[train], y[train])
         p[test] = model.predict_proba(X[test])[:, 1]
     return p
 
 
+def roc_auc(p: np.ndarray, y: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(y, p) if 0 < y.sum() < len(y) else float("nan")
+
+
 def thresholds(p: np.ndarray, y: np.ndarray, answerable: np.ndarray, risk: float, miss: float) -> tuple[float, float]:
     """(answer, likely) thresholds: see the module docstring."""
-    answer = 1.0
+    answer = 1.0  # the lowest threshold (most coverage) whose committed answers keep risk <= `risk`
     for t in sorted(set(np.round(p, 4)), reverse=True):
         committed = p >= t
-        if committed.sum() >= 10 and (1 - y[committed]).sum() / committed.sum() > risk:
-            break
-        answer = float(t)
+        if committed.sum() >= 20 and (1 - y[committed]).sum() / committed.sum() <= risk:
+            answer = float(t)
     likely = 0.0
     n_answerable = answerable.sum()
     for t in sorted(set(np.round(p, 4))):
@@ -108,11 +120,12 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report) -
         p = out_of_fold(X, y, seed)
         t_answer, t_likely = thresholds(p, y, answerable, risk, miss)
         scaler = StandardScaler().fit(X)
-        lr = LogisticRegression(C=1.0, max_iter=1000).fit(scaler.transform(X), y)
+        lr = LogisticRegression(C=C, max_iter=2000).fit(scaler.transform(X), y)
         committed = p >= t_answer
         nf = p < t_likely
         report.add(f"{name}/coverage", committed[answerable].mean(), "ratio", "answer, answerable questions (out of fold)")
         report.add(f"{name}/risk", float((1 - y[committed]).sum() / max(committed.sum(), 1)), "ratio", f"wrong among answer; chosen for <= {risk}")
+        report.add(f"{name}/auc_answerable", float(roc_auc(p[answerable], y[answerable])), "score", "how well the confidence ranks answerable questions")
         report.add(f"{name}/not_found_but_holds", float((nf & (y == 1) & answerable).sum() / answerable.sum()), "ratio", f"chosen for <= {miss}")
         report.add(f"{name}/no_answer_not_found", float(nf[~answerable].mean()) if (~answerable).any() else float("nan"), "ratio", "no-answer set")
         report.add(f"{name}/thresholds", 0, "-", f"answer >= {t_answer:.3f}, likely >= {t_likely:.3f}")
@@ -131,7 +144,7 @@ def main() -> int:
     ap.add_argument("--split", choices=("all", "even", "odd"), default="even")
     ap.add_argument("--n", type=int, default=500, help="answerable questions")
     ap.add_argument("--n-no-answer", type=int, default=150, help="questions asked against another article")
-    ap.add_argument("--risk", type=float, default=0.03, help="most wrong answers among `answer`, on this half")
+    ap.add_argument("--risk", type=float, default=0.04, help="most wrong answers among `answer`, on this half (0.04: a margin under the 0.05 target for held-out noise)")
     ap.add_argument("--miss", type=float, default=0.03, help="most answerable questions whose sentence holds the answer but get not_found")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help="write rag_generate/calibration.json")

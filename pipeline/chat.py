@@ -27,21 +27,58 @@ def plain(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", " ".join(str(text).split()))
 
 
-def sources_markdown(sources: list[Source], *, cited_only: bool = False) -> str:
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 source', '2 sources'."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def sources_markdown(sources: list[Source], *, highlight: dict[int, str] | None = None) -> str:
+    """Source cards: the file, and a snippet cut at sentence boundaries around the sentence the
+    answer quotes (highlighted), with the whole passage behind an expander."""
     if not sources:
-        return "_No sources found. Add documents to the retrieve Space._"
+        return "_No passages found. Add documents on the right._"
+    highlight = highlight or {}
     lines = []
     for s in sorted(sources, key=lambda s: s.n):
-        scores = []
-        if s.retrieve_score is not None:
-            scores.append(f"retrieve {float(s.retrieve_score):.3f}")
-        if s.rerank_score is not None:
-            scores.append(f"rerank {float(s.rerank_score):.3f}")
-        mark = " ✅ cited" if s.cited else ""
-        head = f"**[{s.n}]** {plain(s.title or s.source or s.id)}" + (f" · `{s.source}`" if s.source else "") + (f" · {', '.join(scores)}" if scores else "") + mark
-        text = plain(s.text if len(s.text) <= 600 else s.text[:600] + " …")
-        lines.append(f"{head}\n\n> {text}\n")
+        name = s.source or s.title or s.id
+        head = f"**Source {s.n}** · {plain(name)}" + (" · quoted in the answer" if s.cited else "")
+        lines.append(f"{head}\n\n> {snippet(s.text, highlight.get(s.n, ''))}\n")
+        if len(s.text) > 300:
+            lines.append(f"<details><summary>Whole passage</summary>\n\n{plain(s.text)}\n\n</details>\n")
     return "\n".join(lines)
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+
+
+def snippet(text: str, sentence: str = "", *, around: int = 1, limit: int = 60) -> str:
+    """The sentence the answer quotes with `around` sentences either side, cut at sentence
+    boundaries and marked; without one, the passage's first sentences up to about `limit` words."""
+    sents = [x for x in _SENTENCE.split(" ".join(str(text).split())) if x]
+    key = " ".join(sentence.split()).rstrip(" …").split(" … ")[0][:60]
+    at = next((i for i, x in enumerate(sents) if key and key in x), None)
+    if at is None:
+        out, words = [], 0
+        for x in sents:
+            if out and words + len(x.split()) > limit:
+                break
+            out.append(plain(x))
+            words += len(x.split())
+        return " ".join(out) + (" …" if len(out) < len(sents) else "")
+    lo, hi = max(at - around, 0), min(at + around + 1, len(sents))
+    parts = [f"<mark>{plain(x)}</mark>" if i == at else plain(x) for i, x in enumerate(sents[lo:hi], start=lo)]
+    return ("… " if lo > 0 else "") + " ".join(parts) + (" …" if hi < len(sents) else "")
+
+
+_OUR_CITATION_END = re.compile(r" \[(\d+)\]\.$")
+_OUR_CITATION_START = re.compile(r"^The best match in your documents \[(\d+)\]:")
+
+
+def readable(text: str) -> str:
+    """The answer with its citation written as "(source n)", so it cannot be taken for a
+    document's own reference mark such as "[5]"."""
+    text = _OUR_CITATION_END.sub(r" (source \1).", text)
+    return _OUR_CITATION_START.sub(r"The best match in your documents (source \1):", text)
 
 
 VERDICT_WORDS = {
@@ -93,20 +130,23 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         for i in range(0, len(history) - 1, 2):
             if history[i].get("role") == "user" and history[i + 1].get("role") == "assistant":
                 pairs.append([history[i]["content"], history[i + 1]["content"]])
-        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": "…"}]
-        sources_md, details = "", "_Retrieving …_"
+        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": "_Searching your documents…_"}]
+        sources_md, details = "", ""
         yield history, "", sources_md, details
         try:
             for event, value in pipeline.stream(message, int(k_retrieve), int(k_rerank), history=pairs, temperature=0.0, max_tokens=int(max_tokens)):
                 if event == "sources":
-                    sources_md, details = sources_markdown(value), "_Generating …_"
+                    sources_md = sources_markdown(value)
+                    history[-1] = {"role": "assistant", "content": f"_Reading {plural(len(value), 'passage')}…_" if value else "_Nothing found; answering anyway…_"}
                 elif event == "delta":
                     if not value:
                         continue  # the sources are announced before any text: keep the "…"
-                    history[-1] = {"role": "assistant", "content": value}
+                    history[-1] = {"role": "assistant", "content": readable(value)}
                 else:
-                    history[-1] = {"role": "assistant", "content": value.text or "(empty answer)"}
-                    sources_md, details = sources_markdown(value.sources), details_markdown(value)
+                    history[-1] = {"role": "assistant", "content": readable(value.text) or "(empty answer)"}
+                    quoted = (value.info.get("grounding") or {}).get("candidate") or ""
+                    marks = {c["n"]: quoted for c in value.info.get("citations", [])} if value.verdict != "not_found" else {}
+                    sources_md, details = sources_markdown(value.sources, highlight=marks), details_markdown(value)
                 yield history, "", sources_md, details
         except (StageError, ValueError) as exc:
             history[-1] = {"role": "assistant", "content": f"⚠️ {exc}"}
@@ -148,7 +188,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         except StageError as exc:
             return gr.update(value=None), gr.update(choices=[], value=None), f"⚠️ {exc}"
         rows = [[r["source"], r["documents"], r["chunks"]] for r in listed]
-        summary = f"**{len(rows)} sources indexed**, {sum(r[2] for r in rows)} chunks." if rows else "_Nothing is indexed yet: upload a file to start._"
+        summary = f"**{plural(len(rows), 'source')} indexed**, {plural(sum(r[2] for r in rows), 'passage')}." if rows else "_Nothing is indexed yet: upload a file to start._"
         return rows, gr.update(choices=[r[0] for r in rows], value=None), summary
 
     def upload(files, progress=gr.Progress()):
@@ -176,20 +216,26 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         return (report, *list_sources())
 
     with gr.Blocks(title="RAG chat") as app:
-        gr.Markdown("# Ask your documents\nUpload files on the right, then ask. Retrieve → rerank → generate, each a separate Space, composed through `gradio_client`.")
+        gr.Markdown("# Ask your documents\nAdd files on the right, then ask a question. Answers quote your documents and say which one, as [1], [2].")
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", value=[], height=460)
-                box = gr.Textbox(label="Question", placeholder="Ask something about the indexed documents, then press Enter")
+                with gr.Row():
+                    box = gr.Textbox(label="Question", placeholder="Ask something about your documents", scale=5, show_label=False, submit_btn=False)
+                    send = gr.Button("Send", variant="primary", scale=1, min_width=80)
+                example_buttons = []
                 if examples:
-                    gr.Examples(examples=[[q] for q in examples], inputs=[box], label="Try")
+                    with gr.Row():
+                        gr.Markdown("Try:")
+                        example_buttons = [(q, gr.Button(q, size="sm", variant="secondary")) for q in examples]
                 with gr.Accordion("Settings", open=False):
                     k_retrieve = gr.Slider(1, 100, value=20, step=1, label="k_retrieve (passages retrieved)")
                     k_rerank = gr.Slider(1, 20, value=5, step=1, label="k_rerank (passages given to the model)")
                     max_tokens = gr.Slider(16, 1024, value=256, step=16, label="max tokens")
                 clear = gr.Button("New conversation")
-                details = gr.Markdown("_Ask a question to see the backend and timings._")
                 sources = gr.Markdown(label="Sources")
+                with gr.Accordion("How this answer was made", open=False):
+                    details = gr.Markdown("_Ask a question to see which model answered, and how long each step took._")
             with gr.Column(scale=2):
                 gr.Markdown("### Your documents")
                 summary = gr.Markdown()
@@ -203,6 +249,9 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         # The UI's handler stays callable (api_name /chat) but undocumented, so it is no MCP tool;
         # `ask` is the tool: a question in, the answer and its sources out.
         box.submit(respond, [box, chatbot, k_retrieve, k_rerank, max_tokens], [chatbot, box, sources, details], api_name="chat", api_visibility="undocumented")
+        send.click(respond, [box, chatbot, k_retrieve, k_rerank, max_tokens], [chatbot, box, sources, details], api_visibility="private")
+        for question, button in example_buttons:  # an example asks at once, as if typed and sent
+            button.click(_asker(respond, question), [chatbot, k_retrieve, k_rerank, max_tokens], [chatbot, box, sources, details], api_visibility="private")
         with gr.Row(visible=False):
             ask_question, ask_k_retrieve, ask_k_rerank = gr.Textbox(), gr.Number(value=20), gr.Number(value=5)
             ask_answer, ask_button = gr.JSON(), gr.Button()
@@ -212,6 +261,13 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         remove.click(delete, [chosen], [report, indexed, chosen, summary], api_visibility="private", concurrency_limit=1, show_progress_on=report)
         app.load(list_sources, None, [indexed, chosen, summary], api_visibility="private")
     return app
+
+
+def _asker(respond, question: str):
+    def ask_it(history, k_retrieve, k_rerank, max_tokens):
+        yield from respond(question, history, k_retrieve, k_rerank, max_tokens)
+
+    return ask_it
 
 
 UPLOADS_OFF = (

@@ -221,7 +221,8 @@ class RAGPipeline:
         timings["retrieve_s"] = time.perf_counter() - t0
         unique = dedupe(hits)
         if len(unique) < len(hits):
-            notes.append(f"{len(hits) - len(unique)} duplicate passages removed before reranking.")
+            n = len(hits) - len(unique)
+            notes.append(f"{n} duplicate passage{'s' if n != 1 else ''} removed before reranking.")
 
         rerank_method = "none"
         t = time.perf_counter()
@@ -270,7 +271,7 @@ class RAGPipeline:
                 final_sources.append(s)
         dropped = len(sources) - len(final_sources)
         if dropped:
-            notes.append(f"{dropped} sources did not fit the model's context budget and were left out.")
+            notes.append(f"{dropped} source{'s' if dropped != 1 else ''} did not fit the model's context budget and {'were' if dropped != 1 else 'was'} left out.")
         reason = (info.get("grounding") or {}).get("reason")
         if info.get("verdict") in ("likely", "not_found") and reason:
             notes.append(reason)

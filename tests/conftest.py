@@ -28,6 +28,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "browser: drives the chat page in real chromium (skipped, with the reason, when it is missing)")
+
+
 def space_processes() -> dict[int, str]:
     """Every running process that is one of our Spaces (`python app.py` inside spaces/<name>)."""
     found = {}

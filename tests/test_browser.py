@@ -1,0 +1,89 @@
+"""The chat page in a real browser (Debian's chromium, driven by Playwright): what a person sees.
+
+Upload a PDF, ask about it, see the answer and its highlighted source sentence, ask a follow-up
+and an out-of-scope question, delete the PDF. Skipped, with the reason printed, when chromium or
+Playwright is missing; `.ci/run` installs both, so CI runs this tier.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from conftest import STACK_TOKEN, chat_app
+from test_retrieve_ingest import make_pdf
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.browser
+
+if not CHROMIUM:
+    pytest.skip("chromium is not installed (apt-get install -y chromium); the browser tier is skipped", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright); the browser tier is skipped")
+
+SHOTS = os.environ.get("BROWSER_SHOTS", "")  # a folder: save screenshots there (docs/ for the README)
+
+
+@pytest.fixture(scope="module")
+def page(stack):
+    with chat_app(stack.urls, write_token=STACK_TOKEN, examples=["What causes tides?"]) as url, playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(url)
+        page.get_by_role("button", name="Send").wait_for(timeout=30_000)
+        yield page
+        browser.close()
+
+
+def shoot(page, name: str) -> None:
+    if SHOTS:
+        page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=False)
+
+
+def ask(page, question: str) -> str:
+    """Type, press Send, and wait for the answer; returns the last assistant message."""
+    box = page.get_by_placeholder("Ask something about your documents")
+    box.fill(question)
+    page.get_by_role("button", name="Send").click()
+    bots = page.locator(".message.bot, [data-testid='bot']")
+    page.wait_for_function(
+        """() => { const m = document.querySelectorAll('.message.bot, [data-testid="bot"]');
+                   const t = m.length ? m[m.length - 1].innerText : '';
+                   return t && !t.includes('Searching your documents') && !t.includes('Reading '); }""",
+        timeout=120_000,
+    )
+    return bots.last.inner_text()
+
+
+def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
+    pdf = tmp_path / "glaciers.pdf"
+    pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]))
+    page.locator("input[type=file]").set_input_files(str(pdf))
+    page.get_by_role("button", name="Add to the index").click()
+    page.get_by_text("glaciers.pdf").first.wait_for(timeout=60_000)
+
+    answer = ask(page, "When do glaciers advance?")
+    assert answer.strip() and "[1]" not in answer  # our citation reads "(source 1)"
+    sources = page.get_by_text("Source 1").first
+    assert sources.is_visible()
+    marked = page.locator("mark")
+    if "source" in answer:  # answer or likely: the quoted sentence is highlighted in its card
+        assert marked.first.is_visible() and "Glaciers advance" in marked.first.inner_text()
+    assert page.get_by_text("glaciers.pdf").first.is_visible()
+    shoot(page, "chat-wide")
+
+    follow = ask(page, "And when do they retreat?")
+    assert follow.strip()
+    off = ask(page, "What is the capital of Australia?")
+    assert off.strip() and "def " not in off  # never a line of code as "the closest passage"
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.get_by_role("button", name="Send").is_visible()
+    shoot(page, "chat-narrow")
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+    page.get_by_label("Source to delete").click()
+    page.get_by_role("option", name="glaciers.pdf").click()
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_text("Removed").first.wait_for(timeout=30_000)
