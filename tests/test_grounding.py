@@ -69,8 +69,8 @@ def test_attribution_finds_the_source_sentence_of_each_claim():
     assert invented.support < 0.5 and "wind" in " ".join(invented.missing)
 
 
-def test_judge_shows_the_cited_source_sentence_when_model_and_ranking_agree():
-    v = judge("What causes the tides?", "The moon's gravity causes the tides.", KEPT)
+def test_judge_shows_the_cited_source_sentence_when_model_and_ranking_agree(pointer_only):
+    v = judge("What causes the tides?", "The moon's gravity causes the tides.", KEPT, calibration=pointer_only)
     assert v.supported and v.cited == [1]
     assert v.text == "Tides are caused by the gravitational pull of the moon [1]."
 
@@ -107,8 +107,8 @@ def test_repeats_flags_loops_not_ordinary_text():
     assert not repeats("Tides are caused by the moon [1]. The sun adds a smaller pull [1].")
 
 
-def test_gate_stops_the_model_after_its_first_sentence_and_shows_nothing_unchecked():
-    gate = AnswerGate("What causes the tides?", KEPT)
+def test_gate_stops_the_model_after_its_first_sentence_and_shows_nothing_unchecked(pointer_only):
+    gate = AnswerGate("What causes the tides?", KEPT, calibration=pointer_only)
     pieces = "The moon pulls the water. Then it goes on and on about other things".split(" ")
     pulled, seen = [], []
     for p in gate.watch(x + " " for x in pieces):
@@ -119,8 +119,8 @@ def test_gate_stops_the_model_after_its_first_sentence_and_shows_nothing_uncheck
     assert verdict.supported and gate.text == verdict.text == "Tides are caused by the gravitational pull of the moon [1]."
 
 
-def test_gate_stops_a_loop_that_never_ends_a_sentence():
-    gate = AnswerGate("What causes the tides?", KEPT)
+def test_gate_stops_a_loop_that_never_ends_a_sentence(pointer_only):
+    gate = AnswerGate("What causes the tides?", KEPT, calibration=pointer_only)
     pulled = list(gate.watch(p + " " for p in ("the moon pulls the sea and " * 30).split()))
     assert len(pulled) < 30 and gate.closed == "repetition"
     assert gate.finish().text.endswith("[1].")

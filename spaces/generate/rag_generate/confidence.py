@@ -15,11 +15,14 @@ thresholds fitted beside it, each chosen for a stated risk:
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
+
+log = logging.getLogger(__name__)
 
 ANSWER, LIKELY, NOT_FOUND = "answer", "likely", "not_found"
 CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
@@ -169,17 +172,23 @@ class Calibration:
         return cls(tuple(models), {n: thresholds[n] for n in names}, {k: v for k, v in data.items() if k != "models"} | {"names": names})
 
     def model_for(self, x: Mapping[str, float]) -> tuple[str, Model]:
-        """The most complete model whose signals are all present."""
+        """The most complete model whose signals are all present. Failing that (a calibration
+        file older than the code), the last and leanest one, reading a missing signal at its
+        mean, where it moves the probability neither way."""
         for name, model in zip(self.info["names"], self.models):
             if all(f in x for f in model.features):
                 return name, model
-        raise ValueError(f"no calibrated model reads only the signals given: {sorted(x)}")
+        name, model = self.info["names"][-1], self.models[-1]
+        missing = [f for f in model.features if f not in x]
+        log.warning("calibration %s misses signals %s; they are read at their means", name, missing)
+        return f"{name} (without {', '.join(missing)})", model
 
     def judge(self, x: Mapping[str, float]) -> tuple[str, float, str]:
         """(verdict, confidence, model name) for the signals `x`."""
         name, model = self.model_for(x)
-        p = model.probability(x)
-        t = self.thresholds[name]
+        means = dict(zip(model.features, model.mean))
+        p = model.probability({f: x.get(f, means[f]) for f in model.features})
+        t = self.thresholds[name.split(" (")[0]]
         return decide(p, t), p, name
 
 
