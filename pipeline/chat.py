@@ -216,7 +216,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         return (report, *list_sources())
 
     with gr.Blocks(title="RAG chat") as app:
-        gr.Markdown("# Ask your documents\nAdd files on the right, then ask a question. Answers quote your documents and say which one, as [1], [2].")
+        gr.Markdown("# Ask your documents\nAdd files on the right, then ask a question. Answers quote your documents and name the source they come from.")
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", value=[], height=460)
@@ -239,7 +239,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             with gr.Column(scale=2):
                 gr.Markdown("### Your documents")
                 summary = gr.Markdown()
-                files = gr.File(label="Add files (.txt, .md, .pdf, .html, .jsonl, .zip)", file_count="multiple", file_types=UPLOAD_TYPES, interactive=bool(write_token))
+                files = gr.File(label="Add files (.txt, .md, .pdf, .html, .jsonl, .zip)", file_count="multiple", file_types=UPLOAD_TYPES, interactive=bool(write_token), elem_id="upload")
                 add = gr.Button("Add to the index", variant="primary", interactive=bool(write_token))
                 report = gr.Textbox(label="Report", lines=3, value="" if write_token else UPLOADS_OFF, interactive=False)
                 indexed = gr.Dataframe(headers=["source", "documents", "chunks"], label="Indexed", interactive=False, wrap=True)

@@ -59,7 +59,7 @@ def ask(page, question: str) -> str:
 def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
     pdf = tmp_path / "glaciers.pdf"
     pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]))
-    page.locator("input[type=file]").set_input_files(str(pdf))
+    page.locator("#upload input[type=file]").set_input_files(str(pdf))
     page.get_by_role("button", name="Add to the index").click()
     page.get_by_text("glaciers.pdf").first.wait_for(timeout=60_000)
 
@@ -86,4 +86,5 @@ def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
     page.get_by_label("Source to delete").click()
     page.get_by_role("option", name="glaciers.pdf").click()
     page.get_by_role("button", name="Delete").click()
-    page.get_by_text("Removed").first.wait_for(timeout=30_000)
+    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Removed'))", timeout=30_000)
+    assert "glaciers.pdf" not in page.get_by_label("Source to delete").input_value()
