@@ -34,17 +34,21 @@ def main() -> int:
         page.goto(args.url)
         page.get_by_role("button", name="Send").wait_for(timeout=60_000)
         for question in (args.question, "What is the capital of Australia?"):
+            before = page.locator(".message.user, [data-testid='user']").count()
             page.get_by_placeholder("Ask something about your documents").fill(question)
             page.get_by_role("button", name="Send").click()
             page.wait_for_function(
-                """() => { const m = document.querySelectorAll('.message.bot, [data-testid="bot"]');
-                           const t = m.length ? m[m.length - 1].innerText : '';
-                           return t && !t.includes('Searching your documents') && !t.includes('Reading '); }""",
+                """(before) => {
+            const users = document.querySelectorAll('.message.user, [data-testid="user"]');
+            const bots = [...document.querySelectorAll('.message.bot, [data-testid="bot"]')].map(m => m.innerText);
+            return users.length > before && bots.length && bots.every(t => t && !t.includes('Searching your documents') && !t.includes('Reading ')); }""",
+                arg=before,
                 timeout=180_000,
             )
             if question == args.question:
                 page.screenshot(path=str(HERE / "chat-wide.png"))
         page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_timeout(1500)  # let the chat re-lay itself out at the new width
         page.screenshot(path=str(HERE / "chat-narrow.png"), full_page=True)
         browser.close()
     print(f"wrote {HERE / 'chat-wide.png'} and {HERE / 'chat-narrow.png'}")

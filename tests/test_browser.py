@@ -44,13 +44,16 @@ def shoot(page, name: str) -> None:
 def ask(page, question: str) -> str:
     """Type, press Send, and wait for the answer; returns the last assistant message."""
     box = page.get_by_placeholder("Ask something about your documents")
+    bots = page.locator(".message.bot, [data-testid='bot']")
+    before = page.locator(".message.user, [data-testid='user']").count()  # the new question is the one after these
     box.fill(question)
     page.get_by_role("button", name="Send").click()
-    bots = page.locator(".message.bot, [data-testid='bot']")
     page.wait_for_function(
-        """() => { const m = document.querySelectorAll('.message.bot, [data-testid="bot"]');
-                   const t = m.length ? m[m.length - 1].innerText : '';
-                   return t && !t.includes('Searching your documents') && !t.includes('Reading '); }""",
+        """(before) => {
+            const users = document.querySelectorAll('.message.user, [data-testid="user"]');
+            const bots = [...document.querySelectorAll('.message.bot, [data-testid="bot"]')].map(m => m.innerText);
+            return users.length > before && bots.length && bots.every(t => t && !t.includes('Searching your documents') && !t.includes('Reading ')); }""",
+        arg=before,
         timeout=120_000,
     )
     return bots.last.inner_text()
