@@ -28,6 +28,9 @@ def main() -> int:
         raise SystemExit("chromium is not installed: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
+    sys.path.insert(0, str(HERE.parent))  # a script in docs/, run from a checkout
+    from pipeline.chat import ANSWERED_JS
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1400, "height": 900})
@@ -38,10 +41,7 @@ def main() -> int:
             page.get_by_placeholder("Ask something about your documents").fill(question)
             page.get_by_role("button", name="Send").click()
             page.wait_for_function(
-                """(before) => {
-            const users = document.querySelectorAll('.message.user, [data-testid="user"]');
-            const bots = [...document.querySelectorAll('.message.bot, [data-testid="bot"]')].map(m => m.innerText);
-            return users.length > before && bots.length && bots.every(t => t && !t.includes('Searching your documents') && !t.includes('Reading ')); }""",
+                ANSWERED_JS,
                 arg=before,
                 timeout=180_000,
             )

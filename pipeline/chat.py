@@ -270,6 +270,15 @@ def _asker(respond, question: str):
     return ask_it
 
 
+# For browser automation (the browser tier, docs/make_screenshots.py): true once the page shows a
+# finished answer to a question asked after `before` questions, past the progress states above.
+ANSWERED_JS = """(before) => {
+    const users = document.querySelectorAll('.message.user, [data-testid="user"]');
+    const bots = [...document.querySelectorAll('.message.bot, [data-testid="bot"]')].map(m => m.innerText);
+    return users.length > before && bots.length && bots.every(t => t && !t.includes('Searching your documents') && !t.includes('Reading '));
+}"""
+
+
 UPLOADS_OFF = (
     "Uploads are off: this page has no write token for the retrieve Space. `python -m pipeline up` "
     "creates one for the session; or set RETRIEVE_WRITE_TOKEN for both."

@@ -13,6 +13,7 @@ import shutil
 import pytest
 
 from conftest import STACK_TOKEN, chat_app
+from pipeline.chat import ANSWERED_JS
 from test_retrieve_ingest import make_pdf
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -49,10 +50,7 @@ def ask(page, question: str) -> str:
     box.fill(question)
     page.get_by_role("button", name="Send").click()
     page.wait_for_function(
-        """(before) => {
-            const users = document.querySelectorAll('.message.user, [data-testid="user"]');
-            const bots = [...document.querySelectorAll('.message.bot, [data-testid="bot"]')].map(m => m.innerText);
-            return users.length > before && bots.length && bots.every(t => t && !t.includes('Searching your documents') && !t.includes('Reading ')); }""",
+        ANSWERED_JS,
         arg=before,
         timeout=120_000,
     )

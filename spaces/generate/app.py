@@ -65,6 +65,7 @@ with gr.Blocks(title="Generate") as demo:
     with gr.Tab("Status"):
         backends = gr.JSON()
         gr.Button("Check backends").click(api.status, None, backends, api_name="status")
+    demo.load(api.status, None, backends, api_visibility="private")  # filled when the page opens, not "{…}"
 
     # API twins with their own hidden, unbounded inputs: the API schema then shows each
     # endpoint's documented defaults (not the demo's), and out-of-range values reach the
