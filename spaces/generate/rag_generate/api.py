@@ -132,7 +132,7 @@ class GenerateAPI:
             lines.append(f"- `{b.name}` ({getattr(b, 'label', '')}): {state}")
         lines.append(f"\n**Evidence sentences scored by:** {self._scorer_label()}")
         native = self._native()
-        if native and (native["fell_back"] or native["extra_buffers"] is None or not native["extra_buffers"]):
+        if native and (native["fell_back"] or not native["extra_buffers"]):  # off, or skipped (None)
             state = "llama-cpp is skipped" if native["extra_buffers"] is None else "weight repacking is off"
             lines.append(f"\n**llama.cpp on this CPU:** {state}. {native['why'] or ''} (probe: {native['probe']})")
         return "\n".join(lines)
