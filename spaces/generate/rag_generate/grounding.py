@@ -397,19 +397,21 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, simila
         if found is None:
             return Verdict(NOT_FOUND_TEXT, False, [], reason="No passages were given.")
         n_best, sentence = found.source + 1, " ".join(found.text.split())
+    paired = bool(shown)  # the runner-up is shown with the best
     shown = shown or quote(sentence, query=query)
-    claims = [] if abstains(answer) else attribute(answer, kept)
+    abstained = abstains(answer)
+    claims = [] if abstained else attribute(answer, kept)
     pointer = max(claims, key=lambda c: c.support, default=None)
     ev = Evidence(
         query=query,
         sentence=shown,
-        runner_up_shown=shown != quote(sentence, query=query),
+        runner_up_shown=paired,
         near=_with_previous(sentence, kept[n_best - 1][1]),
         model_text=strip_citations(answer) if model_read else None,
         pointer_agrees=pointer is not None and (pointer.n, pointer.evidence) == (n_best, sentence),
         pointer_support=pointer.support if pointer is not None else 0.0,
         pointer_numbers_ok=pointer is None or not any(_NUMBER.search(m) for m in pointer.missing),
-        abstained=abstains(answer),
+        abstained=abstained,
         **_competition(query, kept, n_best, sentence, similarity),
     )
     x = signals(ev, terms=terms, coverage=coverage)
