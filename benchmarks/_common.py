@@ -6,17 +6,10 @@ import json
 import math
 import os
 import platform
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_BEIR = ROOT.parent / "shared" / "data" / "scifact"
-
-# Each Space's package lives beside its app.py; benchmarks import them from there.
-for space in ("retrieve", "rerank", "generate"):
-    path = str(ROOT / "spaces" / space)
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

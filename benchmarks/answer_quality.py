@@ -125,18 +125,36 @@ class Tally:
         for v in ("answer", "likely", "not_found"):
             rows = [r for r in self.rows if r["verdict"] == v]
             holds = sum(r["holds"] for r in rows)
-            report.add(f"{v}/{tag}", len(rows) / n, "ratio", f"holds a gold answer in {holds}/{len(rows)}" + (" (the sentence withheld)" if v == "not_found" else ""))
+            report.add(
+                f"{v}/{tag}",
+                len(rows) / n,
+                "ratio",
+                f"holds a gold answer in {holds}/{len(rows)}"
+                + (" (the sentence withheld)" if v == "not_found" else ""),
+            )
         answered = [r for r in self.rows if r["verdict"] == "answer"]
         report.add(f"coverage/{tag}", len(answered) / n, "ratio", "share answered with `answer`")
-        report.add(f"risk/{tag}", sum(not r["correct"] for r in answered) / len(answered) if answered else float("nan"), "ratio", "wrong among `answer`; target <= 0.05")
-        report.add(f"not_found_but_holds/{tag}", sum(r["verdict"] == "not_found" and r["holds"] for r in self.rows) / n, "ratio", "not_found while the best sentence holds the answer; target <= 0.05")
+        report.add(
+            f"risk/{tag}",
+            sum(not r["correct"] for r in answered) / len(answered) if answered else float("nan"),
+            "ratio",
+            "wrong among `answer`; target <= 0.05",
+        )
+        report.add(
+            f"not_found_but_holds/{tag}",
+            sum(r["verdict"] == "not_found" and r["holds"] for r in self.rows) / n,
+            "ratio",
+            "not_found while the best sentence holds the answer; target <= 0.05",
+        )
 
     def report(self, report: Report, tag: str) -> None:
         self.verdicts(report, tag)
         cited = sum(r["n_cited"] for r in self.rows)
         right = sum(r["n_cited_right"] for r in self.rows)
         report.add(f"correct/{tag}", self.rate("correct"), "ratio", "target >= 0.80")
-        report.add(f"model_correct/{tag}", self.rate("model_correct"), "ratio", "what the model itself wrote, before grounding")
+        report.add(
+            f"model_correct/{tag}", self.rate("model_correct"), "ratio", "what the model itself wrote, before grounding"
+        )
         report.add(f"cites_right_source/{tag}", self.rate("cites_right"), "ratio", "target >= 0.90")
         report.add(f"citation_precision/{tag}", right / cited if cited else float("nan"), "ratio", "target >= 0.90")
         report.add(f"wrong_unflagged/{tag}", self.rate("wrong_unflagged"), "ratio", "target <= 0.05")
@@ -207,7 +225,18 @@ def no_answer_cases(articles, items, seed: int) -> list[tuple[dict, list[dict], 
     return cases
 
 
-def reader(articles, items, backends: list[str], seed: int, report: Report, show: int, *, no_answer: int = 0, repeat: int = 0, plot: str = "") -> None:
+def reader(
+    articles,
+    items,
+    backends: list[str],
+    seed: int,
+    report: Report,
+    show: int,
+    *,
+    no_answer: int = 0,
+    repeat: int = 0,
+    plot: str = "",
+) -> None:
     from rag_generate.api import GenerateAPI
 
     api = GenerateAPI()
@@ -233,22 +262,47 @@ def reader(articles, items, backends: list[str], seed: int, report: Report, show
             if i < show:
                 _show(it, text, info, tally.rows[-1])
         tally.report(report, f"reader/{name}")
-        report.add(f"model/reader/{name}", 0, "-", getattr(chosen[name], "label", name) + ("" if label == "ready" else f" ({label})"))
+        report.add(
+            f"model/reader/{name}",
+            0,
+            "-",
+            getattr(chosen[name], "label", name) + ("" if label == "ready" else f" ({label})"),
+        )
         if plot and name == backends[0]:
             risk_coverage_plot(tally.rows, plot, f"reader, {name}, {len(tally.rows)} questions")
         if no_answer:
             # The same questions against three paragraphs of another article: nothing there answers them.
-            outcomes = Counter(ask(it["question"], docs)[1]["verdict"] for it, docs, _ in no_answer_cases(articles, items[:no_answer], seed))
+            outcomes = Counter(
+                ask(it["question"], docs)[1]["verdict"]
+                for it, docs, _ in no_answer_cases(articles, items[:no_answer], seed)
+            )
             n = sum(outcomes.values())
-            report.add(f"no_answer/not_found/{name}", outcomes["not_found"] / n, "ratio", f"n={n}; nothing quoted; target >= 0.90")
-            report.add(f"no_answer/likely/{name}", outcomes["likely"] / n, "ratio", "an unrelated best match quoted, hedged")
-            report.add(f"no_answer/answer/{name}", outcomes["answer"] / n, "ratio", "committed to an answer that is not there; target <= 0.02")
+            report.add(
+                f"no_answer/not_found/{name}",
+                outcomes["not_found"] / n,
+                "ratio",
+                f"n={n}; nothing quoted; target >= 0.90",
+            )
+            report.add(
+                f"no_answer/likely/{name}", outcomes["likely"] / n, "ratio", "an unrelated best match quoted, hedged"
+            )
+            report.add(
+                f"no_answer/answer/{name}",
+                outcomes["answer"] / n,
+                "ratio",
+                "committed to an answer that is not there; target <= 0.02",
+            )
         if repeat:
             flips = 0
             for it, docs, _ in cases[:repeat]:
                 first, again = ask(it["question"], docs), ask(it["question"], docs)
                 flips += (first[1]["verdict"], first[0]) != (again[1]["verdict"], again[0])
-            report.add(f"same_question_twice_differs/{name}", flips / min(repeat, len(cases)), "ratio", f"verdict or text differs on a second ask, {min(repeat, len(cases))} questions; target 0")
+            report.add(
+                f"same_question_twice_differs/{name}",
+                flips / min(repeat, len(cases)),
+                "ratio",
+                f"verdict or text differs on a second ask, {min(repeat, len(cases))} questions; target 0",
+            )
 
 
 def risk_coverage_plot(rows: list[dict], path: str, title: str) -> None:
@@ -268,7 +322,13 @@ def risk_coverage_plot(rows: list[dict], path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
     ax.plot(cov, risk, color="#1f77b4", label="every threshold")
     if answered:
-        ax.scatter([len(answered) / len(rows)], [sum(not r["correct"] for r in answered) / len(answered)], color="#d62728", zorder=3, label="shipped threshold")
+        ax.scatter(
+            [len(answered) / len(rows)],
+            [sum(not r["correct"] for r in answered) / len(answered)],
+            color="#d62728",
+            zorder=3,
+            label="shipped threshold",
+        )
     ax.axhline(0.05, color="grey", linestyle="--", linewidth=0.8, label="risk 0.05")
     ax.set_xlabel("coverage (share answered)")
     ax.set_ylabel("risk (wrong among answered)")
@@ -289,15 +349,17 @@ def _last(stream):
 
 
 def _show(it, text, info, row) -> None:
-    print(f"\nQ: {it['question']}\n   gold: {it['golds']}\n   A: {text}\n   model: {info.get('grounding', {}).get('model_text')!r}"
-          f"\n   supported={info.get('supported')} correct={row['correct']} cites_right={row['cites_right']} ttft={row['ttft_s']}", file=sys.stderr)
+    print(
+        f"\nQ: {it['question']}\n   gold: {it['golds']}\n   A: {text}\n   model: {info.get('grounding', {}).get('model_text')!r}"
+        f"\n   supported={info.get('supported')} correct={row['correct']} cites_right={row['cites_right']} ttft={row['ttft_s']}",
+        file=sys.stderr,
+    )
 
 
 # -- pipeline ----------------------------------------------------------------------------------
 
 
 def pipeline(articles, items, name: str, report: Report, show: int, k_retrieve: int, k_rerank: int) -> None:
-    sys.path.insert(0, str(ROOT))
     from pipeline import RAGPipeline, Service, Stack
 
     cache = ROOT / ".cache" / "bench"
@@ -353,9 +415,21 @@ def main() -> int:
     ap.add_argument("--k-retrieve", type=int, default=20)
     ap.add_argument("--k-rerank", type=int, default=5)
     ap.add_argument("--show", type=int, default=0, help="print the first N answers to stderr")
-    ap.add_argument("--no-answer", type=int, default=100, help="reader mode: ask the first N questions against another article's paragraphs")
-    ap.add_argument("--repeat", type=int, default=20, help="reader mode: ask the first N questions twice; the verdict must not change")
-    ap.add_argument("--plot", default="", help="reader mode: write the risk-coverage curve of the first backend to this PNG")
+    ap.add_argument(
+        "--no-answer",
+        type=int,
+        default=100,
+        help="reader mode: ask the first N questions against another article's paragraphs",
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=20,
+        help="reader mode: ask the first N questions twice; the verdict must not change",
+    )
+    ap.add_argument(
+        "--plot", default="", help="reader mode: write the risk-coverage curve of the first backend to this PNG"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     path = Path(args.file)
@@ -364,7 +438,17 @@ def main() -> int:
     articles, items = load_items(path, args.split, args.n, args.seed)
     report = Report(f"Answer quality ({path.name}, split={args.split}, n={len(items)}, seed={args.seed})", args.json)
     if args.mode in ("reader", "both"):
-        reader(articles, items, [b for b in args.backends.split(",") if b], args.seed, report, args.show, no_answer=args.no_answer, repeat=args.repeat, plot=args.plot)
+        reader(
+            articles,
+            items,
+            [b for b in args.backends.split(",") if b],
+            args.seed,
+            report,
+            args.show,
+            no_answer=args.no_answer,
+            repeat=args.repeat,
+            plot=args.plot,
+        )
     if args.mode in ("pipeline", "both"):
         pipeline(articles, items, f"{path.stem}-{args.split}", report, args.show, args.k_retrieve, args.k_rerank)
     report.print()

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 from _common import DEFAULT_BEIR, Report, load_beir, machine, median
-
 from rag_retrieve.bulk_ingest import bulk_ingest, start_ray
 from rag_retrieve.config import Settings
 from rag_retrieve.retriever import Retriever
@@ -39,7 +38,9 @@ def main() -> int:
 
     corpus, _, _ = load_beir(args.beir_dir)
     items = list(corpus.items())[: args.docs]
-    report = Report(f"Bulk ingest ({len(items)} docs in {args.files} files, backend={args.backend}; {machine()})", args.json)
+    report = Report(
+        f"Bulk ingest ({len(items)} docs in {args.files} files, backend={args.backend}; {machine()})", args.json
+    )
     single, ray_t, chunks = [], [], 0
     with tempfile.TemporaryDirectory() as tmp:
         files = Path(tmp) / "files"
@@ -65,7 +66,9 @@ def main() -> int:
             if bulk.chunks_added != chunks:
                 raise SystemExit(f"Ray indexed {bulk.chunks_added} chunks, one process {chunks}: they must agree")
     report.add("single_process_chunks_s", chunks / median(single), "chunk/s", f"{chunks} chunks, model load included")
-    report.add("ray_chunks_s", chunks / median(ray_t), "chunk/s", f"{args.actors} embedding actors, actor start-up included")
+    report.add(
+        "ray_chunks_s", chunks / median(ray_t), "chunk/s", f"{args.actors} embedding actors, actor start-up included"
+    )
     report.add("ratio", median(single) / median(ray_t), "ratio", "Ray / one process (target >= 0.9)")
     report.print()
     return 0

@@ -28,15 +28,16 @@ import sys
 
 import numpy as np
 from _common import ROOT, Report, machine
-
-sys.path.insert(0, str(ROOT / "spaces" / "generate"))
-sys.path.insert(0, str(ROOT / "spaces" / "retrieve"))
 from rag_generate.grounding import score_sentences, words  # noqa: E402
 from rag_generate.prompts import Source  # noqa: E402
 
 QA = ROOT.parent / "shared" / "data" / "qa_dev" / "squadshifts_new_wiki.json"
-YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(January|February|March|April|May|June|July|August|September|October|November|December)\b")
-NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen)\b", re.I)
+YEAR = re.compile(
+    r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(January|February|March|April|May|June|July|August|September|October|November|December)\b"
+)
+NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|dozen)\b", re.I
+)
 
 
 def normalize(text: str) -> str:
@@ -63,7 +64,11 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--likelihood", action="store_true", help="add the model's question likelihood as a third judge (loads the generate Space's model)")
+    ap.add_argument(
+        "--likelihood",
+        action="store_true",
+        help="add the model's question likelihood as a third judge (loads the generate Space's model)",
+    )
     args = ap.parse_args()
     from rag_retrieve.embedder import SentenceTransformerEmbedder
 
@@ -82,8 +87,13 @@ def main() -> int:
 
         retriever = Retriever(index_dir=ROOT / ".cache" / "bench" / f"evidence-{args.split}-index", embedder=embedder)
         if len(retriever.index) == 0:
-            retriever.ingest([Document(id=f"a{a}p{p}", text=para["context"], source="qa.jsonl", title=art["title"])
-                              for a, art in enumerate(articles) for p, para in enumerate(art["paragraphs"])])
+            retriever.ingest(
+                [
+                    Document(id=f"a{a}p{p}", text=para["context"], source="qa.jsonl", title=art["title"])
+                    for a, art in enumerate(articles)
+                    for p, para in enumerate(art["paragraphs"])
+                ]
+            )
     from rag_generate.embedder import EvidenceEmbedder
 
     evidence = EvidenceEmbedder()
@@ -128,10 +138,15 @@ def main() -> int:
         hits["bm25+type"] += hit(int(typed.argmax()))
         hits["bm25_top2"] += any(hit(int(i)) for i in np.argsort(-bm)[:2])
         hits["any"] += any(hit(i) for i in range(len(sents)))
-        for key, k in (ql_rows.items() if likelihood else ()):
-            judged = score_sentences(qa["question"], sources, similarity=evidence.similarity, likelihood=likelihood, likelihood_candidates=k)
+        for key, k in ql_rows.items() if likelihood else ():
+            judged = score_sentences(
+                qa["question"], sources, similarity=evidence.similarity, likelihood=likelihood, likelihood_candidates=k
+            )
             hits[key] += hit(int(np.argmax([x.score for x in judged])))
-    report = Report(f"Best sentence holds a gold answer ({args.mode} items, split={args.split}, n={len(items)}; {machine()})", args.json)
+    report = Report(
+        f"Best sentence holds a gold answer ({args.mode} items, split={args.split}, n={len(items)}; {machine()})",
+        args.json,
+    )
     notes = {
         "in_use": "in use: BM25, then BM25 + MiniLM z-scores over its best six (GENERATE_EVIDENCE_EMBEDDER)",
         "bm25": "BM25 over sentences, neighbours, question/heading cues (GENERATE_EVIDENCE_EMBEDDER=none)",

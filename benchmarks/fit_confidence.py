@@ -33,12 +33,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _common import ROOT, Report, machine
 from answer_quality import DEFAULT_FILE, has_gold, load_items, no_answer_cases, reader_cases
 
 OUT = ROOT / "spaces" / "generate" / "rag_generate" / "calibration.json"
-POINTER = ("pointer_agrees", "pointer_support", "pointer_numbers_ok", "abstained", "model_in_sentence", "model_answer_in_sentence")
+POINTER = (
+    "pointer_agrees",
+    "pointer_support",
+    "pointer_numbers_ok",
+    "abstained",
+    "model_in_sentence",
+    "model_answer_in_sentence",
+)
 EMBEDDER = ("cosine", "cosine_margin")
 # Without the embedder, the lexical model decides, whether a model read the sources or not: on the
 # development half the pointer did not add to the lexical signals (AUC 0.79 without the embedder,
@@ -53,16 +59,28 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int) -> list[dict]:
     from rag_generate.api import GenerateAPI
 
     articles, items = load_items(path, split, n + n_no, seed)
-    cases = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [("no_answer", *c) for c in no_answer_cases(articles, items[n:], seed)]
+    cases = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [
+        ("no_answer", *c) for c in no_answer_cases(articles, items[n:], seed)
+    ]
     api = GenerateAPI()
     api.backends = [api.llama]
     rows, t0 = [], time.time()
     for i, (kind, it, docs, _gold) in enumerate(cases):
         *_, (text, info) = api.answer(it["question"], docs, [], None, 0.0, 0.95, 40)
         g = info["grounding"]
-        rows.append({"kind": kind, "question": it["question"], "label": int(kind == "answerable" and has_gold(g["candidate"], it["golds"])),
-                     "signals": g["signals"], "confidence": info["confidence"], "verdict": info["verdict"],
-                     "candidate": g["candidate"], "golds": it["golds"], "model_text": g["model_text"]})
+        rows.append(
+            {
+                "kind": kind,
+                "question": it["question"],
+                "label": int(kind == "answerable" and has_gold(g["candidate"], it["golds"])),
+                "signals": g["signals"],
+                "confidence": info["confidence"],
+                "verdict": info["verdict"],
+                "candidate": g["candidate"],
+                "golds": it["golds"],
+                "model_text": g["model_text"],
+            }
+        )
         if i % 50 == 49:
             print(f"  {i + 1}/{len(cases)} in {time.time() - t0:.0f} s", file=sys.stderr)
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +123,9 @@ def upper_bound(wrong: int, n: int, z: float) -> float:
     return float((centre + spread) / (1 + z * z / n))
 
 
-def thresholds(p: np.ndarray, y: np.ndarray, answerable: np.ndarray, risk: float, miss: float, z: float = 1.645) -> tuple[float, float]:
+def thresholds(
+    p: np.ndarray, y: np.ndarray, answerable: np.ndarray, risk: float, miss: float, z: float = 1.645
+) -> tuple[float, float]:
     """(answer, likely) thresholds: see the module docstring."""
     answer = 1.0  # the lowest threshold (most coverage) whose risk, at its upper bound, is <= `risk`
     for t in sorted(set(np.round(p, 4)), reverse=True):
@@ -138,18 +158,45 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report) -
         lr = LogisticRegression(C=C, max_iter=2000).fit(scaler.transform(X), y)
         committed = p >= t_answer
         nf = p < t_likely
-        report.add(f"{name}/coverage", committed[answerable].mean(), "ratio", "answer, answerable questions (out of fold)")
-        report.add(f"{name}/risk", float((1 - y[committed]).sum() / max(committed.sum(), 1)), "ratio", f"wrong among answer; its upper 95 % bound chosen <= {risk}")
-        report.add(f"{name}/auc_answerable", float(roc_auc(p[answerable], y[answerable])), "score", "how well the confidence ranks answerable questions")
-        report.add(f"{name}/not_found_but_holds", float((nf & (y == 1) & answerable).sum() / answerable.sum()), "ratio", f"chosen for <= {miss}")
-        report.add(f"{name}/no_answer_not_found", float(nf[~answerable].mean()) if (~answerable).any() else float("nan"), "ratio", "no-answer set")
+        report.add(
+            f"{name}/coverage", committed[answerable].mean(), "ratio", "answer, answerable questions (out of fold)"
+        )
+        report.add(
+            f"{name}/risk",
+            float((1 - y[committed]).sum() / max(committed.sum(), 1)),
+            "ratio",
+            f"wrong among answer; its upper 95 % bound chosen <= {risk}",
+        )
+        report.add(
+            f"{name}/auc_answerable",
+            float(roc_auc(p[answerable], y[answerable])),
+            "score",
+            "how well the confidence ranks answerable questions",
+        )
+        report.add(
+            f"{name}/not_found_but_holds",
+            float((nf & (y == 1) & answerable).sum() / answerable.sum()),
+            "ratio",
+            f"chosen for <= {miss}",
+        )
+        report.add(
+            f"{name}/no_answer_not_found",
+            float(nf[~answerable].mean()) if (~answerable).any() else float("nan"),
+            "ratio",
+            "no-answer set",
+        )
         report.add(f"{name}/thresholds", 0, "-", f"answer >= {t_answer:.3f}, likely >= {t_likely:.3f}")
-        models.append({
-            "name": name, "features": feats,
-            "mean": [round(float(v), 6) for v in scaler.mean_], "scale": [round(float(v), 6) for v in scaler.scale_],
-            "coef": [round(float(v), 6) for v in lr.coef_[0]], "intercept": round(float(lr.intercept_[0]), 6),
-            "thresholds": {"answer": round(t_answer, 4), "likely": round(t_likely, 4)},
-        })
+        models.append(
+            {
+                "name": name,
+                "features": feats,
+                "mean": [round(float(v), 6) for v in scaler.mean_],
+                "scale": [round(float(v), 6) for v in scaler.scale_],
+                "coef": [round(float(v), 6) for v in lr.coef_[0]],
+                "intercept": round(float(lr.intercept_[0]), 6),
+                "thresholds": {"answer": round(t_answer, 4), "likely": round(t_likely, 4)},
+            }
+        )
     return models
 
 
@@ -159,27 +206,51 @@ def main() -> int:
     ap.add_argument("--split", choices=("all", "even", "odd"), default="even")
     ap.add_argument("--n", type=int, default=500, help="answerable questions")
     ap.add_argument("--n-no-answer", type=int, default=150, help="questions asked against another article")
-    ap.add_argument("--risk", type=float, default=0.05, help="most wrong answers among `answer` (upper 95 %% bound on this half)")
-    ap.add_argument("--miss", type=float, default=0.03, help="most answerable questions whose sentence holds the answer but get not_found")
+    ap.add_argument(
+        "--risk", type=float, default=0.05, help="most wrong answers among `answer` (upper 95 %% bound on this half)"
+    )
+    ap.add_argument(
+        "--miss",
+        type=float,
+        default=0.03,
+        help="most answerable questions whose sentence holds the answer but get not_found",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--write", action="store_true", help="write rag_generate/calibration.json")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     path = Path(args.file)
     rows = collect(path, args.split, args.n, args.n_no_answer, args.seed)
-    report = Report(f"Answer confidence, fitted on {path.name} split={args.split} ({len(rows)} cases; out-of-fold figures)", args.json)
-    report.add("base_rate", float(np.mean([r["label"] for r in rows if r["kind"] == "answerable"])), "ratio", "the shown sentence holds a gold answer (answerable)")
+    report = Report(
+        f"Answer confidence, fitted on {path.name} split={args.split} ({len(rows)} cases; out-of-fold figures)",
+        args.json,
+    )
+    report.add(
+        "base_rate",
+        float(np.mean([r["label"] for r in rows if r["kind"] == "answerable"])),
+        "ratio",
+        "the shown sentence holds a gold answer (answerable)",
+    )
     models = fit(rows, args.risk, args.miss, args.seed, report)
     report.print()
     if args.write:
-        OUT.write_text(json.dumps({
-            "fitted_on": f"{path.name}, split={args.split}, {args.n} answerable + {args.n_no_answer} no-answer questions, seed {args.seed}",
-            "stated_risk": {"answer": f"wrong among answer <= {args.risk} at the one-sided 95 % Wilson upper bound (out of fold, development half)",
-                            "likely": f"answerable questions whose sentence holds the answer sent to not_found <= {args.miss}"},
-            "command": f"python benchmarks/fit_confidence.py --split {args.split} --n {args.n} --n-no-answer {args.n_no_answer} --risk {args.risk} --miss {args.miss} --write",
-            "machine": machine(),
-            "models": models,
-        }, indent=1) + "\n")
+        OUT.write_text(
+            json.dumps(
+                {
+                    "fitted_on": f"{path.name}, split={args.split}, {args.n} answerable + {args.n_no_answer} no-answer questions, seed {args.seed}",
+                    "stated_risk": {
+                        "answer": f"wrong among answer <= {args.risk} at the one-sided 95 % Wilson upper bound (out of fold, development half)",
+                        "likely": f"answerable questions whose sentence holds the answer sent to not_found <= {args.miss}",
+                    },
+                    "command": f"python benchmarks/fit_confidence.py --split {args.split} --n {args.n} --n-no-answer "
+                    f"{args.n_no_answer} --risk {args.risk} --miss {args.miss} --write",
+                    "machine": machine(),
+                    "models": models,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
         print(f"wrote {OUT}", file=sys.stderr)
     return 0
 

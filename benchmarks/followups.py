@@ -29,7 +29,6 @@ from pathlib import Path
 
 from _common import ROOT, Report
 
-sys.path.insert(0, str(ROOT))  # noqa: E402
 from pipeline.rag import fuse_rankings, search_queries  # noqa: E402
 
 DEFAULT_FILE = ROOT.parent / "shared" / "data" / "qa_dev" / "squadshifts_new_wiki.json"
@@ -68,7 +67,15 @@ def cases(path: Path, n: int, seed: int) -> tuple[list[dict], list[tuple[str, st
             firsts = [q1 for p1, q1 in qs if p1 != p]
             if firsts:
                 first = rng.choice(firsts)
-                out.append({"gold": f"a{a}p{p}", "original": q, "followup": f, "first": first, "named": subj.lower() in first.lower()})
+                out.append(
+                    {
+                        "gold": f"a{a}p{p}",
+                        "original": q,
+                        "followup": f,
+                        "first": first,
+                        "named": subj.lower() in first.lower(),
+                    }
+                )
     rng.shuffle(out)
     return out[:n], docs
 
@@ -95,7 +102,10 @@ def main() -> int:
         rankings = [[{"id": h.chunk.doc_id} for h in retriever.search(q, k=k, mode="hybrid")] for q in queries]
         return gold in {r["id"] for r in fuse_rankings(rankings)[:5]}
 
-    report = Report(f"Follow-up retrieval ({path.name}, {len(paras)} paragraphs, {len(items)} follow-ups, seed {args.seed})", args.json)
+    report = Report(
+        f"Follow-up retrieval ({path.name}, {len(paras)} paragraphs, {len(items)} follow-ups, seed {args.seed})",
+        args.json,
+    )
     for group, chosen in (("all", items), ("first_names_subject", [it for it in items if it["named"]])):
         hits = {"original": 0, "followup_alone": 0, "followup_after": 0}
         for it in chosen:
@@ -104,11 +114,26 @@ def main() -> int:
             hits["followup_after"] += top5(search_queries(it["followup"], [[it["first"], ""]]), it["gold"])
         n = len(chosen)
         report.add(f"top5/original/{group}", hits["original"] / n, "ratio", f"n={n}; the question as written")
-        report.add(f"top5/followup_alone/{group}", hits["followup_alone"] / n, "ratio", "subject replaced by a pronoun, no history")
-        report.add(f"top5/followup_after/{group}", hits["followup_after"] / n, "ratio", "the same after the first question; target >= original - 0.05")
+        report.add(
+            f"top5/followup_alone/{group}",
+            hits["followup_alone"] / n,
+            "ratio",
+            "subject replaced by a pronoun, no history",
+        )
+        report.add(
+            f"top5/followup_after/{group}",
+            hits["followup_after"] / n,
+            "ratio",
+            "the same after the first question; target >= original - 0.05",
+        )
         report.add(f"gap/{group}", hits["followup_after"] / n - hits["original"] / n, "ratio", "after - original")
     example = items[0]
-    report.add("example", 0, "-", f"{example['first']!r} then {example['followup']!r} searches {search_queries(example['followup'], [[example['first'], '']])!r}")
+    report.add(
+        "example",
+        0,
+        "-",
+        f"{example['first']!r} then {example['followup']!r} searches {search_queries(example['followup'], [[example['first'], '']])!r}",
+    )
     report.print()
     return 0
 

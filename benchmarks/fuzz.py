@@ -18,17 +18,14 @@ import sys
 import tempfile
 from collections import Counter
 
-from _common import ROOT, Report, machine
-
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
-from fuzz import HEALTH, clear, endpoints  # noqa: E402
+from _common import Report, machine
 from gradio_client import Client  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
 from pipeline import RAGPipeline, Service, Stack  # noqa: E402
 from pipeline.chat import build_chat_app  # noqa: E402
 from pipeline.launcher import free_port  # noqa: E402
+from tests.fuzz import HEALTH, clear, endpoints  # noqa: E402
 
 TIMEOUT_S = 60
 
@@ -42,19 +39,33 @@ def main() -> int:
     token = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory() as tmp:
         env = {"RETRIEVE_INDEX_DIR": tmp, "RETRIEVE_WRITE_TOKEN": token, "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
-        with Stack([Service(n, env=env, log_path=f"{tmp}/{n}.log") for n in ("retrieve", "rerank", "generate")]) as stack:
+        with Stack(
+            [Service(n, env=env, log_path=f"{tmp}/{n}.log") for n in ("retrieve", "rerank", "generate")]
+        ) as stack:
             u = stack.urls
-            chat = build_chat_app(RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=TIMEOUT_S), write_token=token)
+            chat = build_chat_app(
+                RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=TIMEOUT_S),
+                write_token=token,
+            )
             port = free_port()
             chat.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
             try:
-                clients = {**{n: Client(url, verbose=False) for n, url in u.items()}, "chat": Client(f"http://127.0.0.1:{port}/", verbose=False)}
+                clients = {
+                    **{n: Client(url, verbose=False) for n, url in u.items()},
+                    "chat": Client(f"http://127.0.0.1:{port}/", verbose=False),
+                }
                 totals = Counter()
                 for ep in endpoints(token):
                     counts = Counter()
                     examples: list[str] = []
 
-                    @settings(max_examples=args.examples, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+                    @settings(
+                        max_examples=args.examples,
+                        deadline=None,
+                        database=None,
+                        derandomize=True,
+                        suppress_health_check=list(HealthCheck),
+                    )
                     @given(call_args=ep.args)
                     def fuzz(call_args):
                         job = clients[ep.space].submit(*call_args, api_name=ep.api_name)
@@ -78,15 +89,30 @@ def main() -> int:
                         healthy = 0.0
                     name = f"{ep.space}{ep.api_name}"
                     calls = sum(counts.values())
-                    report.add(f"calls/{name}", calls, "calls", f"{counts['result']} results, {counts['clear error']} clear errors")
+                    report.add(
+                        f"calls/{name}",
+                        calls,
+                        "calls",
+                        f"{counts['result']} results, {counts['clear error']} clear errors",
+                    )
                     report.add(f"unclear/{name}", counts["unclear error"], "calls", "; ".join(examples))
                     report.add(f"hangs/{name}", counts["hang"], "calls", f"no answer within {TIMEOUT_S} s")
                     report.add(f"healthy_after/{name}", healthy, "bool", "a good request answered afterwards")
                     totals.update(counts)
                     totals["endpoints"] += 1
                     totals["unhealthy"] += healthy == 0.0
-                report.add("calls/total", sum(totals[k] for k in ("result", "clear error", "unclear error", "hang")), "calls", f"{totals['endpoints']} endpoints")
-                report.add("failures/total", totals["unclear error"] + totals["hang"] + totals["unhealthy"], "calls", "unclear errors + hangs + Spaces that stopped answering")
+                report.add(
+                    "calls/total",
+                    sum(totals[k] for k in ("result", "clear error", "unclear error", "hang")),
+                    "calls",
+                    f"{totals['endpoints']} endpoints",
+                )
+                report.add(
+                    "failures/total",
+                    totals["unclear error"] + totals["hang"] + totals["unhealthy"],
+                    "calls",
+                    "unclear errors + hangs + Spaces that stopped answering",
+                )
             finally:
                 chat.close()
     report.print()

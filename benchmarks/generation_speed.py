@@ -32,15 +32,13 @@ import sys
 import time
 
 import numpy as np
-
 from _common import ROOT, Report, median
-
-sys.path.insert(0, str(ROOT / "tests"))
 from rag_generate.api import GenerateAPI  # noqa: E402
 from rag_generate.backends import LlamaCppBackend, Sampling  # noqa: E402
 from rag_generate.config import Settings  # noqa: E402
 from rag_generate.native import AMX_FLAGS, cpu_flags  # noqa: E402
-from tiny_models import make_gguf  # noqa: E402
+
+from tests.tiny_models import make_gguf  # noqa: E402
 
 PASSAGE = (
     "Ocean tides are the periodic rise and fall of sea level caused by the combined gravitational forces of the moon and the sun "
@@ -54,7 +52,9 @@ def model_file() -> str:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         print("writing the SmolLM2-360M-shaped GGUF (once) ...", file=sys.stderr)
-        make_gguf(tmp, layers=32, hidden=960, heads=15, kv_heads=5, ffn=2560, vocab=49152, qtype="Q8_0", tie_embeddings=True)
+        make_gguf(
+            tmp, layers=32, hidden=960, heads=15, kv_heads=5, ffn=2560, vocab=49152, qtype="Q8_0", tie_embeddings=True
+        )
         os.replace(tmp, path)
     return str(path)
 
@@ -130,7 +130,6 @@ def thread_probe(path: str, rounds: int) -> tuple[float, float]:
 def repack_probe(path: str, on_off: str, rounds: int) -> dict:
     """Prompt and decode speed of raw llama-cpp with weight repacking on or off (child process)."""
     from llama_cpp import Llama
-
     from rag_generate.native import LlamaParams, model_params
 
     with model_params(LlamaParams(on_off == "on", "benchmark")):
@@ -169,12 +168,20 @@ def repack_rows(report: Report, models: dict[str, str], rounds: int) -> None:
 
     for name, path in models.items():
         for on_off in ("on", "off"):
-            done = subprocess.run([sys.executable, __file__, "--repack-probe", path, on_off, "--rounds", str(rounds)], capture_output=True, text=True)
+            done = subprocess.run(
+                [sys.executable, __file__, "--repack-probe", path, on_off, "--rounds", str(rounds)],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
-                report.add(f"repack_{on_off}/{name}", float("nan"), "tok/s", f"crashed: {describe_exit(done.returncode)}")
+                report.add(
+                    f"repack_{on_off}/{name}", float("nan"), "tok/s", f"crashed: {describe_exit(done.returncode)}"
+                )
                 continue
             r = json.loads(done.stdout.strip().splitlines()[-1])
-            report.add(f"repack_{on_off}/{name}/prompt_tok_s", r["prompt_tok_s"], "tok/s", f"{r['prompt_tokens']}-token batch")
+            report.add(
+                f"repack_{on_off}/{name}/prompt_tok_s", r["prompt_tok_s"], "tok/s", f"{r['prompt_tokens']}-token batch"
+            )
             report.add(f"repack_{on_off}/{name}/decode_tok_s", r["decode_tok_s"], "tok/s", "32 greedy steps")
 
 
@@ -203,7 +210,12 @@ def main() -> int:
     report.add("model_mb", model_bytes / 1e6, "MB", f"n_ctx={llama.n_ctx}, threads={llama.n_threads}")
     native = llama.native
     flags = " ".join(sorted(AMX_FLAGS & cpu_flags())) or "none"
-    report.add("settings_in_use", 0, "-", f"weight repacking {'on' if native.params.extra_buffers else 'off'}: {native.params.why} (AMX flags: {flags}; probe: {native.summary()})")
+    report.add(
+        "settings_in_use",
+        0,
+        "-",
+        f"weight repacking {'on' if native.params.extra_buffers else 'off'}: {native.params.why} (AMX flags: {flags}; probe: {native.summary()})",
+    )
     repack_rows(report, {"360m_shape_q8_0": path, **packaged_variants(settings.cache_dir)}, args.rounds)
 
     # -- prompt eval and decode through the backend -------------------------------------
@@ -227,7 +239,9 @@ def main() -> int:
         llm.reset()
         t = time.perf_counter()
         # on the backend's model thread, as the Space runs it (see ModelThread)
-        llama.model_thread.call(lambda: list(llm.create_completion(tokens, max_tokens=decode_tokens, temperature=0, stream=True)))
+        llama.model_thread.call(
+            lambda: list(llm.create_completion(tokens, max_tokens=decode_tokens, temperature=0, stream=True))
+        )
         raw_total.append(time.perf_counter() - t)
     bw = read_bandwidth_gb_s()
     report.add("prompt_tok_s", median(pe), "tok/s", f"{n_prompt}-token prompt, no cached prefix")
@@ -235,7 +249,12 @@ def main() -> int:
     report.add("mem_read_gb_s", bw, "GB/s", "torch sum over 2 GiB")
     report.add("decode_roof_tok_s", bw * 1e9 / model_bytes, "tok/s", "bandwidth / model bytes")
     report.add("decode_fraction_of_roof", median(dec) / (bw * 1e9 / model_bytes), "ratio", "target >= 0.85")
-    report.add("overhead_ratio", median(space_total) / median(raw_total), "ratio", "Space stream / raw create_completion, same prompt; target <= 1.05")
+    report.add(
+        "overhead_ratio",
+        median(space_total) / median(raw_total),
+        "ratio",
+        "Space stream / raw create_completion, same prompt; target <= 1.05",
+    )
 
     # -- TTFT of the default grounded answer ---------------------------------------------
     docs = sources(5, 250, llama.count)
@@ -256,23 +275,39 @@ def main() -> int:
 
     warm = [ttft(False) for _ in range(args.rounds)]
     cold = [ttft(True) for _ in range(args.rounds)]
-    report.add("ttft_s/answer_default", median(warm), "s", f"5 sources x ~250 tokens, source budget {settings.source_tokens}; target <= 3")
+    report.add(
+        "ttft_s/answer_default",
+        median(warm),
+        "s",
+        f"5 sources x ~250 tokens, source budget {settings.source_tokens}; target <= 3",
+    )
     report.add("ttft_s/answer_no_prefix_cache", median(cold), "s", "system prompt re-evaluated every time")
     report.add("prefix_cache_gain_s", median(cold) - median(warm), "s")
 
     # -- the context-size trade-off ------------------------------------------------------
     for budget in (256, 512, 1024, 1536):
         api.settings = Settings(**{**settings.__dict__, "source_tokens": budget})
-        report.add(f"ttft_s/sources_{budget}", median([ttft(False) for _ in range(args.rounds)]), "s", f"source budget {budget} tokens")
+        report.add(
+            f"ttft_s/sources_{budget}",
+            median([ttft(False) for _ in range(args.rounds)]),
+            "s",
+            f"source budget {budget} tokens",
+        )
     api.settings = settings
 
     # -- why all compute runs on one thread ----------------------------------------------
     # In a fresh process: this one has already called OpenMP (llama.cpp, torch) from
     # several threads, which is the very effect being measured.
-    probe = subprocess.run([sys.executable, __file__, "--thread-probe", path, "--rounds", str(args.rounds)],
-                           capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [sys.executable, __file__, "--thread-probe", path, "--rounds", str(args.rounds)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     one, second = json.loads(probe.stdout.strip().splitlines()[-1])
-    report.add("decode_tok_s/model_thread", one, "tok/s", "raw eval loop, every call from the thread that first used the model")
+    report.add(
+        "decode_tok_s/model_thread", one, "tok/s", "raw eval loop, every call from the thread that first used the model"
+    )
     report.add("decode_tok_s/second_caller", second, "tok/s", "the same loop from another thread while that one lives")
     report.add("second_caller_ratio", second / one, "ratio", "why every call goes to one thread")
     report.print()

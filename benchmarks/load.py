@@ -18,9 +18,8 @@ import tempfile
 import threading
 import time
 
-from _common import ROOT, Report, machine, median, percentile
+from _common import Report, machine, median, percentile
 
-sys.path.insert(0, str(ROOT))
 from pipeline import RAGPipeline, Service, Stack, StageError  # noqa: E402
 
 QUESTIONS = [
@@ -39,7 +38,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=60)
-    ap.add_argument("--queue-size", type=int, default=None, help="GENERATE_QUEUE_SIZE for this run (default: the Space's own)")
+    ap.add_argument(
+        "--queue-size", type=int, default=None, help="GENERATE_QUEUE_SIZE for this run (default: the Space's own)"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     report = Report(f"Load: {args.clients} clients x {args.seconds:g} s through the pipeline ({machine()})", args.json)
@@ -47,7 +48,9 @@ def main() -> int:
         env = {"RETRIEVE_INDEX_DIR": tmp, "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
         if args.queue_size is not None:
             env["GENERATE_QUEUE_SIZE"] = str(args.queue_size)
-        with Stack([Service(n, env=env, log_path=f"{tmp}/{n}.log") for n in ("retrieve", "rerank", "generate")]) as stack:
+        with Stack(
+            [Service(n, env=env, log_path=f"{tmp}/{n}.log") for n in ("retrieve", "rerank", "generate")]
+        ) as stack:
             u = stack.urls
             RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"]).ask(QUESTIONS[0])  # warm up
             lock = threading.Lock()
@@ -83,7 +86,12 @@ def main() -> int:
             for th in threads:
                 th.join()
             elapsed = time.monotonic() - start
-    report.add("answers_per_min", 60 * len(latencies) / elapsed, "1/min", f"{len(latencies)} answers in {elapsed:.0f} s (the last ones finish after --seconds)")
+    report.add(
+        "answers_per_min",
+        60 * len(latencies) / elapsed,
+        "1/min",
+        f"{len(latencies)} answers in {elapsed:.0f} s (the last ones finish after --seconds)",
+    )
     report.add("latency_p50_s", median(latencies) if latencies else float("nan"), "s", "question to final answer")
     report.add("latency_p95_s", percentile(latencies, 95) if latencies else float("nan"), "s", "")
     report.add("errors", len(errors), "calls", "; ".join(sorted(set(errors))[:3]))

@@ -21,8 +21,6 @@ import time
 
 from _common import ROOT, Report, median, percentile
 
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 from pipeline import RAGPipeline, Service, Stack  # noqa: E402
 from pipeline.rag import _table, dedupe  # noqa: E402
 
@@ -37,7 +35,8 @@ QUERIES = [
 
 def build_models(cache) -> dict:
     from generation_speed import model_file
-    from tiny_models import make_cross_encoder
+
+    from tests.tiny_models import make_cross_encoder
 
     ce = cache / "ce-msmarco-minilm-l6-shape"
     if not (ce / "config.json").exists():
@@ -67,12 +66,23 @@ def main() -> int:
     cache = ROOT / ".cache" / "bench"
     env = build_models(cache)
     with tempfile.TemporaryDirectory() as tmp:
-        env.update({"RETRIEVE_INDEX_DIR": tmp, "RETRIEVE_CORPUS": f"{ROOT / 'docs'}:{ROOT / 'README.md'}", "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"})
-        with Stack([Service(n, env=env, log_path=f"{tmp}/{n}.log") for n in ("retrieve", "rerank", "generate")]).start(timeout=300) as stack:  # starts once
+        env.update(
+            {
+                "RETRIEVE_INDEX_DIR": tmp,
+                "RETRIEVE_CORPUS": f"{ROOT / 'docs'}:{ROOT / 'README.md'}",
+                "HF_TOKEN": "",
+                "HF_HUB_OFFLINE": "1",
+            }
+        )
+        with Stack([Service(n, env=env, log_path=f"{tmp}/{n}.log") for n in ("retrieve", "rerank", "generate")]).start(
+            timeout=300
+        ) as stack:  # starts once
             u = stack.urls
             breakdown = {}
             for transport in ("gradio_client", "rest"):
-                rag = RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], transport=transport)
+                rag = RAGPipeline(
+                    retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], transport=transport
+                )
                 run_pipeline(rag, QUERIES[0], args.max_tokens)  # connect and warm up
                 runs = [run_pipeline(rag, QUERIES[i % len(QUERIES)], args.max_tokens) for i in range(args.rounds)]
                 # Trivial calls isolate the hop: /stats does no model work on the server.
@@ -89,11 +99,31 @@ def main() -> int:
                     xs = [r[f"{stage}_s"] for r in runs]
                     report.add(f"stage_p50_ms/{stage}{tag}", 1000 * median(xs), "ms")
                     report.add(f"stage_p95_ms/{stage}{tag}", 1000 * percentile(xs, 95), "ms")
-                report.add(f"hop_overhead_ms/retrieve{tag}", 1000 * median(stats), "ms", "client time of /stats (no server work); target <= 50")
-                report.add(f"hop_overhead_ms/rerank{tag}", 1000 * median(status), "ms", "client time of /status (no server work); target <= 50")
-                report.add(f"hop_overhead_ms/generate{tag}", 1000 * median([r["generate_s"] - r["generate_server_total_s"] for r in runs]), "ms", "client minus the Space's reported total; target <= 50")
+                report.add(
+                    f"hop_overhead_ms/retrieve{tag}",
+                    1000 * median(stats),
+                    "ms",
+                    "client time of /stats (no server work); target <= 50",
+                )
+                report.add(
+                    f"hop_overhead_ms/rerank{tag}",
+                    1000 * median(status),
+                    "ms",
+                    "client time of /status (no server work); target <= 50",
+                )
+                report.add(
+                    f"hop_overhead_ms/generate{tag}",
+                    1000 * median([r["generate_s"] - r["generate_server_total_s"] for r in runs]),
+                    "ms",
+                    "client minus the Space's reported total; target <= 50",
+                )
                 report.add(f"ttft_s/pipeline{tag}", median([r["ttft_s"] for r in runs]), "s", "question to first token")
-                report.add(f"total_s/pipeline{tag}", median([r["total_s"] for r in runs]), "s", f"{args.max_tokens} answer tokens")
+                report.add(
+                    f"total_s/pipeline{tag}",
+                    median([r["total_s"] for r in runs]),
+                    "s",
+                    f"{args.max_tokens} answer tokens",
+                )
                 breakdown[transport] = {
                     "retrieve": median([r["retrieve_s"] for r in runs]),
                     "rerank": median([r["rerank_s"] for r in runs]),
@@ -128,7 +158,10 @@ def in_process_reference(env: dict, args, report: Report) -> dict:
         for i in range(args.rounds + 1):
             q = QUERIES[i % len(QUERIES)]
             t0 = time.perf_counter()
-            hits = [{"id": h.chunk.id, "text": h.chunk.text, "source": h.chunk.source, "score": h.score} for h in retriever.search(q, k=20)]
+            hits = [
+                {"id": h.chunk.id, "text": h.chunk.text, "source": h.chunk.source, "score": h.score}
+                for h in retriever.search(q, k=20)
+            ]
             t1 = time.perf_counter()
             result = reranker.run(q, _table(dedupe(hits)), 5)
             docs = [dict(zip(result.headers, r)) for r in result.rows]
@@ -151,28 +184,41 @@ def in_process_reference(env: dict, args, report: Report) -> dict:
 
 def write_chart(breakdown: dict, path: str) -> None:
     """A horizontal stacked bar per transport, as a dependency-free SVG."""
-    colors = {"retrieve": "#4c78a8", "rerank": "#f58518", "generate (to first token)": "#54a24b", "generate (rest of answer)": "#b5d99c"}
+    colors = {
+        "retrieve": "#4c78a8",
+        "rerank": "#f58518",
+        "generate (to first token)": "#54a24b",
+        "generate (rest of answer)": "#b5d99c",
+    }
     rows = list(breakdown.items())
     total_max = max(sum(v.values()) for _, v in rows)
     width, left, bar_h, gap = 760, 130, 34, 22
     scale = (width - left - 40) / total_max
     height = 60 + len(rows) * (bar_h + gap) + 60
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
-           f'<text x="{left}" y="24" font-size="15" font-weight="bold">Where the time goes: one question, median seconds</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+        f'<text x="{left}" y="24" font-size="15" font-weight="bold">Where the time goes: one question, median seconds</text>',
+    ]
     for i, (name, parts) in enumerate(rows):
         y = 44 + i * (bar_h + gap)
         out.append(f'<text x="{left - 8}" y="{y + bar_h / 2 + 4}" text-anchor="end">{name}</text>')
         x = left
         for part, secs in parts.items():
             w = max(secs * scale, 0.5)
-            out.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colors[part]}"><title>{part}: {secs:.3f} s</title></rect>')
+            out.append(
+                f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colors[part]}"><title>{part}: {secs:.3f} s</title></rect>'
+            )
             if w > 38:
-                out.append(f'<text x="{x + w / 2:.1f}" y="{y + bar_h / 2 + 4}" text-anchor="middle" fill="white">{secs:.2f}</text>')
+                out.append(
+                    f'<text x="{x + w / 2:.1f}" y="{y + bar_h / 2 + 4}" text-anchor="middle" fill="white">{secs:.2f}</text>'
+                )
             x += w
         out.append(f'<text x="{x + 6:.1f}" y="{y + bar_h / 2 + 4}">{sum(parts.values()):.2f} s</text>')
     ly = 44 + len(rows) * (bar_h + gap) + 10
     for j, (part, color) in enumerate(colors.items()):
-        out.append(f'<rect x="{left + j * 160}" y="{ly}" width="12" height="12" fill="{color}"/><text x="{left + j * 160 + 16}" y="{ly + 11}">{part}</text>')
+        out.append(
+            f'<rect x="{left + j * 160}" y="{ly}" width="12" height="12" fill="{color}"/><text x="{left + j * 160 + 16}" y="{ly + 11}">{part}</text>'
+        )
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out))

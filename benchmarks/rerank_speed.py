@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 from _common import DEFAULT_BEIR, ROOT, Report, load_beir, median, ndcg_at
-
-sys.path.insert(0, str(ROOT / "tests"))
 from rag_rerank.reranker import Reranker  # noqa: E402
 from rag_rerank.scorers import CrossEncoderScorer, ScorerChoice, resolve  # noqa: E402
-from tiny_models import make_cross_encoder  # noqa: E402
+
+from tests.tiny_models import make_cross_encoder  # noqa: E402
 
 
 def passages(beir_dir: str, n: int, tokenizer, tokens: int = 256) -> list[str]:
@@ -82,10 +81,22 @@ def main() -> int:
                 t = time.perf_counter()
                 raw.predict(pairs, batch_size=scorer.batch_size, show_progress_bar=False)
                 raw_t.append(time.perf_counter() - t)
-            report.add(f"rerank_ms/{n}{name}", 1000 * median(space_t), "ms", "Reranker.run (parse, dedup, score, sort)" + (", target <= 600" if n == 20 else ""))
-            report.add(f"raw_predict_ms/{n}{name}", 1000 * median(raw_t), "ms", "CrossEncoder.predict on the same pairs")
+            report.add(
+                f"rerank_ms/{n}{name}",
+                1000 * median(space_t),
+                "ms",
+                "Reranker.run (parse, dedup, score, sort)" + (", target <= 600" if n == 20 else ""),
+            )
+            report.add(
+                f"raw_predict_ms/{n}{name}", 1000 * median(raw_t), "ms", "CrossEncoder.predict on the same pairs"
+            )
             report.add(f"overhead_ratio/{n}{name}", median(space_t) / median(raw_t), "ratio")
-        report.add(f"kendall_tau_int8_vs_fp32/{n}", kendall(fp32.score(query, batch), int8.score(query, batch)), "tau", "random weights: a worst case")
+        report.add(
+            f"kendall_tau_int8_vs_fp32/{n}",
+            kendall(fp32.score(query, batch), int8.score(query, batch)),
+            "tau",
+            "random weights: a worst case",
+        )
 
     try:
         real = resolve("cross-encoder/ms-marco-MiniLM-L6-v2")
@@ -94,8 +105,14 @@ def main() -> int:
         print(f"(real cross-encoder not available: {exc}; skipping its agreement and nDCG)", file=sys.stderr)
     if real:
         real_fp32, real_int8 = CrossEncoderScorer(real), CrossEncoderScorer(real, quantize="int8")
-        report.add("kendall_tau_int8_vs_fp32/real/20", kendall(real_fp32.score(query, docs[:20]), real_int8.score(query, docs[:20])), "tau")
-        report.add("ndcg@10/hybrid+rerank", rerank_ndcg(args.beir_dir, real_fp32), "score", "top 100 hybrid hits reranked")
+        report.add(
+            "kendall_tau_int8_vs_fp32/real/20",
+            kendall(real_fp32.score(query, docs[:20]), real_int8.score(query, docs[:20])),
+            "tau",
+        )
+        report.add(
+            "ndcg@10/hybrid+rerank", rerank_ndcg(args.beir_dir, real_fp32), "score", "top 100 hybrid hits reranked"
+        )
     report.print()
     return 0
 
@@ -107,7 +124,9 @@ def rerank_ndcg(beir_dir: str, scorer: CrossEncoderScorer, depth: int = 100) -> 
     corpus, queries, qrels = load_beir(beir_dir)
     retriever = Retriever(index_dir=ROOT / ".cache" / "bench" / Path(beir_dir).name)
     if len(retriever.index) == 0:
-        retriever.ingest([Document(id=i, text=o["text"], source="corpus.jsonl", title=o.get("title", "")) for i, o in corpus.items()])
+        retriever.ingest(
+            [Document(id=i, text=o["text"], source="corpus.jsonl", title=o.get("title", "")) for i, o in corpus.items()]
+        )
     scores = []
     for qid, text in queries.items():
         hits = retriever.search(text, k=depth, mode="hybrid")

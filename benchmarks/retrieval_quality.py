@@ -17,11 +17,9 @@ import shutil
 import statistics
 import sys
 import time
-
 from pathlib import Path
 
 from _common import DEFAULT_BEIR, ROOT, Report, load_beir, ndcg_at, recall_at
-
 from rag_retrieve.documents import Document
 from rag_retrieve.fusion import FUSIONS
 from rag_retrieve.index import DEFAULT_FUSION, HybridIndex
@@ -47,13 +45,20 @@ def main() -> int:
     ap.add_argument("--fusions", default=",".join(FUSIONS), help="hybrid fusions to compare")
     ap.add_argument("--max-queries", type=int, default=0)
     ap.add_argument("--backend", choices=("local", "qdrant", "both"), default="local")
-    ap.add_argument("--index-dir", default=None, help="persist the index here and reuse it on later runs (default: .cache/bench/<folder name>)")
+    ap.add_argument(
+        "--index-dir",
+        default=None,
+        help="persist the index here and reuse it on later runs (default: .cache/bench/<folder name>)",
+    )
     args = ap.parse_args()
 
     corpus, queries, qrels = load_beir(args.beir_dir)
     if args.max_queries:
         queries = dict(list(queries.items())[: args.max_queries])
-    docs = [Document(id=i, text=o.get("text", ""), source="corpus.jsonl", title=o.get("title", "")) for i, o in corpus.items()]
+    docs = [
+        Document(id=i, text=o.get("text", ""), source="corpus.jsonl", title=o.get("title", ""))
+        for i, o in corpus.items()
+    ]
 
     index_dir = Path(args.index_dir or ROOT / ".cache" / "bench" / Path(args.beir_dir).name)
     retriever = Retriever(index_dir=index_dir)
@@ -64,7 +69,10 @@ def main() -> int:
     else:
         ingest_note = f"reused the index in {index_dir}"
     index = retriever.index
-    report = Report(f"Retrieval quality on {args.beir_dir} ({len(docs)} docs, {len(index)} chunks, {len(queries)} queries)", args.json)
+    report = Report(
+        f"Retrieval quality on {args.beir_dir} ({len(docs)} docs, {len(index)} chunks, {len(queries)} queries)",
+        args.json,
+    )
     report.add("ingest_s", time.perf_counter() - t0, "s", ingest_note)
 
     qids = list(queries)
@@ -72,10 +80,16 @@ def main() -> int:
     runs = [("dense", None), ("bm25", None)] + [("hybrid", f) for f in args.fusions.split(",") if f]
     backends = {}
     if args.backend in ("local", "both"):
-        backends["local"] = (lambda f: setattr(index, "fusion", f), lambda vec, q, mode: doc_ranking(index, index.scores(vec, q, mode, depth=1000)[0]))
+        backends["local"] = (
+            lambda f: setattr(index, "fusion", f),
+            lambda vec, q, mode: doc_ranking(index, index.scores(vec, q, mode, depth=1000)[0]),
+        )
     if args.backend in ("qdrant", "both"):
         qdrant = open_qdrant(index, index_dir.with_name(index_dir.name + "-qdrant"), report)
-        backends["qdrant"] = (lambda f: setattr(qdrant, "fusion", f), lambda vec, q, mode: hit_ranking(qdrant.search(vec, q, k=1000, mode=mode, clauses=[])))
+        backends["qdrant"] = (
+            lambda f: setattr(qdrant, "fusion", f),
+            lambda vec, q, mode: hit_ranking(qdrant.search(vec, q, k=1000, mode=mode, clauses=[])),
+        )
     results: dict[tuple[str, str], tuple[float, float]] = {}
     for backend, (set_fusion, rank) in backends.items():
         for mode, fusion in runs:
@@ -94,11 +108,18 @@ def main() -> int:
             report.add(f"ndcg@10/{name}{tag}", results[(backend, name)][0], "score", note)
             report.add(f"recall@100/{name}{tag}", results[(backend, name)][1], "score", note)
             if args.backend != "local":
-                report.add(f"search_p50_ms/{name}{tag}", 1000 * statistics.median(took), "ms", "top 1000 chunks, in process")
+                report.add(
+                    f"search_p50_ms/{name}{tag}", 1000 * statistics.median(took), "ms", "top 1000 chunks, in process"
+                )
     if args.backend == "both":
         for (backend, name), (ndcg, _) in results.items():
             if backend == "qdrant":
-                report.add(f"ndcg@10_diff/{name}", ndcg - results[("local", name)][0], "score", "qdrant - local (target: within 0.005)")
+                report.add(
+                    f"ndcg@10_diff/{name}",
+                    ndcg - results[("local", name)][0],
+                    "score",
+                    "qdrant - local (target: within 0.005)",
+                )
     report.print()
     return 0
 
@@ -125,7 +146,9 @@ def open_qdrant(index: HybridIndex, path: Path, report: Report):
         qdrant = QdrantIndex(model=index.model, dimension=index.dimension, path=path)
         t = time.perf_counter()
         qdrant.add(index.chunks, index.vectors)
-        report.add("qdrant_write_s", time.perf_counter() - t, "s", f"{len(index)} chunks into embedded Qdrant at {path}")
+        report.add(
+            "qdrant_write_s", time.perf_counter() - t, "s", f"{len(index)} chunks into embedded Qdrant at {path}"
+        )
     return qdrant
 
 

@@ -28,7 +28,6 @@ import time
 import numpy as np
 import torch
 from _common import DEFAULT_BEIR, Report, load_beir, median, percentile
-
 from rag_retrieve.documents import Chunk, Document
 from rag_retrieve.index import HybridIndex
 from rag_retrieve.retriever import Retriever
@@ -57,7 +56,10 @@ def main() -> int:
 
     corpus, queries, _ = load_beir(args.beir_dir)
     report = Report("Retrieval speed", args.json)
-    docs = [Document(id=i, text=o["text"], source="corpus.jsonl", title=o.get("title", "")) for i, o in list(corpus.items())[: args.docs]]
+    docs = [
+        Document(id=i, text=o["text"], source="corpus.jsonl", title=o.get("title", ""))
+        for i, o in list(corpus.items())[: args.docs]
+    ]
 
     # -- ingest vs raw encode ----------------------------------------------------------
     probe = Retriever()
@@ -87,7 +89,16 @@ def main() -> int:
     rng = np.random.default_rng(0)
     for size in [int(s) for s in args.sizes.split(",") if s]:
         chunks = [
-            Chunk(id=f"c{i}", doc_id=f"d{i}", text=passages[i % len(passages)], source="synthetic", title="", position=0, start=0, end=0)
+            Chunk(
+                id=f"c{i}",
+                doc_id=f"d{i}",
+                text=passages[i % len(passages)],
+                source="synthetic",
+                title="",
+                position=0,
+                start=0,
+                end=0,
+            )
             for i in range(size)
         ]
         vecs = rng.standard_normal((size, embedder.dimension), dtype=np.float32)
@@ -95,7 +106,12 @@ def main() -> int:
         index = HybridIndex(chunks, vecs, model=probe.model_name)
         qvecs = embedder.embed(qtexts)
         as_tensor = torch.from_numpy(vecs)
-        report.add(f"matrix_read_ms/{size}", 1000 * median(timed(lambda: as_tensor.sum(), 20)), "ms", f"{vecs.nbytes / 2**20:.0f} MiB float32, one multi-threaded sum")
+        report.add(
+            f"matrix_read_ms/{size}",
+            1000 * median(timed(lambda: as_tensor.sum(), 20)),
+            "ms",
+            f"{vecs.nbytes / 2**20:.0f} MiB float32, one multi-threaded sum",
+        )
         if args.backend in ("qdrant", "both"):
             qdrant_speed(report, chunks, vecs, qtexts, qvecs, probe.model_name, size)
         if args.backend == "qdrant":

@@ -28,11 +28,13 @@ def main() -> int:
         raise SystemExit("chromium is not installed: apt-get install -y chromium")
     from playwright.sync_api import sync_playwright
 
-    sys.path.insert(0, str(HERE.parent))  # a script in docs/, run from a checkout
     from pipeline.chat import ANSWERED_JS
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(args.url)
         page.get_by_role("button", name="Send").wait_for(timeout=60_000)

@@ -1,7 +1,7 @@
 """pipeline: composes the retrieve, rerank and generate Spaces through gradio_client.
 
-    from pipeline import RAGPipeline
-    answer = RAGPipeline().ask("What causes tides?")
+from pipeline import RAGPipeline
+answer = RAGPipeline().ask("What causes tides?")
 """
 
 from .clients import StageClient, StageError

@@ -1,9 +1,9 @@
 """Command line.
 
-    python -m pipeline up [--chat-port 7860 ...]   start every Space and the chat UI locally
-    python -m pipeline ask "question" [--json]     answer from the command line
-    python -m pipeline deploy --owner NAME [--prefix rag-] [--private] [--dry-run]
-                                                   create or update the four Spaces on Hugging Face
+python -m pipeline up [--chat-port 7860 ...]   start every Space and the chat UI locally
+python -m pipeline ask "question" [--json]     answer from the command line
+python -m pipeline deploy --owner NAME [--prefix rag-] [--private] [--dry-run]
+                                               create or update the four Spaces on Hugging Face
 """
 
 from __future__ import annotations
@@ -48,8 +48,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
             rag = RAGPipeline(retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"])
             # The examples are about the bundled corpus, so only when it is the one served.
-            chat = build_chat_app(rag, write_token=token, examples=None if os.environ.get("RETRIEVE_CORPUS") else BUNDLED_EXAMPLES)
-            chat.queue(default_concurrency_limit=4).launch(server_name="127.0.0.1", server_port=args.chat_port, prevent_thread_lock=True, quiet=True, mcp_server=True)
+            chat = build_chat_app(
+                rag, write_token=token, examples=None if os.environ.get("RETRIEVE_CORPUS") else BUNDLED_EXAMPLES
+            )
+            chat.queue(default_concurrency_limit=4).launch(
+                server_name="127.0.0.1",
+                server_port=args.chat_port,
+                prevent_thread_lock=True,
+                quiet=True,
+                mcp_server=True,
+            )
             urls = {"chat": f"http://127.0.0.1:{args.chat_port}/", **urls}
         print("\nReady:", flush=True)
         for name, url in urls.items():
@@ -75,14 +83,18 @@ def cmd_ask(args: argparse.Namespace) -> int:
     rag = RAGPipeline(retrieve=args.retrieve, rerank=args.rerank, generate=args.generate, timeout=args.timeout)
     try:
         if args.json:
-            answer = rag.ask(args.question, args.k_retrieve, args.k_rerank, max_tokens=args.max_tokens, temperature=args.temperature)
+            answer = rag.ask(
+                args.question, args.k_retrieve, args.k_rerank, max_tokens=args.max_tokens, temperature=args.temperature
+            )
             print(json.dumps(answer.to_dict(), default=str))
             return 0
         printed = ""
         answer = None
-        for event, value in rag.stream(args.question, args.k_retrieve, args.k_rerank, max_tokens=args.max_tokens, temperature=args.temperature):
+        for event, value in rag.stream(
+            args.question, args.k_retrieve, args.k_rerank, max_tokens=args.max_tokens, temperature=args.temperature
+        ):
             if event == "delta":
-                sys.stdout.write(value[len(printed):] if value.startswith(printed) else "\n" + value)
+                sys.stdout.write(value[len(printed) :] if value.startswith(printed) else "\n" + value)
                 sys.stdout.flush()
                 printed = value
             elif event == "done":
@@ -96,8 +108,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
     t = answer.timings
     sure = f" (confidence {answer.confidence:.2f})" if answer.confidence is not None else ""
     print(f"\nVerdict: {answer.verdict or 'n/a'}{sure}")
-    print(f"Backend: {answer.backend} ({answer.info.get('backend_label', '')}) · reranker: {answer.rerank_method} · evidence scored by: {answer.info.get('evidence_scorer', 'n/a')}")
-    print(f"Timings: retrieve {t['retrieve_s']:.2f}s, rerank {t['rerank_s']:.2f}s, generate {t['generate_s']:.2f}s, first token {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s")
+    print(
+        f"Backend: {answer.backend} ({answer.info.get('backend_label', '')}) · reranker: "
+        f"{answer.rerank_method} · evidence scored by: {answer.info.get('evidence_scorer', 'n/a')}"
+    )
+    print(
+        f"Timings: retrieve {t['retrieve_s']:.2f}s, rerank {t['rerank_s']:.2f}s, generate "
+        f"{t['generate_s']:.2f}s, first token {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s"
+    )
     for note in answer.notes:
         print(f"Note: {note}")
     return 0
@@ -128,7 +146,9 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start every Space and the chat UI locally, print the URLs")
     up.add_argument("--retrieve-port", type=int, default=DEFAULT_PORTS["retrieve"])
@@ -148,14 +168,22 @@ def main(argv: list[str] | None = None) -> int:
     ask.add_argument("--k-retrieve", type=int, default=20)
     ask.add_argument("--k-rerank", type=int, default=5)
     ask.add_argument("--max-tokens", type=int, default=256)
-    ask.add_argument("--temperature", type=float, default=0.0, help="kept for compatibility: answers are decoded greedily")
+    ask.add_argument(
+        "--temperature", type=float, default=0.0, help="kept for compatibility: answers are decoded greedily"
+    )
     ask.add_argument("--timeout", type=float, default=120, help="seconds each stage may take")
     ask.set_defaults(func=cmd_ask)
-    dep = sub.add_parser("deploy", help="create or update the retrieve, rerank, generate and chat Spaces on Hugging Face")
+    dep = sub.add_parser(
+        "deploy", help="create or update the retrieve, rerank, generate and chat Spaces on Hugging Face"
+    )
     dep.add_argument("--owner", required=True, help="the user or organisation that owns the Spaces")
-    dep.add_argument("--prefix", default="rag-", help="Space names are <prefix>retrieve, <prefix>rerank, ... (default rag-)")
+    dep.add_argument(
+        "--prefix", default="rag-", help="Space names are <prefix>retrieve, <prefix>rerank, ... (default rag-)"
+    )
     dep.add_argument("--private", action="store_true", help="create the Spaces private")
-    dep.add_argument("--dry-run", action="store_true", help="print every repo, file, secret name and variable, and touch nothing")
+    dep.add_argument(
+        "--dry-run", action="store_true", help="print every repo, file, secret name and variable, and touch nothing"
+    )
     dep.set_defaults(func=cmd_deploy)
     args = ap.parse_args(argv)
     return args.func(args)

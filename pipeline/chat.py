@@ -106,13 +106,19 @@ def details_markdown(answer) -> str:
         f" · **evidence scored by:** {answer.info.get('evidence_scorer', 'n/a')}",
         f"**Timings (s):** retrieve {t.get('retrieve_s', 0):.2f} · rerank {t.get('rerank_s', 0):.2f} · generate {t.get('generate_s', 0):.2f}"
         f" · first token {t.get('ttft_s') or 0:.2f} · total {t.get('total_s', 0):.2f}"
-        + (f" (generate Space: first token {server.get('ttft_s')}, {server.get('decode_tok_s')} tok/s)" if server else ""),
+        + (
+            f" (generate Space: first token {server.get('ttft_s')}, {server.get('decode_tok_s')} tok/s)"
+            if server
+            else ""
+        ),
     ]
     parts += [f"- {n}" for n in answer.notes]
     return "\n\n".join(parts)
 
 
-def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, examples: list[str] | None = None) -> gr.Blocks:
+def build_chat_app(
+    pipeline: RAGPipeline, *, write_token: str | None = None, examples: list[str] | None = None
+) -> gr.Blocks:
     """The chat page: ask questions, and add or remove the documents they are answered from.
 
     Args:
@@ -121,6 +127,7 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             the page; without it, the upload and delete controls say how to enable them.
         examples: example questions shown under the question box.
     """
+
     def respond(message: str, history: list, k_retrieve: int, k_rerank: int, max_tokens: int):
         history = list(history or [])
         if not message or not message.strip():
@@ -130,14 +137,24 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         for i in range(0, len(history) - 1, 2):
             if history[i].get("role") == "user" and history[i + 1].get("role") == "assistant":
                 pairs.append([history[i]["content"], history[i + 1]["content"]])
-        history = history + [{"role": "user", "content": message}, {"role": "assistant", "content": "_Searching your documents…_"}]
+        history = history + [
+            {"role": "user", "content": message},
+            {"role": "assistant", "content": "_Searching your documents…_"},
+        ]
         sources_md, details = "", ""
         yield history, "", sources_md, details
         try:
-            for event, value in pipeline.stream(message, int(k_retrieve), int(k_rerank), history=pairs, temperature=0.0, max_tokens=int(max_tokens)):
+            for event, value in pipeline.stream(
+                message, int(k_retrieve), int(k_rerank), history=pairs, temperature=0.0, max_tokens=int(max_tokens)
+            ):
                 if event == "sources":
                     sources_md = sources_markdown(value)
-                    history[-1] = {"role": "assistant", "content": f"_Reading {plural(len(value), 'passage')}…_" if value else "_Nothing found; answering anyway…_"}
+                    history[-1] = {
+                        "role": "assistant",
+                        "content": f"_Reading {plural(len(value), 'passage')}…_"
+                        if value
+                        else "_Nothing found; answering anyway…_",
+                    }
                 elif event == "delta":
                     if not value:
                         continue  # the sources are announced before any text: keep the "…"
@@ -145,7 +162,11 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
                 else:
                     history[-1] = {"role": "assistant", "content": readable(value.text) or "(empty answer)"}
                     quoted = (value.info.get("grounding") or {}).get("candidate") or ""
-                    marks = {c["n"]: quoted for c in value.info.get("citations", [])} if value.verdict != "not_found" else {}
+                    marks = (
+                        {c["n"]: quoted for c in value.info.get("citations", [])}
+                        if value.verdict != "not_found"
+                        else {}
+                    )
                     sources_md, details = sources_markdown(value.sources, highlight=marks), details_markdown(value)
                 yield history, "", sources_md, details
         except (StageError, ValueError) as exc:
@@ -166,7 +187,12 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         if not isinstance(question, str) or not question.strip():
             raise gr.Error("The question is empty. Ask something about the indexed documents.")
         for name, value, top in (("k_retrieve", k_retrieve, 100), ("k_rerank", k_rerank, 20)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or not 1 <= value <= top:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or value != int(value)
+                or not 1 <= value <= top
+            ):
                 raise gr.Error(f"{name} must be a whole number from 1 to {top}, but got {value!r}.")
         try:
             a = pipeline.ask(question.strip(), int(k_retrieve), int(k_rerank))
@@ -177,7 +203,10 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             "verdict": a.verdict,
             "confidence": a.confidence,
             "supported": a.supported,
-            "sources": [{"n": s.n, "source": s.source or s.id, "text": s.text, "cited": s.cited} for s in sorted(a.sources, key=lambda s: s.n)],
+            "sources": [
+                {"n": s.n, "source": s.source or s.id, "text": s.text, "cited": s.cited}
+                for s in sorted(a.sources, key=lambda s: s.n)
+            ],
             "backend": a.info.get("backend_label") or a.backend,
             "notes": a.notes,
         }
@@ -188,7 +217,11 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         except StageError as exc:
             return gr.update(value=None), gr.update(choices=[], value=None), f"⚠️ {exc}"
         rows = [[r["source"], r["documents"], r["chunks"]] for r in listed]
-        summary = f"**{plural(len(rows), 'source')} indexed**, {plural(sum(r[2] for r in rows), 'passage')}." if rows else "_Nothing is indexed yet: upload a file to start._"
+        summary = (
+            f"**{plural(len(rows), 'source')} indexed**, {plural(sum(r[2] for r in rows), 'passage')}."
+            if rows
+            else "_Nothing is indexed yet: upload a file to start._"
+        )
         return rows, gr.update(choices=[r[0] for r in rows], value=None), summary
 
     def upload(files, progress=gr.Progress()):
@@ -216,12 +249,20 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
         return (report, *list_sources())
 
     with gr.Blocks(title="RAG chat") as app:
-        gr.Markdown("# Ask your documents\nAdd files on the right, then ask a question. Answers quote your documents and name the source they come from.")
+        gr.Markdown(
+            "# Ask your documents\nAdd files on the right, then ask a question. Answers quote your documents and name the source they come from."
+        )
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", value=[], height=460)
                 with gr.Row():
-                    box = gr.Textbox(label="Question", placeholder="Ask something about your documents", scale=5, show_label=False, submit_btn=False)
+                    box = gr.Textbox(
+                        label="Question",
+                        placeholder="Ask something about your documents",
+                        scale=5,
+                        show_label=False,
+                        submit_btn=False,
+                    )
                     send = gr.Button("Send", variant="primary", scale=1, min_width=80)
                 example_buttons = []
                 if examples:
@@ -239,26 +280,66 @@ def build_chat_app(pipeline: RAGPipeline, *, write_token: str | None = None, exa
             with gr.Column(scale=2):
                 gr.Markdown("### Your documents")
                 summary = gr.Markdown()
-                files = gr.File(label="Add files (.txt, .md, .pdf, .html, .jsonl, .zip)", file_count="multiple", file_types=UPLOAD_TYPES, interactive=bool(write_token), elem_id="upload")
+                files = gr.File(
+                    label="Add files (.txt, .md, .pdf, .html, .jsonl, .zip)",
+                    file_count="multiple",
+                    file_types=UPLOAD_TYPES,
+                    interactive=bool(write_token),
+                    elem_id="upload",
+                )
                 add = gr.Button("Add to the index", variant="primary", interactive=bool(write_token))
-                report = gr.Textbox(label="Report", lines=3, value="" if write_token else UPLOADS_OFF, interactive=False)
-                indexed = gr.Dataframe(headers=["source", "documents", "chunks"], label="Indexed", interactive=False, wrap=True)
+                report = gr.Textbox(
+                    label="Report", lines=3, value="" if write_token else UPLOADS_OFF, interactive=False
+                )
+                indexed = gr.Dataframe(
+                    headers=["source", "documents", "chunks"], label="Indexed", interactive=False, wrap=True
+                )
                 with gr.Row():
                     chosen = gr.Dropdown(label="Source to delete", choices=[], scale=3)
                     remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
         # The UI's handler stays callable (api_name /chat) but undocumented, so it is no MCP tool;
         # `ask` is the tool: a question in, the answer and its sources out.
-        box.submit(respond, [box, chatbot, k_retrieve, k_rerank, max_tokens], [chatbot, box, sources, details], api_name="chat", api_visibility="undocumented")
-        send.click(respond, [box, chatbot, k_retrieve, k_rerank, max_tokens], [chatbot, box, sources, details], api_visibility="private")
+        box.submit(
+            respond,
+            [box, chatbot, k_retrieve, k_rerank, max_tokens],
+            [chatbot, box, sources, details],
+            api_name="chat",
+            api_visibility="undocumented",
+        )
+        send.click(
+            respond,
+            [box, chatbot, k_retrieve, k_rerank, max_tokens],
+            [chatbot, box, sources, details],
+            api_visibility="private",
+        )
         for question, button in example_buttons:  # an example asks at once, as if typed and sent
-            button.click(_asker(respond, question), [chatbot, k_retrieve, k_rerank, max_tokens], [chatbot, box, sources, details], api_visibility="private")
+            button.click(
+                _asker(respond, question),
+                [chatbot, k_retrieve, k_rerank, max_tokens],
+                [chatbot, box, sources, details],
+                api_visibility="private",
+            )
         with gr.Row(visible=False):
             ask_question, ask_k_retrieve, ask_k_rerank = gr.Textbox(), gr.Number(value=20), gr.Number(value=5)
             ask_answer, ask_button = gr.JSON(), gr.Button()
         ask_button.click(ask, [ask_question, ask_k_retrieve, ask_k_rerank], ask_answer, api_name="ask")
         clear.click(lambda: ([], "", "", ""), None, [chatbot, box, sources, details], api_visibility="private")
-        add.click(upload, [files], [report, files, indexed, chosen, summary], api_visibility="private", concurrency_limit=1, show_progress_on=report)
-        remove.click(delete, [chosen], [report, indexed, chosen, summary], api_visibility="private", concurrency_limit=1, show_progress_on=report)
+        add.click(
+            upload,
+            [files],
+            [report, files, indexed, chosen, summary],
+            api_visibility="private",
+            concurrency_limit=1,
+            show_progress_on=report,
+        )
+        remove.click(
+            delete,
+            [chosen],
+            [report, indexed, chosen, summary],
+            api_visibility="private",
+            concurrency_limit=1,
+            show_progress_on=report,
+        )
         app.load(list_sources, None, [indexed, chosen, summary], api_visibility="private")
     return app
 

@@ -65,17 +65,38 @@ class StageClient:
             route (/gradio_api/call/<api_name>), which skips the client's 50 ms polling.
     """
 
-    def __init__(self, stage: str, src: str, *, hf_token: str | None = None, timeout: float = 120, retries: int = 1, backoff_s: float = 0.5, transport: str = "gradio_client"):
+    def __init__(
+        self,
+        stage: str,
+        src: str,
+        *,
+        hf_token: str | None = None,
+        timeout: float = 120,
+        retries: int = 1,
+        backoff_s: float = 0.5,
+        transport: str = "gradio_client",
+    ):
         if transport not in TRANSPORTS:
             raise ValueError(f"transport must be one of {TRANSPORTS}, but got {transport!r}")
-        self.stage, self.src, self.hf_token, self.timeout, self.retries, self.backoff_s = stage, src, hf_token, timeout, retries, backoff_s
+        self.stage, self.src, self.hf_token, self.timeout, self.retries, self.backoff_s = (
+            stage,
+            src,
+            hf_token,
+            timeout,
+            retries,
+            backoff_s,
+        )
         self.transport = transport
         self._client = None
         self._http: httpx.Client | None = None
 
     def _busy(self, api_name: str) -> StageError:
-        return StageError(self.stage, self.url, f"the Space is busy: its queue is full, so {api_name} was refused",
-                          "Try again in a few seconds: the Space refuses new calls at once rather than let them wait past their timeout.")
+        return StageError(
+            self.stage,
+            self.url,
+            f"the Space is busy: its queue is full, so {api_name} was refused",
+            "Try again in a few seconds: the Space refuses new calls at once rather than let them wait past their timeout.",
+        )
 
     @property
     def url(self) -> str:
@@ -86,7 +107,13 @@ class StageClient:
             from gradio_client import Client
 
             try:
-                self._client = Client(self.src, token=self.hf_token, verbose=False, httpx_kwargs={"timeout": self.timeout}, analytics_enabled=False)
+                self._client = Client(
+                    self.src,
+                    token=self.hf_token,
+                    verbose=False,
+                    httpx_kwargs={"timeout": self.timeout},
+                    analytics_enabled=False,
+                )
             except Exception as exc:
                 raise StageError(self.stage, self.src, f"cannot connect ({type(exc).__name__}: {exc})") from exc
         return self._client
@@ -100,7 +127,9 @@ class StageClient:
     def _rest(self) -> httpx.Client:
         if self._http is None:
             headers = {"Authorization": f"Bearer {self.hf_token}"} if self.hf_token else {}
-            self._http = httpx.Client(base_url=self._base_url(), headers=headers, timeout=self.timeout)  # one pooled connection, reused
+            self._http = httpx.Client(
+                base_url=self._base_url(), headers=headers, timeout=self.timeout
+            )  # one pooled connection, reused
         return self._http
 
     def _rest_events(self, api_name: str, args: tuple) -> Iterator[Any]:
@@ -118,7 +147,9 @@ class StageClient:
                 elif line.startswith("data:"):
                     data = json.loads(line[5:].strip() or "null")
                     if event == "error":
-                        raise RuntimeError(data if data else "the Space raised an error (its message is hidden; see its logs)")
+                        raise RuntimeError(
+                            data if data else "the Space raised an error (its message is hidden; see its logs)"
+                        )
                     if event in ("generating", "complete") and isinstance(data, list):
                         yield data[0] if len(data) == 1 else tuple(data)
 
@@ -143,13 +174,23 @@ class StageClient:
             except StageError:
                 raise
             except (TimeoutError, httpx.TimeoutException) as exc:
-                raise StageError(self.stage, self.url, f"{api_name} gave no answer within {self.timeout:g} s", "The Space may be overloaded or stuck; raise the timeout or restart it.") from exc
+                raise StageError(
+                    self.stage,
+                    self.url,
+                    f"{api_name} gave no answer within {self.timeout:g} s",
+                    "The Space may be overloaded or stuck; raise the timeout or restart it.",
+                ) from exc
             except Exception as exc:
                 last = exc
                 if _is_busy(exc):
                     raise self._busy(api_name) from exc
                 if not _is_connection_error(exc):
-                    raise StageError(self.stage, self.url, f"{api_name} returned an error: {exc}", "See the message above; it comes from the Space itself.") from exc
+                    raise StageError(
+                        self.stage,
+                        self.url,
+                        f"{api_name} returned an error: {exc}",
+                        "See the message above; it comes from the Space itself.",
+                    ) from exc
                 self._client, self._http = None, None  # reconnect on the retry
         raise StageError(self.stage, self.url, f"connection lost ({type(last).__name__})") from last
 
@@ -163,12 +204,21 @@ class StageClient:
             try:
                 yield from self._rest_events(api_name, args)
             except httpx.TimeoutException as exc:
-                raise StageError(self.stage, self.url, f"{api_name} gave no answer within {self.timeout:g} s", "The Space may be overloaded or stuck; raise the timeout or restart it.") from exc
+                raise StageError(
+                    self.stage,
+                    self.url,
+                    f"{api_name} gave no answer within {self.timeout:g} s",
+                    "The Space may be overloaded or stuck; raise the timeout or restart it.",
+                ) from exc
             except Exception as exc:
                 self._http = None
                 if _is_busy(exc):
                     raise self._busy(api_name) from exc
-                problem = f"connection lost during {api_name}" if _is_connection_error(exc) else f"{api_name} returned an error: {exc}"
+                problem = (
+                    f"connection lost during {api_name}"
+                    if _is_connection_error(exc)
+                    else f"{api_name} returned an error: {exc}"
+                )
                 raise StageError(self.stage, self.url, problem) from exc
             return
         try:
@@ -183,7 +233,12 @@ class StageClient:
             while not job.done():
                 if time.monotonic() > deadline:
                     job.cancel()
-                    raise StageError(self.stage, self.url, f"{api_name} gave no answer within {self.timeout:g} s", "The Space may be overloaded or stuck; raise the timeout or restart it.")
+                    raise StageError(
+                        self.stage,
+                        self.url,
+                        f"{api_name} gave no answer within {self.timeout:g} s",
+                        "The Space may be overloaded or stuck; raise the timeout or restart it.",
+                    )
                 outputs = job.outputs()
                 for out in outputs[seen:]:
                     yield out
@@ -201,7 +256,12 @@ class StageClient:
                 raise self._busy(api_name) from exc
             if _is_connection_error(exc):
                 raise StageError(self.stage, self.url, f"connection lost during {api_name}") from exc
-            raise StageError(self.stage, self.url, f"{api_name} returned an error: {exc}", "See the message above; it comes from the Space itself.") from exc
+            raise StageError(
+                self.stage,
+                self.url,
+                f"{api_name} returned an error: {exc}",
+                "See the message above; it comes from the Space itself.",
+            ) from exc
         outputs = job.outputs()
         for out in outputs[seen:-1]:
             yield out

@@ -62,12 +62,22 @@ def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None)
     repo = {name: f"{owner}/{prefix}{name}" for name in (*STAGES, "chat")}
     write_token = env.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
     hf_token = {"HF_TOKEN": env["HF_TOKEN"]} if env.get("HF_TOKEN") else {}
-    retrieve = SpacePlan("retrieve", repo["retrieve"], [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token})
+    retrieve = SpacePlan(
+        "retrieve", repo["retrieve"], [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token}
+    )
     if env.get("RETRIEVE_BACKEND", "").strip().lower() == "qdrant":
         # The Space then needs qdrant-client, which its own requirements leave out (optional).
-        pin = next(line.strip() for line in (ROOT / "requirements-scale.txt").read_text().splitlines() if line.startswith("qdrant-client"))
-        retrieve.generated["requirements.txt"] = (SPACES_DIR / "retrieve" / "requirements.txt").read_bytes().rstrip(b"\n") + f"\n{pin}\n".encode()
-        retrieve.variables.update({"RETRIEVE_BACKEND": "qdrant", **{k: env[k] for k in ("QDRANT_URL", "QDRANT_COLLECTION") if env.get(k)}})
+        pin = next(
+            line.strip()
+            for line in (ROOT / "requirements-scale.txt").read_text().splitlines()
+            if line.startswith("qdrant-client")
+        )
+        retrieve.generated["requirements.txt"] = (SPACES_DIR / "retrieve" / "requirements.txt").read_bytes().rstrip(
+            b"\n"
+        ) + f"\n{pin}\n".encode()
+        retrieve.variables.update(
+            {"RETRIEVE_BACKEND": "qdrant", **{k: env[k] for k in ("QDRANT_URL", "QDRANT_COLLECTION") if env.get(k)}}
+        )
         if env.get("QDRANT_API_KEY"):
             retrieve.secrets["QDRANT_API_KEY"] = env["QDRANT_API_KEY"]
     plans = [
@@ -93,7 +103,9 @@ def describe(plans: list[SpacePlan], *, private: bool) -> str:
         for local, remote in p.files():
             lines.append(f"  upload {remote}  ({local.relative_to(ROOT)}, {local.stat().st_size:,} bytes)")
         for remote, content in p.generated.items():
-            lines.append(f"  upload {remote} again, generated ({len(content):,} bytes: the folder's, plus what the settings need)")
+            lines.append(
+                f"  upload {remote} again, generated ({len(content):,} bytes: the folder's, plus what the settings need)"
+            )
         for key in p.secrets:
             lines.append(f"  secret {key} = (hidden)")
         for key, value in p.variables.items():
@@ -113,12 +125,22 @@ def deploy(plans: list[SpacePlan], *, private: bool = False, api=None, log=print
         for folder, prefix in p.uploads:
             log(f"{p.repo_id}: uploading {folder.relative_to(ROOT)}/")
             api.upload_folder(
-                repo_id=p.repo_id, repo_type="space", folder_path=str(folder), path_in_repo=prefix or None,
-                ignore_patterns=IGNORE, commit_message=f"Deploy {p.name} from the RAG microservice suite",
+                repo_id=p.repo_id,
+                repo_type="space",
+                folder_path=str(folder),
+                path_in_repo=prefix or None,
+                ignore_patterns=IGNORE,
+                commit_message=f"Deploy {p.name} from the RAG microservice suite",
             )
         for remote, content in p.generated.items():
             log(f"{p.repo_id}: uploading {remote} (generated)")
-            api.upload_file(path_or_fileobj=content, path_in_repo=remote, repo_id=p.repo_id, repo_type="space", commit_message=f"Deploy {p.name}: {remote}")
+            api.upload_file(
+                path_or_fileobj=content,
+                path_in_repo=remote,
+                repo_id=p.repo_id,
+                repo_type="space",
+                commit_message=f"Deploy {p.name}: {remote}",
+            )
         for key, value in p.secrets.items():
             log(f"{p.repo_id}: setting secret {key}")
             api.add_space_secret(p.repo_id, key, value)

@@ -37,15 +37,12 @@ def explain_exit(name: str, code: int) -> str:
         except ValueError:
             sig = f"signal {-code}"
         if sig == "SIGSEGV":
-            hint = (
-                " It crashed in native code (a segmentation fault)."
-                + (
-                    " On Intel CPUs with AMX this is llama.cpp's AMX weight repack (llama.cpp issue 20824):"
-                    " set GENERATE_LLAMA_EXTRA_BUFFERS=off, or reinstall llama-cpp-python built with"
-                    " CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\"."
-                    if name == "generate"
-                    else " Reinstall its native packages (make clean && make install); the log below shows where."
-                )
+            hint = " It crashed in native code (a segmentation fault)." + (
+                " On Intel CPUs with AMX this is llama.cpp's AMX weight repack (llama.cpp issue 20824):"
+                " set GENERATE_LLAMA_EXTRA_BUFFERS=off, or reinstall llama-cpp-python built with"
+                ' CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON".'
+                if name == "generate"
+                else " Reinstall its native packages (make clean && make install); the log below shows where."
             )
         elif sig == "SIGKILL":
             hint = " It was killed, most often by the kernel for lack of memory: close other programs or lower its model size."
@@ -91,7 +88,12 @@ class Service:
         out = open(self.log_path, "ab") if self.log_path else None
         # A new session per child, so a stop reaches the whole process group.
         self.proc = subprocess.Popen(
-            [sys.executable, "app.py"], cwd=SPACES_DIR / self.name, env=env, stdout=out, stderr=subprocess.STDOUT if out else None, start_new_session=True
+            [sys.executable, "app.py"],
+            cwd=SPACES_DIR / self.name,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,
         )
         if out:
             out.close()
@@ -112,7 +114,9 @@ class Service:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"the {self.name} Space exited before answering: {explain_exit(self.name, self.proc.returncode)}{self._tail()}")
+                raise RuntimeError(
+                    f"the {self.name} Space exited before answering: {explain_exit(self.name, self.proc.returncode)}{self._tail()}"
+                )
             if self.answers():
                 return self
             time.sleep(0.3)

@@ -79,7 +79,10 @@ def dedupe(rows: list[dict]) -> list[dict]:
 
 
 # Words that point back at something said before: a question holding one is a follow-up.
-_REFERS_BACK = re.compile(r"\b(it|its|it's|itself|they|them|their|theirs|themselves|this|that|these|those|he|him|his|she|her|hers|there)\b", re.I)
+_REFERS_BACK = re.compile(
+    r"\b(it|its|it's|itself|they|them|their|theirs|themselves|this|that|these|those|he|him|his|she|her|hers|there)\b",
+    re.I,
+)
 
 
 def user_turns(history) -> list[str]:
@@ -94,12 +97,19 @@ def user_turns(history) -> list[str]:
     return [t for t in out if t.strip()]
 
 
-_NOT_NAMES = frozenset("what when who whom whose where why how which is are was were do does did can could will would should the a an in of on for to and or by with from at as i".split())
+_NOT_NAMES = frozenset(
+    "what when who whom whose where why how which is are was were do does did can could will "
+    "would should the a an in of on for to and or by with from at as i".split()
+)
 
 
 def names(text: str) -> str:
     """The capitalised words of `text` that are not question words: what it is about, usually."""
-    return " ".join(w for w in re.findall(r"[A-Za-z][\w'-]*", text) if w[0].isupper() and w.lower() not in _NOT_NAMES and not _REFERS_BACK.fullmatch(w))
+    return " ".join(
+        w
+        for w in re.findall(r"[A-Za-z][\w'-]*", text)
+        if w[0].isupper() and w.lower() not in _NOT_NAMES and not _REFERS_BACK.fullmatch(w)
+    )
 
 
 def search_queries(question: str, history=None, *, max_turns: int = 3) -> list[str]:
@@ -163,7 +173,16 @@ class RAGPipeline:
             pooled connection, which cuts each hop's overhead (see BENCHMARKS.md).
     """
 
-    def __init__(self, retrieve: str | None = None, rerank: str | None = None, generate: str | None = None, *, hf_token: str | None = None, timeout: float = 120, transport: str = "gradio_client"):
+    def __init__(
+        self,
+        retrieve: str | None = None,
+        rerank: str | None = None,
+        generate: str | None = None,
+        *,
+        hf_token: str | None = None,
+        timeout: float = 120,
+        transport: str = "gradio_client",
+    ):
         token = hf_token or os.environ.get("HF_TOKEN") or None
         kw = dict(hf_token=token, timeout=timeout, transport=transport)
         self.retrieve = StageClient("retrieve", retrieve or default_url("retrieve"), **kw)
@@ -189,7 +208,9 @@ class RAGPipeline:
         if not paths:
             raise ValueError("No files given. Choose at least one .txt, .md, .pdf, .html or .jsonl file.")
         report = None
-        for report in self.retrieve.stream("/add_documents", [handle_file(str(p)) for p in paths], token, progress=progress):
+        for report in self.retrieve.stream(
+            "/add_documents", [handle_file(str(p)) for p in paths], token, progress=progress
+        ):
             pass
         return report
 
@@ -207,7 +228,9 @@ class RAGPipeline:
                 answer = value
         return answer
 
-    def stream(self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation) -> Iterator[tuple[str, object]]:
+    def stream(
+        self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation
+    ) -> Iterator[tuple[str, object]]:
         """Yield ("sources", list[Source]) before the first token, then ("delta", text) as the
         answer grows (the full text so far), then ("done", Answer)."""
         if not isinstance(query, str) or not query.strip():
@@ -217,7 +240,9 @@ class RAGPipeline:
         t0 = time.perf_counter()
         queries = search_queries(query, history)
         searched = queries[-1]  # with the conversation's subject, for the reranker too
-        hits = fuse_rankings([_rows(self.retrieve.call("/retrieve", q, k_retrieve, "hybrid", "")) for q in queries])[:k_retrieve]
+        hits = fuse_rankings([_rows(self.retrieve.call("/retrieve", q, k_retrieve, "hybrid", "")) for q in queries])[
+            :k_retrieve
+        ]
         timings["retrieve_s"] = time.perf_counter() - t0
         unique = dedupe(hits)
         if len(unique) < len(hits):
@@ -238,14 +263,29 @@ class RAGPipeline:
         timings["rerank_s"] = time.perf_counter() - t
 
         sources = [
-            Source(n=i + 1, id=str(r.get("id", i + 1)), text=str(r.get("text", "")), source=str(r.get("source") or ""), title=str(r.get("title") or ""),
-                   retrieve_score=r.get("score"), rerank_score=r.get("rerank_score"))
+            Source(
+                n=i + 1,
+                id=str(r.get("id", i + 1)),
+                text=str(r.get("text", "")),
+                source=str(r.get("source") or ""),
+                title=str(r.get("title") or ""),
+                retrieve_score=r.get("score"),
+                rerank_score=r.get("rerank_score"),
+            )
             for i, r in enumerate(ranked)
         ]
         yield "sources", sources
 
         docs = [{"id": s.id, "text": s.text, "source": s.source, "title": s.title} for s in sources]
-        args = (query, docs, history or [], generation.get("max_tokens", 256), generation.get("temperature", 0.0), generation.get("top_p", 0.95), generation.get("top_k", 40))
+        args = (
+            query,
+            docs,
+            history or [],
+            generation.get("max_tokens", 256),
+            generation.get("temperature", 0.0),
+            generation.get("top_p", 0.95),
+            generation.get("top_k", 40),
+        )
         t = time.perf_counter()
         first = None
         text, info = "", {}
@@ -271,7 +311,9 @@ class RAGPipeline:
                 final_sources.append(s)
         dropped = len(sources) - len(final_sources)
         if dropped:
-            notes.append(f"{dropped} source{'s' if dropped != 1 else ''} did not fit the model's context budget and {'were' if dropped != 1 else 'was'} left out.")
+            notes.append(
+                f"{dropped} source{'s' if dropped != 1 else ''} did not fit the model's context budget and {'were' if dropped != 1 else 'was'} left out."
+            )
         reason = (info.get("grounding") or {}).get("reason")
         if info.get("verdict") in ("likely", "not_found") and reason:
             notes.append(reason)
@@ -281,6 +323,19 @@ class RAGPipeline:
         for a in info.get("attempts", []):
             if a.get("outcome") != "answered":
                 notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")
-        yield "done", Answer(text=text, sources=final_sources or sources, backend=info.get("backend", "unknown"), timings=timings,
-                             rerank_method=rerank_method, supported=info.get("supported"), verdict=info.get("verdict", ""),
-                             confidence=info.get("confidence"), notes=notes, info=info, search_query=searched)
+        yield (
+            "done",
+            Answer(
+                text=text,
+                sources=final_sources or sources,
+                backend=info.get("backend", "unknown"),
+                timings=timings,
+                rerank_method=rerank_method,
+                supported=info.get("supported"),
+                verdict=info.get("verdict", ""),
+                confidence=info.get("confidence"),
+                notes=notes,
+                info=info,
+                search_query=searched,
+            ),
+        )

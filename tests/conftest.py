@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
-from contextlib import contextmanager
-import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tiny_models import make_cross_encoder, make_gguf
+from tests.tiny_models import make_cross_encoder, make_gguf
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACES = ROOT / "spaces"
-sys.path.insert(0, str(ROOT))
 from pipeline.launcher import Service, Stack  # noqa: E402
-for space in ("retrieve", "rerank", "generate"):
-    if str(SPACES / space) not in sys.path:
-        sys.path.insert(0, str(SPACES / space))
 
 # No network in tests: the Hub is never reached, models come from local files.
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -28,8 +23,37 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "browser: drives the chat page in real chromium (skipped, with the reason, when it is missing)")
+# The `make check` tier: a test is pure unless it needs one of these (a server, a model file, a
+# child process, a browser). Marked here, from the fixtures each test asks for, so that a new test
+# lands in the right tier without anyone remembering to mark it.
+NOT_PURE_FIXTURES = {
+    "start_space",
+    "stack",
+    "stack_env",
+    "embedder",
+    "minilm",
+    "tiny_gguf",
+    "llama",
+    "ray_local",
+    "hub",
+    "stub",
+}
+NOT_PURE_MODULES = {
+    "test_browser",
+    "test_crash_safety",
+    "test_deploy",
+    "test_notebooks",
+    "test_real_model",
+    "test_native",
+    "test_secrets",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        if module not in NOT_PURE_MODULES and not NOT_PURE_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.pure)
 
 
 def space_processes() -> dict[int, str]:
@@ -71,7 +95,9 @@ def chat_app(urls: dict[str, str], *, pipeline_kw: dict | None = None, **chat_kw
     from pipeline.chat import build_chat_app
     from pipeline.launcher import free_port
 
-    rag = RAGPipeline(retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"], **(pipeline_kw or {}))
+    rag = RAGPipeline(
+        retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"], **(pipeline_kw or {})
+    )
     app = build_chat_app(rag, **chat_kw)
     port = free_port()
     app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, mcp_server=True)
@@ -150,7 +176,9 @@ def stack_env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def stack(stack_env, tmp_path_factory):
     logs = tmp_path_factory.mktemp("stack-logs")
-    s = Stack([SpaceServer(name, env=stack_env, log_path=logs / f"{name}.log") for name in ("retrieve", "rerank", "generate")])
+    s = Stack(
+        [SpaceServer(name, env=stack_env, log_path=logs / f"{name}.log") for name in ("retrieve", "rerank", "generate")]
+    )
     s.start(timeout=180)
     yield s
     s.stop()

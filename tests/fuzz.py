@@ -22,7 +22,9 @@ RAW = re.compile(
 
 # Gradio's own input validation names the parameter, the type or the choices it expected, and
 # the value it got: clear, though not ours.
-GRADIO_VALIDATION = re.compile(r"Could not preprocess input component at index \d+ .* Expected a .* but the value passed|^Value: .*is not in the list of choices: ")
+GRADIO_VALIDATION = re.compile(
+    r"Could not preprocess input component at index \d+ .* Expected a .* but the value passed|^Value: .*is not in the list of choices: "
+)
 
 
 def clear(message: str) -> bool:
@@ -36,7 +38,21 @@ def clear(message: str) -> bool:
 
 texts = st.one_of(
     st.text(max_size=60),
-    st.sampled_from(["", " ", "\n\t", "What causes tides?", "moon", "a" * 20_000, "🌊" * 500, "\x00\x01", "<script>alert(1)</script>", "' OR 1=1 --", "../../etc/passwd"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\n\t",
+            "What causes tides?",
+            "moon",
+            "a" * 20_000,
+            "🌊" * 500,
+            "\x00\x01",
+            "<script>alert(1)</script>",
+            "' OR 1=1 --",
+            "../../etc/passwd",
+        ]
+    ),
     st.integers(min_value=1, max_value=200).map(lambda n: "tides moon " * n),
 )
 numbers = st.one_of(
@@ -45,11 +61,19 @@ numbers = st.one_of(
     st.sampled_from([0, 1, 5, 1000, 1001, -1, 0.5, 2.5, 1e9]),
 )
 scalars = st.one_of(st.none(), st.booleans(), numbers, texts)
-junk = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)), max_leaves=12)
+junk = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
 rows = st.lists(st.lists(scalars, min_size=0, max_size=5), max_size=6)
 tables = st.one_of(
-    st.fixed_dictionaries({"headers": st.lists(st.sampled_from(["id", "text", "source", "score", "x", ""]), max_size=5), "data": rows}),
-    st.fixed_dictionaries({"headers": st.just(["id", "text"]), "data": st.lists(st.tuples(texts, texts).map(list), max_size=6)}),
+    st.fixed_dictionaries(
+        {"headers": st.lists(st.sampled_from(["id", "text", "source", "score", "x", ""]), max_size=5), "data": rows}
+    ),
+    st.fixed_dictionaries(
+        {"headers": st.just(["id", "text"]), "data": st.lists(st.tuples(texts, texts).map(list), max_size=6)}
+    ),
     st.lists(texts, max_size=6),
     st.lists(st.fixed_dictionaries({"text": texts}, optional={"id": scalars, "source": scalars}), max_size=6),
     junk,
@@ -87,15 +111,48 @@ def endpoints(token: str) -> list[Endpoint]:
     max_tokens = mostly(st.integers(1, 48), st.one_of(st.integers(-5, 0), st.none(), scalars))
     question = mostly(st.sampled_from(["What causes tides?", "moon", "Which files can I upload?"]), texts)
     return [
-        Endpoint("retrieve", "/retrieve", st.tuples(question, k, mostly(st.sampled_from(["dense", "bm25", "hybrid"])), mostly(st.sampled_from(["", "source~tides", "title~moon"]), st.one_of(texts, scalars)))),
+        Endpoint(
+            "retrieve",
+            "/retrieve",
+            st.tuples(
+                question,
+                k,
+                mostly(st.sampled_from(["dense", "bm25", "hybrid"])),
+                mostly(st.sampled_from(["", "source~tides", "title~moon"]), st.one_of(texts, scalars)),
+            ),
+        ),
         Endpoint("retrieve", "/similarity_search", st.tuples(question, k)),
-        Endpoint("retrieve", "/delete_source", st.tuples(st.one_of(texts, scalars), st.one_of(st.just(token), texts, scalars))),
+        Endpoint(
+            "retrieve",
+            "/delete_source",
+            st.tuples(st.one_of(texts, scalars), st.one_of(st.just(token), texts, scalars)),
+        ),
         Endpoint("retrieve", "/stats", st.just(())),
         Endpoint("retrieve", "/list_sources", st.just(())),
-        Endpoint("rerank", "/rerank", st.tuples(question, mostly(st.just(DOCS), tables), st.one_of(st.none(), st.integers(1, 5), scalars))),
+        Endpoint(
+            "rerank",
+            "/rerank",
+            st.tuples(question, mostly(st.just(DOCS), tables), st.one_of(st.none(), st.integers(1, 5), scalars)),
+        ),
         Endpoint("rerank", "/status", st.just(())),
-        Endpoint("generate", "/generate", st.tuples(question, mostly(st.just("Be brief."), texts), max_tokens, temperature, top_p, top_k)),
-        Endpoint("generate", "/answer", st.tuples(question, mostly(st.just(DOCS), tables), mostly(st.just([]), histories), max_tokens, temperature, top_p, top_k)),
+        Endpoint(
+            "generate",
+            "/generate",
+            st.tuples(question, mostly(st.just("Be brief."), texts), max_tokens, temperature, top_p, top_k),
+        ),
+        Endpoint(
+            "generate",
+            "/answer",
+            st.tuples(
+                question,
+                mostly(st.just(DOCS), tables),
+                mostly(st.just([]), histories),
+                max_tokens,
+                temperature,
+                top_p,
+                top_k,
+            ),
+        ),
         Endpoint("generate", "/status", st.just(())),
         Endpoint("chat", "/ask", st.tuples(question, mostly(st.integers(1, 30)), mostly(st.integers(1, 5)))),
     ]

@@ -37,7 +37,9 @@ class HubStub:
                 stub.requests.append({"method": "GET", "path": self.path, "auth": self.headers.get("Authorization")})
                 m = re.match(r"^/api/whoami-v2", self.path)
                 if m:
-                    return self._reply(200, {"name": "alice", "type": "user", "auth": {"accessToken": {"role": "write"}}})
+                    return self._reply(
+                        200, {"name": "alice", "type": "user", "auth": {"accessToken": {"role": "write"}}}
+                    )
                 self._reply(404, {"error": f"stub: no GET {self.path}"})
 
             def do_POST(self):
@@ -49,8 +51,16 @@ class HubStub:
                     # The Hub checks a Space card's front matter before accepting the README.
                     body = json.loads(raw)
                     front = re.match(r"^---\n(.*?)\n---\n", body["content"], re.S)
-                    fields = dict(line.split(": ", 1) for line in front.group(1).splitlines() if ": " in line) if front else {}
-                    missing = [k for k in ("sdk", "sdk_version", "app_file", "license", "short_description") if not fields.get(k)]
+                    fields = (
+                        dict(line.split(": ", 1) for line in front.group(1).splitlines() if ": " in line)
+                        if front
+                        else {}
+                    )
+                    missing = [
+                        k
+                        for k in ("sdk", "sdk_version", "app_file", "license", "short_description")
+                        if not fields.get(k)
+                    ]
                     stub.validated.append((body.get("repoType"), missing))
                     if missing:
                         return self._reply(400, {"errors": [{"message": f"missing {k}"} for k in missing]})
@@ -58,7 +68,17 @@ class HubStub:
                 if path == "/api/repos/create":
                     body = json.loads(raw)
                     repo_id = f"{body['organization']}/{body['name']}" if body.get("organization") else body["name"]
-                    stub.repos.setdefault(repo_id, {"type": body.get("type"), "sdk": body.get("sdk"), "visibility": body.get("visibility"), "files": {}, "secrets": {}, "variables": {}})
+                    stub.repos.setdefault(
+                        repo_id,
+                        {
+                            "type": body.get("type"),
+                            "sdk": body.get("sdk"),
+                            "visibility": body.get("visibility"),
+                            "files": {},
+                            "secrets": {},
+                            "variables": {},
+                        },
+                    )
                     return self._reply(200, {"url": f"{stub.url}/spaces/{repo_id}", "name": repo_id, "id": repo_id})
                 m = re.match(r"^/api/spaces/([^/]+/[^/]+)/(preupload|commit|secrets|variables)(?:/(.+))?$", path)
                 if not m or m.group(1) not in stub.repos:
@@ -67,13 +87,28 @@ class HubStub:
                 kind = m.group(2)
                 if kind == "preupload":
                     files = json.loads(raw)["files"]
-                    return self._reply(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None} for f in files]})
+                    return self._reply(
+                        200,
+                        {
+                            "files": [
+                                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                                for f in files
+                            ]
+                        },
+                    )
                 if kind == "commit":
                     for line in raw.splitlines():
                         item = json.loads(line)
                         if item.get("key") == "file":
                             repo["files"][item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-                    return self._reply(200, {"commitUrl": f"{stub.url}/spaces/{m.group(1)}/commit/{'a' * 40}", "commitOid": "a" * 40, "pullRequestUrl": None})
+                    return self._reply(
+                        200,
+                        {
+                            "commitUrl": f"{stub.url}/spaces/{m.group(1)}/commit/{'a' * 40}",
+                            "commitOid": "a" * 40,
+                            "pullRequestUrl": None,
+                        },
+                    )
                 body = json.loads(raw)
                 repo[kind][body["key"]] = body.get("value")
                 return self._reply(200, {})

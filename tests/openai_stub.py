@@ -39,8 +39,19 @@ class OpenAIStub:
                     time.sleep(stub.stall_s)
                 words = stub.reply.split(" ")
                 if not body.get("stream"):
-                    payload = {"id": "x", "object": "chat.completion", "created": 0, "model": body.get("model", ""),
-                               "choices": [{"index": 0, "message": {"role": "assistant", "content": stub.reply}, "finish_reason": "stop"}]}
+                    payload = {
+                        "id": "x",
+                        "object": "chat.completion",
+                        "created": 0,
+                        "model": body.get("model", ""),
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": stub.reply},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                    }
                     data = json.dumps(payload).encode()
                     self.send_response(200)
                     self.send_header("Content-Type", "application/json")
@@ -52,8 +63,15 @@ class OpenAIStub:
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
                 for i, w in enumerate(words):
-                    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body.get("model", ""),
-                             "choices": [{"index": 0, "delta": {"content": w if i == 0 else " " + w}, "finish_reason": None}]}
+                    chunk = {
+                        "id": "x",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": body.get("model", ""),
+                        "choices": [
+                            {"index": 0, "delta": {"content": w if i == 0 else " " + w}, "finish_reason": None}
+                        ],
+                    }
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
                 self.wfile.write(b"data: [DONE]\n\n")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from gradio_client import Client
 
-from conftest import chat_app
+from tests.conftest import chat_app
 
 SYSTEM = "You are a helpful assistant."
 
@@ -27,8 +27,14 @@ CONTRACT = {
         "/status": ([], {}),
     },
     "generate": {
-        "/generate": (["user_prompt"], {"system_prompt": SYSTEM, "max_tokens": 256, "temperature": 0.7, "top_p": 0.95, "top_k": 40}),
-        "/answer": (["query", "documents"], {"history": [], "max_tokens": None, "temperature": 0.2, "top_p": 0.95, "top_k": 40}),
+        "/generate": (
+            ["user_prompt"],
+            {"system_prompt": SYSTEM, "max_tokens": 256, "temperature": 0.7, "top_p": 0.95, "top_k": 40},
+        ),
+        "/answer": (
+            ["query", "documents"],
+            {"history": [], "max_tokens": None, "temperature": 0.2, "top_p": 0.95, "top_k": 40},
+        ),
         "/status": ([], {}),
     },
 }
@@ -50,7 +56,9 @@ def test_the_schema_lists_every_endpoint_with_its_documented_defaults(clients, s
             if p["parameter_name"] in required:
                 assert not p["parameter_has_default"], f"{name}: {p['parameter_name']} should be required"
             else:
-                assert p["parameter_has_default"] and p["parameter_default"] == optional[p["parameter_name"]], f"{name}: {p}"
+                assert p["parameter_has_default"] and p["parameter_default"] == optional[p["parameter_name"]], (
+                    f"{name}: {p}"
+                )
 
 
 def rows(table: dict) -> list[dict]:
@@ -115,16 +123,28 @@ def test_ai_blueprint_notebook_calls_run_unchanged(stack):
     assert Client(retrieve_url).predict(api_name="/similarity_search", query="tides", k=50)["data"]  # k may be 50
 
     # rerank: one table, no top_n, sorted by "rank"
-    out = Client(rerank_url).predict(query="What is the future of AI?",
-            documents={"headers": df.columns.tolist(), "data": df.values.tolist(), "metadata": None}, api_name="/rerank")
+    out = Client(rerank_url).predict(
+        query="What is the future of AI?",
+        documents={"headers": df.columns.tolist(), "data": df.values.tolist(), "metadata": None},
+        api_name="/rerank",
+    )
     ranked = pd.DataFrame(data=out["data"], columns=out["headers"]).sort_values(by="rank", ascending=False)
     assert len(ranked) == len(df) and set(df.columns) < set(ranked.columns)
     assert ranked["rank"].tolist() == ranked["rerank_score"].tolist()
-    assert list(pd.DataFrame(data=out["data"], columns=out["headers"])["text"]) == list(ranked["text"])  # already best first
+    assert list(pd.DataFrame(data=out["data"], columns=out["headers"])["text"]) == list(
+        ranked["text"]
+    )  # already best first
 
     # generate: keywords, all six, or user_prompt alone; plain text back
-    full = Client(generate_url).predict(user_prompt="What is the future of AI?", system_prompt="You are a helpful assistant.",
-            max_tokens=512, temperature=0.2, top_p=0.95, top_k=40, api_name="/generate")
+    full = Client(generate_url).predict(
+        user_prompt="What is the future of AI?",
+        system_prompt="You are a helpful assistant.",
+        max_tokens=512,
+        temperature=0.2,
+        top_p=0.95,
+        top_k=40,
+        api_name="/generate",
+    )
     alone = Client(generate_url).predict(user_prompt="What is the future of AI?", api_name="/generate")
     for text in (full, alone):
         assert isinstance(text, str) and text and not text.startswith("{")

@@ -12,24 +12,40 @@ import shutil
 
 import pytest
 
-from conftest import STACK_TOKEN, chat_app
 from pipeline.chat import ANSWERED_JS
-from test_retrieve_ingest import make_pdf
+from tests.conftest import STACK_TOKEN, chat_app
+from tests.test_retrieve_ingest import make_pdf
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.browser
 
 if not CHROMIUM:
-    pytest.skip("chromium is not installed (apt-get install -y chromium); the browser tier is skipped", allow_module_level=True)
-playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright); the browser tier is skipped")
+    pytest.skip(
+        "chromium is not installed (apt-get install -y chromium); the browser tier is skipped", allow_module_level=True
+    )
+playwright_api = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright is not installed (pip install playwright); the browser tier is skipped"
+)
 
 SHOTS = os.environ.get("BROWSER_SHOTS", "")  # a folder: save screenshots there (docs/ for the README)
 
 
 @pytest.fixture(scope="module")
 def page(stack):
-    with chat_app(stack.urls, write_token=STACK_TOKEN, examples=["What causes tides?"]) as url, playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"])
+    with (
+        chat_app(stack.urls, write_token=STACK_TOKEN, examples=["What causes tides?"]) as url,
+        playwright_api.sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url)
         page.get_by_role("button", name="Send").wait_for(timeout=30_000)
@@ -59,7 +75,11 @@ def ask(page, question: str) -> str:
 
 def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
     pdf = tmp_path / "glaciers.pdf"
-    pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]))
+    pdf.write_bytes(
+        make_pdf(
+            ["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]
+        )
+    )
     page.locator("#upload input[type=file]").set_input_files(str(pdf))
     page.get_by_role("button", name="Add to the index").click()
     page.get_by_text("glaciers.pdf").first.wait_for(timeout=60_000)
@@ -87,5 +107,7 @@ def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
     page.get_by_label("Source to delete").click()
     page.get_by_role("option", name="glaciers.pdf").click()
     page.get_by_role("button", name="Delete").click()
-    page.wait_for_function("() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Removed'))", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Removed'))", timeout=30_000
+    )
     assert "glaciers.pdf" not in page.get_by_label("Source to delete").input_value()

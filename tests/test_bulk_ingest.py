@@ -4,7 +4,6 @@ and into the local index, then searched through the Space's own Retriever."""
 from __future__ import annotations
 
 import pytest
-
 from rag_retrieve.bulk_ingest import main
 from rag_retrieve.retriever import Retriever
 
@@ -24,9 +23,13 @@ def corpus(tmp_path):
     root = tmp_path / "corpus"
     (root / "guides").mkdir(parents=True)
     (root / "tides.md").write_text("# Tides\n\nTides are caused by the gravitational pull of the moon and the sun.")
-    (root / "guides" / "deploy.md").write_text("# Deploying\n\nEach Space deploys alone: run python app.py from inside its folder.")
-    (root / "notes.jsonl").write_text('{"_id": "n1", "title": "Glaciers", "text": "Glaciers carve valleys over thousands of years."}\n'
-                                      '{"_id": "n2", "title": "Deserts", "text": "Deserts get less than 250 mm of rain a year."}\n')
+    (root / "guides" / "deploy.md").write_text(
+        "# Deploying\n\nEach Space deploys alone: run python app.py from inside its folder."
+    )
+    (root / "notes.jsonl").write_text(
+        '{"_id": "n1", "title": "Glaciers", "text": "Glaciers carve valleys over thousands of years."}\n'
+        '{"_id": "n2", "title": "Deserts", "text": "Deserts get less than 250 mm of rain a year."}\n'
+    )
     (root / "broken.pdf").write_bytes(b"%PDF-1.4 this is not a real pdf")
     return root
 
@@ -37,7 +40,9 @@ def test_bulk_ingest_end_to_end(ray_local, corpus, tmp_path, embedder, capsys, b
     monkeypatch.setenv("RETRIEVE_INDEX_DIR", str(index_dir))
     assert main([str(corpus), "--backend", backend, "--num-cpus", "2", "--actors", "2", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
-    assert "4 files, 4 documents, 4 chunks (4 new)" in out and "broken.pdf" in out  # the bad file is named, the rest indexed
+    assert (
+        "4 files, 4 documents, 4 chunks (4 new)" in out and "broken.pdf" in out
+    )  # the bad file is named, the rest indexed
     r = Retriever(index_dir=index_dir, embedder=embedder, backend=backend)
     try:
         assert len(r) == 4 and {s["source"] for s in r.sources()} == {"tides.md", "guides/deploy.md", "notes.jsonl"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import pytest
-
 from rag_retrieve.chunking import TokenChunker, split_spans
 from rag_retrieve.documents import Document
 
@@ -40,7 +39,9 @@ def full_tokens(embedder, text: str) -> int:
 @pytest.mark.parametrize("seed", range(6))
 def test_no_chunk_exceeds_the_model_limit_and_text_is_covered(chunker, embedder, seed):
     rng = random.Random(seed)
-    doc = Document(id="d", text=random_text(rng, rng.randint(300, 3000)), source="s.txt", title="A title about tides and moons")
+    doc = Document(
+        id="d", text=random_text(rng, rng.randint(300, 3000)), source="s.txt", title="A title about tides and moons"
+    )
     chunks = chunker.chunk(doc)
     assert len(chunks) > 1
     for c in chunks:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from rag_generate.confidence import (
     ANSWER,
     LIKELY,
@@ -26,13 +25,23 @@ from rag_generate.grounding import NOT_FOUND_TEXT, coverage, judge, terms
 from rag_generate.prompts import Source
 
 
-@pytest.mark.parametrize("question, kind", [
-    ("When did the bridge open?", "time"), ("In which year was it founded?", "time"), ("What year did he die?", "time"),
-    ("How many people live there?", "number"), ("How much did it cost?", "number"), ("What percentage voted no?", "number"),
-    ("Who designed the tower?", "person"), ("Whose idea was it?", "person"),
-    ("Where was she born?", "place"), ("In which country is Lyon?", "place"),
-    ("What causes tides?", ""), ("Why did the empire fall?", ""),
-])
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("When did the bridge open?", "time"),
+        ("In which year was it founded?", "time"),
+        ("What year did he die?", "time"),
+        ("How many people live there?", "number"),
+        ("How much did it cost?", "number"),
+        ("What percentage voted no?", "number"),
+        ("Who designed the tower?", "person"),
+        ("Whose idea was it?", "person"),
+        ("Where was she born?", "place"),
+        ("In which country is Lyon?", "place"),
+        ("What causes tides?", ""),
+        ("Why did the empire fall?", ""),
+    ],
+)
 def test_answer_type_reads_what_the_question_asks_for(question, kind):
     assert answer_type(question) == kind
 
@@ -59,9 +68,24 @@ def test_signals_without_a_model_or_embedder_leave_those_signals_out():
     x = signals(ev, terms=terms, coverage=coverage)
     assert "cosine" not in x and "pointer_agrees" not in x
     assert x["coverage"] == 1.0 and x["bm25_margin"] == 0.5
-    full = signals(Evidence(query="What causes tides?", sentence="Tides are caused by the moon.", bm25=[2.0], cosine=[0.8, 0.3],
-                            model_text="The moon causes tides.", pointer_agrees=True, pointer_support=1.0), terms=terms, coverage=coverage)
-    assert full["cosine_margin"] == pytest.approx(0.5) and full["pointer_agrees"] == 1.0 and full["model_in_sentence"] == 1.0
+    full = signals(
+        Evidence(
+            query="What causes tides?",
+            sentence="Tides are caused by the moon.",
+            bm25=[2.0],
+            cosine=[0.8, 0.3],
+            model_text="The moon causes tides.",
+            pointer_agrees=True,
+            pointer_support=1.0,
+        ),
+        terms=terms,
+        coverage=coverage,
+    )
+    assert (
+        full["cosine_margin"] == pytest.approx(0.5)
+        and full["pointer_agrees"] == 1.0
+        and full["model_in_sentence"] == 1.0
+    )
 
 
 def _calibration(tmp_path, models):
@@ -71,14 +95,33 @@ def _calibration(tmp_path, models):
 
 
 def test_the_calibration_uses_the_most_complete_model_whose_signals_are_present(tmp_path):
-    cal = _calibration(tmp_path, [
-        {"name": "full", "features": ["a", "b"], "mean": [0, 0], "scale": [1, 1], "coef": [1, 1], "intercept": 0, "thresholds": {"answer": 0.9, "likely": 0.5}},
-        {"name": "lexical", "features": ["a"], "mean": [0], "scale": [1], "coef": [1], "intercept": 0, "thresholds": {"answer": 0.7, "likely": 0.2}},
-    ])
+    cal = _calibration(
+        tmp_path,
+        [
+            {
+                "name": "full",
+                "features": ["a", "b"],
+                "mean": [0, 0],
+                "scale": [1, 1],
+                "coef": [1, 1],
+                "intercept": 0,
+                "thresholds": {"answer": 0.9, "likely": 0.5},
+            },
+            {
+                "name": "lexical",
+                "features": ["a"],
+                "mean": [0],
+                "scale": [1],
+                "coef": [1],
+                "intercept": 0,
+                "thresholds": {"answer": 0.7, "likely": 0.2},
+            },
+        ],
+    )
     assert cal.model_for({"a": 1, "b": 1})[0] == "full"
     assert cal.model_for({"a": 1})[0] == "lexical"
     verdict, p, name = cal.judge({"a": 2.0})
-    assert name == "lexical" and p == pytest.approx(1 / (1 + 2.718281828 ** -2), rel=1e-6) and verdict == ANSWER
+    assert name == "lexical" and p == pytest.approx(1 / (1 + 2.718281828**-2), rel=1e-6) and verdict == ANSWER
     # A signal no model can do without is read at its mean, and the name says so.
     name, _ = cal.model_for({"b": 1})
     assert name == "lexical (without a)" and cal.judge({"b": 1})[1] == pytest.approx(0.5)
@@ -86,14 +129,27 @@ def test_the_calibration_uses_the_most_complete_model_whose_signals_are_present(
 
 def test_decide_has_three_outcomes_at_the_thresholds():
     t = Thresholds(answer=0.8, likely=0.3)
-    assert [decide(p, t) for p in (0.95, 0.8, 0.79, 0.3, 0.29, 0.0)] == [ANSWER, ANSWER, LIKELY, LIKELY, NOT_FOUND, NOT_FOUND]
-    assert Model(("a",), (0.0,), (0.0,), (1.0,), 0.0).probability({"a": 0.0}) == 0.5  # a zero scale does not divide by zero
+    assert [decide(p, t) for p in (0.95, 0.8, 0.79, 0.3, 0.29, 0.0)] == [
+        ANSWER,
+        ANSWER,
+        LIKELY,
+        LIKELY,
+        NOT_FOUND,
+        NOT_FOUND,
+    ]
+    assert (
+        Model(("a",), (0.0,), (0.0,), (1.0,), 0.0).probability({"a": 0.0}) == 0.5
+    )  # a zero scale does not divide by zero
 
 
 def test_plain_reasons_carry_no_word_stems():
     x = {"coverage": 0.2, "type_asked": 1.0, "type_match": 0.0, "pointer_agrees": 0.0, "prose": 0.3}
     reason = plain_reason(NOT_FOUND, x)
-    assert reason.startswith("Nothing in the passages matches") and "kind of answer" in reason and "code or a table" in reason
+    assert (
+        reason.startswith("Nothing in the passages matches")
+        and "kind of answer" in reason
+        and "code or a table" in reason
+    )
     assert plain_reason(ANSWER, x) == ""
     assert plain_reason(LIKELY, {"coverage": 0.9, "prose": 1.0}).startswith("Not certain")
 
@@ -109,34 +165,74 @@ def test_the_shipped_calibration_loads_and_states_its_risk():
 # -- the verdict a person reads ---------------------------------------------------------------------
 
 
-TIDES = Source(id="tides", text="The ocean covers most of the planet. Tides are caused by the gravitational pull of the moon. The sun adds a smaller pull.")
-CODE = Source(id="readme", text="rag = RAGPipeline(retrieve=urls['retrieve'], rerank=urls['rerank'], generate=urls['generate'])")
+TIDES = Source(
+    id="tides",
+    text="The ocean covers most of the planet. Tides are caused by the gravitational pull of the moon. The sun adds a smaller pull.",
+)
+CODE = Source(
+    id="readme", text="rag = RAGPipeline(retrieve=urls['retrieve'], rerank=urls['rerank'], generate=urls['generate'])"
+)
 
 
 def _fixed(tmp_path, p_answer: float, p_likely: float):
     """A calibration that reads only the pointer: agreeing pointers commit, others do not."""
-    return _calibration(tmp_path, [{"name": "full", "features": ["pointer_agrees"], "mean": [0.5], "scale": [0.5], "coef": [3.0], "intercept": 0.0,
-                                    "thresholds": {"answer": p_answer, "likely": p_likely}},
-                                   {"name": "lexical", "features": ["coverage"], "mean": [0.5], "scale": [0.5], "coef": [3.0], "intercept": 0.0,
-                                    "thresholds": {"answer": p_answer, "likely": p_likely}}])
+    return _calibration(
+        tmp_path,
+        [
+            {
+                "name": "full",
+                "features": ["pointer_agrees"],
+                "mean": [0.5],
+                "scale": [0.5],
+                "coef": [3.0],
+                "intercept": 0.0,
+                "thresholds": {"answer": p_answer, "likely": p_likely},
+            },
+            {
+                "name": "lexical",
+                "features": ["coverage"],
+                "mean": [0.5],
+                "scale": [0.5],
+                "coef": [3.0],
+                "intercept": 0.0,
+                "thresholds": {"answer": p_answer, "likely": p_likely},
+            },
+        ],
+    )
 
 
 def test_each_verdict_has_its_own_words(tmp_path):
     kept = [(TIDES, TIDES.text)]
     cal = _fixed(tmp_path, 0.9, 0.01)
     sure = judge("What causes the tides?", "The moon's gravity causes the tides.", kept, calibration=cal)
-    assert sure.verdict == ANSWER and sure.supported and sure.text == "Tides are caused by the gravitational pull of the moon [1]." and sure.cited == [1]
+    assert (
+        sure.verdict == ANSWER
+        and sure.supported
+        and sure.text == "Tides are caused by the gravitational pull of the moon [1]."
+        and sure.cited == [1]
+    )
     hedged = judge("What causes the tides?", "The ocean covers the planet.", kept, calibration=cal)
     assert hedged.verdict == LIKELY and not hedged.supported and hedged.cited == [1]
-    assert hedged.text == "The best match in your documents [1]: \u201cTides are caused by the gravitational pull of the moon.\u201d"
+    assert (
+        hedged.text
+        == "The best match in your documents [1]: \u201cTides are caused by the gravitational pull of the moon.\u201d"
+    )
     assert "could not find" not in hedged.text.lower()
-    nothing = judge("What causes the tides?", "The ocean covers the planet.", kept, calibration=_fixed(tmp_path, 0.99, 0.9))
+    nothing = judge(
+        "What causes the tides?", "The ocean covers the planet.", kept, calibration=_fixed(tmp_path, 0.99, 0.9)
+    )
     assert nothing.verdict == NOT_FOUND and nothing.text == NOT_FOUND_TEXT and nothing.cited == []
     assert nothing.candidate.startswith("Tides are caused")  # kept in the info, not shown
 
 
 def test_without_a_model_the_pointer_is_not_read(tmp_path):
-    v = judge("What causes the tides?", "Tides are caused by the gravitational pull of the moon.", [(TIDES, TIDES.text)], model_read=False, calibration=_fixed(tmp_path, 0.9, 0.1))
+    v = judge(
+        "What causes the tides?",
+        "Tides are caused by the gravitational pull of the moon.",
+        [(TIDES, TIDES.text)],
+        model_read=False,
+        calibration=_fixed(tmp_path, 0.9, 0.1),
+    )
     assert v.calibration == "lexical" and "pointer_agrees" not in v.signals
 
 
@@ -151,10 +247,14 @@ def minilm():
 
 def test_the_fitted_calibration_commits_on_a_plain_answer_and_quotes_no_code_for_an_unrelated_question(minilm):
     kept = [(TIDES, TIDES.text)]
-    sure = judge("What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept, similarity=minilm)
+    sure = judge(
+        "What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept, similarity=minilm
+    )
     assert sure.calibration == "full" and sure.verdict == ANSWER, sure
     off = judge("What is the capital of Australia?", "The capital is Canberra.", [(CODE, CODE.text)], similarity=minilm)
     assert off.verdict == NOT_FOUND and "RAGPipeline" not in off.text, off
     # The same question over the same passages: the same verdict and confidence.
-    again = judge("What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept, similarity=minilm)
+    again = judge(
+        "What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept, similarity=minilm
+    )
     assert (again.verdict, again.confidence) == (sure.verdict, sure.confidence)

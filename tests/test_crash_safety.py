@@ -17,8 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from conftest import SPACES
 from rag_retrieve.documents import Chunk
 from rag_retrieve.index import HybridIndex, IndexCorruptError, IndexWriteError
 
@@ -28,7 +26,16 @@ BATCH = 1500  # chunks per source: big enough that a save takes a while, so kill
 
 def chunks(source: str, n: int = BATCH) -> list[Chunk]:
     return [
-        Chunk(id=f"{source}#{i}", doc_id=source, text=f"passage {i} of {source} " + "word " * 30, source=source, title="", position=i, start=0, end=10)
+        Chunk(
+            id=f"{source}#{i}",
+            doc_id=source,
+            text=f"passage {i} of {source} " + "word " * 30,
+            source=source,
+            title="",
+            position=i,
+            start=0,
+            end=10,
+        )
         for i in range(n)
     ]
 
@@ -44,16 +51,17 @@ def state(index: HybridIndex | None) -> dict[str, int]:
 
 
 def consistent(index: HybridIndex) -> bool:
-    return len(index.chunks) == len(index.vectors) and (index.bm25.model is None or index.bm25.model.scores["num_docs"] == len(index.chunks))
+    return len(index.chunks) == len(index.vectors) and (
+        index.bm25.model is None or index.bm25.model.scores["num_docs"] == len(index.chunks)
+    )
 
 
 # Adds a source, then deletes the oldest, forever; says what it is about to save, then that it saved.
 WRITER = textwrap.dedent(
     """
     import json, sys
-    sys.path.insert(0, {space!r}); sys.path.insert(0, {tests!r})
     from rag_retrieve.index import HybridIndex
-    from test_crash_safety import chunks, state, vectors
+    from tests.test_crash_safety import chunks, state, vectors
     folder = {folder!r}
     index = HybridIndex.load(folder)
     step = 0
@@ -82,8 +90,9 @@ def test_sigkill_during_ingest_and_delete_leaves_the_state_before_or_after(tmp_p
     outcomes = Counter()
     for attempt in range(12):
         child = subprocess.Popen(
-            [sys.executable, "-c", WRITER.format(space=str(SPACES / "retrieve"), tests=str(Path(__file__).parent), folder=str(folder))],
-            stdout=subprocess.PIPE, text=True,
+            [sys.executable, "-c", WRITER.format(folder=str(folder))],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         time.sleep(rng.uniform(1.5, 5.0))
         child.send_signal(signal.SIGKILL)
@@ -96,10 +105,18 @@ def test_sigkill_during_ingest_and_delete_leaves_the_state_before_or_after(tmp_p
         assert index is not None and consistent(index)
         got = state(index)
         assert got in (saved, pending), f"attempt {attempt}: a mix of states: {got}"
-        outcomes["killed mid-save, old state kept" if got == saved and pending else "killed mid-save, new state complete" if got == pending else "killed between saves"] += 1
+        outcomes[
+            "killed mid-save, old state kept"
+            if got == saved and pending
+            else "killed mid-save, new state complete"
+            if got == pending
+            else "killed between saves"
+        ] += 1
         saved = got
     print(dict(outcomes))
-    assert sum(outcomes.values()) == 12 and outcomes["killed between saves"] < 12, f"no kill landed inside a save: {outcomes}"
+    assert sum(outcomes.values()) == 12 and outcomes["killed between saves"] < 12, (
+        f"no kill landed inside a save: {outcomes}"
+    )
     assert len(saved) >= 1
 
 
@@ -120,18 +137,22 @@ def _small_filesystem(path: Path, size: str = "256k") -> bool:
     path.mkdir()
     if os.geteuid() != 0:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True).returncode == 0
+    return (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
 
 
 FULL_DISK_WRITER = textwrap.dedent(
     """
     import resource, signal, sys
-    sys.path.insert(0, {space!r}); sys.path.insert(0, {tests!r})
     if {limit}:  # no tmpfs to fill: a file-size limit fails the same writes the same way
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
     from rag_retrieve.index import HybridIndex, IndexWriteError
-    from test_crash_safety import chunks, vectors
+    from tests.test_crash_safety import chunks, vectors
     index = HybridIndex.load({folder!r})
     big = chunks("big.txt", 4000)
     try:
@@ -151,7 +172,7 @@ def test_a_full_disk_gives_a_clear_error_and_keeps_the_index(tmp_path):
         small = chunks("a.txt", 20)
         HybridIndex.empty(model="m", dimension=DIM).added(small, vectors(20)).save(folder)
         before = state(HybridIndex.load(folder))
-        script = FULL_DISK_WRITER.format(space=str(SPACES / "retrieve"), tests=str(Path(__file__).parent), folder=str(folder), limit=0 if mounted else 200_000)
+        script = FULL_DISK_WRITER.format(folder=str(folder), limit=0 if mounted else 200_000)
         out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
         assert out.returncode == 3, out.stderr
         assert "Could not save the index" in out.stdout and "Nothing was changed" in out.stdout
@@ -219,11 +240,17 @@ def test_a_full_disk_through_the_space_keeps_serving_the_old_index(start_space, 
         corpus = tmp_path / "corpus"
         corpus.mkdir()
         (corpus / "tides.md").write_text("# Tides\n\nTides are caused by the gravitational pull of the moon.")
-        server = start_space("retrieve", RETRIEVE_INDEX_DIR=str(disk / "index"), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN="t")
+        server = start_space(
+            "retrieve", RETRIEVE_INDEX_DIR=str(disk / "index"), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN="t"
+        )
         client = Client(server.url, verbose=False)
         before = client.predict(api_name="/stats")
         big = tmp_path / "big.txt"
-        big.write_text("\n\n".join(f"Paragraph {i} talks about topic number {i} at some length, with words. " * 3 for i in range(1500)))  # ~400 kB
+        big.write_text(
+            "\n\n".join(
+                f"Paragraph {i} talks about topic number {i} at some length, with words. " * 3 for i in range(1500)
+            )
+        )  # ~400 kB
         with pytest.raises(Exception, match="Could not save the index .* No space left on device. Nothing was changed"):
             client.predict([handle_file(str(big))], "t", api_name="/add_documents")
         assert client.predict(api_name="/stats")["chunks"] == before["chunks"]
@@ -237,9 +264,8 @@ def test_a_full_disk_through_the_space_keeps_serving_the_old_index(start_space, 
 QDRANT_WRITER = textwrap.dedent(
     """
     import sys
-    sys.path.insert(0, {space!r}); sys.path.insert(0, {tests!r})
     from rag_retrieve.qdrant_index import QdrantIndex
-    from test_crash_safety import chunks, vectors
+    from tests.test_crash_safety import chunks, vectors
     index = QdrantIndex(model="m", dimension=384, path={folder!r}, batch_size=100)
     new = chunks("big.txt", 3000)
     vecs = vectors(3000, 3)
@@ -255,8 +281,9 @@ def test_sigkill_during_a_qdrant_ingest_leaves_it_usable_and_a_rerun_completes_i
     from rag_retrieve.qdrant_index import QdrantIndex
 
     folder = tmp_path / "qdrant"
-    child = subprocess.Popen([sys.executable, "-c", QDRANT_WRITER.format(space=str(SPACES / "retrieve"), tests=str(Path(__file__).parent), folder=str(folder))],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", QDRANT_WRITER.format(folder=str(folder))], stdout=subprocess.PIPE, text=True
+    )
     done = 0
     for line in child.stdout:  # kill it once it is well under way, mid-write
         done = int(line.split()[1])

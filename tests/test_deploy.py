@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SPACES
-from hub_stub import HubStub
+from tests.conftest import ROOT, SPACES
+from tests.hub_stub import HubStub
 
 HF_TOKEN = "hf_DEPLOYsecret0123456789"
 WRITE_TOKEN = "write-DEPLOY-secret-42"
@@ -25,9 +25,23 @@ def hub():
 
 
 def deploy(hub: HubStub, *args: str, **env: str) -> subprocess.CompletedProcess:
-    full = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_TOKEN": HF_TOKEN, "RETRIEVE_WRITE_TOKEN": WRITE_TOKEN,
-            "HF_HUB_DISABLE_TELEMETRY": "1", **env}
-    return subprocess.run([sys.executable, "-m", "pipeline", "deploy", *args], cwd=ROOT, env=full, capture_output=True, text=True, timeout=300)
+    full = {
+        **os.environ,
+        "HF_ENDPOINT": hub.url,
+        "HF_HUB_OFFLINE": "0",
+        "HF_TOKEN": HF_TOKEN,
+        "RETRIEVE_WRITE_TOKEN": WRITE_TOKEN,
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", "deploy", *args],
+        cwd=ROOT,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def tracked(folder) -> set[str]:
@@ -44,7 +58,10 @@ def test_dry_run_lists_every_file_and_touches_nothing(hub):
         assert f"create or update Space alice/rag-{name} (sdk gradio, public)" in out.stdout
     for f in tracked(SPACES / "generate"):
         assert f"  upload {f}  (spaces/generate/{f}," in out.stdout
-    assert "  upload pipeline/rag.py  (pipeline/rag.py," in out.stdout and "secret RETRIEVE_WRITE_TOKEN = (hidden)" in out.stdout
+    assert (
+        "  upload pipeline/rag.py  (pipeline/rag.py," in out.stdout
+        and "secret RETRIEVE_WRITE_TOKEN = (hidden)" in out.stdout
+    )
     assert "variable PIPELINE_GENERATE_URL = alice/rag-generate" in out.stdout
     assert HF_TOKEN not in out.stdout + out.stderr and WRITE_TOKEN not in out.stdout + out.stderr
 
@@ -61,13 +78,22 @@ def test_deploy_creates_uploads_and_configures_four_spaces(hub):
         assert set(files) == tracked(SPACES / name)  # the folder as is: nothing missing, no index or caches
         assert files["app.py"] == (SPACES / name / "app.py").read_bytes()
     chat = hub.repos["alice/demo-chat"]
-    assert {"app.py", "README.md", "requirements.txt", "pipeline/__init__.py", "pipeline/chat.py", "pipeline/rag.py"} <= set(chat["files"])
+    assert {
+        "app.py",
+        "README.md",
+        "requirements.txt",
+        "pipeline/__init__.py",
+        "pipeline/chat.py",
+        "pipeline/rag.py",
+    } <= set(chat["files"])
     # Secrets where they are needed, with the caller's values; variables point the chat at the stages.
     assert hub.repos["alice/demo-retrieve"]["secrets"] == {"RETRIEVE_WRITE_TOKEN": WRITE_TOKEN}
     assert hub.repos["alice/demo-generate"]["secrets"] == {"HF_TOKEN": HF_TOKEN}
     assert hub.repos["alice/demo-rerank"]["secrets"] == {}
     assert chat["secrets"] == {"RETRIEVE_WRITE_TOKEN": WRITE_TOKEN, "HF_TOKEN": HF_TOKEN}
-    assert chat["variables"] == {f"PIPELINE_{s.upper()}_URL": f"alice/demo-{s}" for s in ("retrieve", "rerank", "generate")}
+    assert chat["variables"] == {
+        f"PIPELINE_{s.upper()}_URL": f"alice/demo-{s}" for s in ("retrieve", "rerank", "generate")
+    }
     assert hub.validated == [("space", [])] * 4  # each Space card's front matter was checked, and passed
     # Every call was authenticated (the stand-in answers 404 to any call it does not know, which fails the deploy);
     # no secret in what the command printed.
@@ -92,12 +118,16 @@ def test_a_bad_owner_is_refused_with_the_fix(hub):
 
 def test_deploying_the_retrieve_space_on_qdrant(hub):
     key = "qdrant-KEY-secret-7"
-    out = deploy(hub, "--owner", "alice", RETRIEVE_BACKEND="qdrant", QDRANT_URL="https://q.example:6333", QDRANT_API_KEY=key)
+    out = deploy(
+        hub, "--owner", "alice", RETRIEVE_BACKEND="qdrant", QDRANT_URL="https://q.example:6333", QDRANT_API_KEY=key
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     retrieve = hub.repos["alice/rag-retrieve"]
     assert retrieve["variables"] == {"RETRIEVE_BACKEND": "qdrant", "QDRANT_URL": "https://q.example:6333"}
     assert retrieve["secrets"] == {"RETRIEVE_WRITE_TOKEN": WRITE_TOKEN, "QDRANT_API_KEY": key}
     # Its requirements gain qdrant-client, pinned as in requirements-scale.txt; the rest as in the folder.
     reqs = retrieve["files"]["requirements.txt"].decode()
-    assert reqs.startswith((SPACES / "retrieve" / "requirements.txt").read_text().rstrip("\n")) and reqs.endswith("\nqdrant-client==1.20.0\n")
+    assert reqs.startswith((SPACES / "retrieve" / "requirements.txt").read_text().rstrip("\n")) and reqs.endswith(
+        "\nqdrant-client==1.20.0\n"
+    )
     assert key not in out.stdout + out.stderr

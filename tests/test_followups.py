@@ -6,7 +6,9 @@ from pipeline.rag import fuse_rankings, names, search_queries, user_turns
 
 
 def test_a_self_contained_question_is_searched_alone_whatever_came_before():
-    assert search_queries("What is the population of Shandong?", [["Where is Beijing?", "In China [1]."]]) == ["What is the population of Shandong?"]
+    assert search_queries("What is the population of Shandong?", [["Where is Beijing?", "In China [1]."]]) == [
+        "What is the population of Shandong?"
+    ]
 
 
 def test_a_follow_up_is_searched_with_the_subject_of_the_conversation():
@@ -23,7 +25,11 @@ def test_a_new_conversation_forgets():
 
 
 def test_a_chain_of_follow_ups_reaches_back_to_the_question_that_named_the_subject():
-    history = [["Who designed the Eiffel Tower?", "Gustave Eiffel [1]."], ["Where is it?", "Paris [1]."], ["How tall is it?", "330 m [1]."]]
+    history = [
+        ["Who designed the Eiffel Tower?", "Gustave Eiffel [1]."],
+        ["Where is it?", "Paris [1]."],
+        ["How tall is it?", "330 m [1]."],
+    ]
     queries = search_queries("When was it built?", history)
     assert queries[-1] == "Who designed the Eiffel Tower? Where is it? How tall is it? When was it built?"
     # An older, unrelated exchange before the one that named the subject is left out.
@@ -32,7 +38,10 @@ def test_a_chain_of_follow_ups_reaches_back_to_the_question_that_named_the_subje
 
 
 def test_history_in_messages_form_works_too():
-    messages = [{"role": "user", "content": "What is the Eiffel Tower?"}, {"role": "assistant", "content": "A tower [1]."}]
+    messages = [
+        {"role": "user", "content": "What is the Eiffel Tower?"},
+        {"role": "assistant", "content": "A tower [1]."},
+    ]
     assert user_turns(messages) == ["What is the Eiffel Tower?"]
     assert "Eiffel Tower" in search_queries("When was it built?", messages)[1]
 

@@ -10,8 +10,8 @@ import pytest
 from gradio_client import Client
 from hypothesis import HealthCheck, given, settings
 
-from conftest import STACK_TOKEN, chat_app
-from fuzz import HEALTH, Endpoint, clear, endpoints
+from tests.conftest import STACK_TOKEN, chat_app
+from tests.fuzz import HEALTH, Endpoint, clear, endpoints
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 CALL_TIMEOUT_S = 60
@@ -20,7 +20,10 @@ CALL_TIMEOUT_S = 60
 @pytest.fixture(scope="module")
 def clients(stack):
     with chat_app(stack.urls, pipeline_kw={"timeout": 30}, write_token=STACK_TOKEN) as chat:
-        yield {**{name: Client(url, verbose=False) for name, url in stack.urls.items()}, "chat": Client(chat, verbose=False)}
+        yield {
+            **{name: Client(url, verbose=False) for name, url in stack.urls.items()},
+            "chat": Client(chat, verbose=False),
+        }
 
 
 def call(client: Client, api_name: str, args: tuple):
@@ -42,7 +45,9 @@ def test_every_call_ends_in_a_result_or_a_clear_error(clients, endpoint: Endpoin
     client = clients[endpoint.space]
     unclear = []
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck)
+    )
     @given(args=endpoint.args)
     def fuzz(args):
         _, exc = call(client, endpoint.api_name, args)

@@ -8,20 +8,37 @@ import time
 
 import pytest
 from gradio_client import Client
-
-from openai_stub import OpenAIStub
 from rag_generate.backends import LlamaCppBackend
 from rag_generate.embedder import EvidenceEmbedder
 from rag_generate.grounding import best_evidence
-from rag_generate.prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, fit_sources, parse_citations, split_sentences
-from tiny_models import make_gguf
+from rag_generate.prompts import (
+    GROUNDED_SYSTEM_PROMPT,
+    Source,
+    build_messages,
+    fit_sources,
+    parse_citations,
+    split_sentences,
+)
+
+from tests.openai_stub import OpenAIStub
+from tests.tiny_models import make_gguf
 
 SOURCES = [
-    {"id": "tides", "source": "ocean.md", "text": "Tides are caused by the gravitational pull of the moon. The sun adds a smaller pull."},
+    {
+        "id": "tides",
+        "source": "ocean.md",
+        "text": "Tides are caused by the gravitational pull of the moon. The sun adds a smaller pull.",
+    },
     {"id": "moon", "source": "moon.md", "text": "The moon orbits the Earth about once every 27 days."},
     {"id": "volcano", "source": "geo.md", "text": "Volcanoes erupt when magma rises through the crust."},
 ]
-LONG = [{"id": f"long{i}", "text": " ".join(f"Sentence {j} of passage {i} talks about ocean tides and the moon." for j in range(40))} for i in range(4)]
+LONG = [
+    {
+        "id": f"long{i}",
+        "text": " ".join(f"Sentence {j} of passage {i} talks about ocean tides and the moon." for j in range(40)),
+    }
+    for i in range(4)
+]
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +67,11 @@ def test_split_sentences_round_trips():
 
 
 def test_fit_sources_keeps_rank_order_cuts_at_sentences_and_reports():
-    sources = [Source(text="a b c. d e f. g h i.", id="1"), Source(text="j k l.", id="2"), Source(text="m n o.", id="3")]
+    sources = [
+        Source(text="a b c. d e f. g h i.", id="1"),
+        Source(text="j k l.", id="2"),
+        Source(text="m n o.", id="3"),
+    ]
     # Each source costs the words the prompt shows of it, nothing more.
     kept, trim = fit_sources(sources, budget=12, count=words)  # 9 + 3 fit; the third does not
     assert [s.id for s, _ in kept] == ["1", "2"] and trim.dropped == [2] and trim.used_tokens == 12
@@ -71,20 +92,33 @@ def test_prompt_fits_the_budget_with_the_real_tokenizer(llama):
     history = [["earlier question " * 20, "earlier answer " * 20]] * 6
     for budget in (400, 700, 1000):
         messages, kept, trim, n_hist = build_messages(
-            "What causes tides?", sources, history=history, prompt_budget=budget, count_messages=llama.count_messages, count=llama.count
+            "What causes tides?",
+            sources,
+            history=history,
+            prompt_budget=budget,
+            count_messages=llama.count_messages,
+            count=llama.count,
         )
         assert llama.count_messages(messages) <= budget
-        assert messages[0]["content"] == GROUNDED_SYSTEM_PROMPT and messages[-1]["content"].endswith("Question: What causes tides?")
+        assert messages[0]["content"] == GROUNDED_SYSTEM_PROMPT and messages[-1]["content"].endswith(
+            "Question: What causes tides?"
+        )
         assert n_hist % 2 == 0
     with pytest.raises(ValueError, match="question alone needs"):
-        build_messages("why " * 2000, sources, prompt_budget=300, count_messages=llama.count_messages, count=llama.count)
+        build_messages(
+            "why " * 2000, sources, prompt_budget=300, count_messages=llama.count_messages, count=llama.count
+        )
 
 
 def test_history_keeps_the_newest_turns_first(llama):
     history = [["old question", "old answer"], ["new question", "new answer"]]
-    base = build_messages("q", [], history=[], prompt_budget=1000, count_messages=llama.count_messages, count=llama.count)[0]
+    base = build_messages(
+        "q", [], history=[], prompt_budget=1000, count_messages=llama.count_messages, count=llama.count
+    )[0]
     budget = llama.count_messages(base[:1] + history_as_messages(history[1:]) + base[1:]) + 2
-    messages, _, _, n_hist = build_messages("q", [], history=history, prompt_budget=budget, count_messages=llama.count_messages, count=llama.count)
+    messages, _, _, n_hist = build_messages(
+        "q", [], history=history, prompt_budget=budget, count_messages=llama.count_messages, count=llama.count
+    )
     assert n_hist == 2 and "new question" in messages[1]["content"] and all("old" not in m["content"] for m in messages)
 
 
@@ -106,7 +140,13 @@ def test_system_prompt_kv_state_is_reused(llama):
 def test_the_evidence_embedder_breaks_a_bm25_tie_by_meaning():
     embedder = EvidenceEmbedder()
     question = "When did the bridge open to the public?"  # shares only "bridge" with either sentence
-    kept = [(Source(id=i, text=t), t) for i, t in (("paint", "The bridge is painted bright red every year."), ("open", "The bridge first carried cars and walkers in 1932."))]
+    kept = [
+        (Source(id=i, text=t), t)
+        for i, t in (
+            ("paint", "The bridge is painted bright red every year."),
+            ("open", "The bridge first carried cars and walkers in 1932."),
+        )
+    ]
     assert best_evidence(question, kept).text.startswith("The bridge is painted")  # BM25: a tie, the shorter wins
     assert best_evidence(question, kept, similarity=embedder.similarity).text.startswith("The bridge first carried")
     assert embedder.label.startswith("bm25+all-MiniLM-L6-v2")
@@ -183,11 +223,24 @@ def test_answer_names_its_backend_sources_usage_and_timings(client):
     outputs = list(job)
     text, info = job.result()
     # The sources come first; no text is shown before the gate has judged it.
-    assert len(outputs) >= 2 and outputs[0][1]["status"] == "generating" and outputs[0][1]["sources"] and outputs[0][0] == ""
-    assert info["verdict"] in ("answer", "likely", "not_found") and 0 <= info["confidence"] <= 1 and info["grounding"]["model_text"]
+    assert (
+        len(outputs) >= 2
+        and outputs[0][1]["status"] == "generating"
+        and outputs[0][1]["sources"]
+        and outputs[0][0] == ""
+    )
+    assert (
+        info["verdict"] in ("answer", "likely", "not_found")
+        and 0 <= info["confidence"] <= 1
+        and info["grounding"]["model_text"]
+    )
     assert info["supported"] is (info["verdict"] == "answer")
     if info["verdict"] == "likely":  # random weights: hedged, with the best match quoted
-        assert text.startswith("The best match in your documents [1]:") and "Tides are caused" in text and info["grounding"]["reason"]
+        assert (
+            text.startswith("The best match in your documents [1]:")
+            and "Tides are caused" in text
+            and info["grounding"]["reason"]
+        )
     elif info["verdict"] == "not_found":
         assert text == "Your documents don't seem to answer this." and info["citations"] == []
     assert info["grounding"]["candidate"].startswith("Tides are caused")
@@ -203,15 +256,21 @@ def test_answer_names_its_backend_sources_usage_and_timings(client):
 
 
 def test_answer_takes_the_rerank_table(client):
-    table = {"headers": ["id", "text", "source", "score", "rerank_score", "rerank_method"],
-             "data": [[d["id"], d["text"], d["source"], 1.0, 0.9, "cross-encoder x"] for d in SOURCES], "metadata": None}
+    table = {
+        "headers": ["id", "text", "source", "score", "rerank_score", "rerank_method"],
+        "data": [[d["id"], d["text"], d["source"], 1.0, 0.9, "cross-encoder x"] for d in SOURCES],
+        "metadata": None,
+    }
     _, info = client.predict("What causes tides?", table, [], 4, 0.0, 0.95, 40, api_name="/answer")
     assert [s["source"] for s in info["sources"]] == ["ocean.md", "moon.md", "geo.md"]
 
 
 def test_parallel_requests_all_complete(client):
     with cf.ThreadPoolExecutor(4) as pool:
-        jobs = [pool.submit(client.predict, f"Question {i}?", SOURCES, [], 8, 0.5, 0.9, 20, api_name="/answer") for i in range(4)]
+        jobs = [
+            pool.submit(client.predict, f"Question {i}?", SOURCES, [], 8, 0.5, 0.9, 20, api_name="/answer")
+            for i in range(4)
+        ]
         results = [j.result(timeout=120) for j in jobs]
     assert all(info["backend"] == "llama-cpp" and text for text, info in results)
 
@@ -256,7 +315,9 @@ def test_answer_bad_inputs(client, query, documents, message):
 
 @pytest.fixture(scope="module")
 def small_client(start_space, tiny_gguf):
-    server = start_space("generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="768", GENERATE_SOURCE_TOKENS="200", HF_TOKEN="")
+    server = start_space(
+        "generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="768", GENERATE_SOURCE_TOKENS="200", HF_TOKEN=""
+    )
     return Client(server.url, verbose=False)
 
 
@@ -271,7 +332,9 @@ def test_sources_are_trimmed_by_tokens_and_reported(small_client):
 
 
 def test_history_is_used_within_the_budget(small_client):
-    history = [[f"old question {i} " * 10, f"old answer {i} " * 10] for i in range(10)] + [["latest question", "latest answer"]]
+    history = [[f"old question {i} " * 10, f"old answer {i} " * 10] for i in range(10)] + [
+        ["latest question", "latest answer"]
+    ]
     _, info = small_client.predict("And then?", SOURCES, history, 32, 0.0, 0.95, 40, api_name="/answer")
     assert 2 <= info["history_messages_kept"] < 22
     assert info["usage"]["prompt_tokens"] + 32 <= 768
@@ -293,8 +356,14 @@ def stub():
 
 
 def test_missing_model_falls_back_to_the_inference_api(start_space, stub, tmp_path):
-    server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "missing.gguf"), GENERATE_API_BASE_URL=stub.url,
-                         GENERATE_API_MODEL="org/api-model", HF_TOKEN="hf_secret_test_token", **ONLINE)
+    server = start_space(
+        "generate",
+        GENERATE_MODEL_PATH=str(tmp_path / "missing.gguf"),
+        GENERATE_API_BASE_URL=stub.url,
+        GENERATE_API_MODEL="org/api-model",
+        HF_TOKEN="hf_secret_test_token",
+        **ONLINE,
+    )
     client = Client(server.url, verbose=False)
     text, info = client.predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
     assert info["backend"] == "inference-api" and info["grounding"]["model_text"] == stub.reply
@@ -304,7 +373,11 @@ def test_missing_model_falls_back_to_the_inference_api(start_space, stub, tmp_pa
     assert "missing.gguf" in info["attempts"][0]["detail"]
     assert info["citations"] == [{"n": 1, "id": "tides", "source": "ocean.md"}]
     req = stub.requests[-1]
-    assert req["body"]["model"] == "org/api-model" and req["body"]["stream"] is True and req["auth"] == "Bearer hf_secret_test_token"
+    assert (
+        req["body"]["model"] == "org/api-model"
+        and req["body"]["stream"] is True
+        and req["auth"] == "Bearer hf_secret_test_token"
+    )
     assert "Tides are caused" in req["body"]["messages"][-1]["content"]  # the grounded prompt went to the API
     assert client.predict("Hello", "Be brief.", 16, 0.2, 0.9, 40, api_name="/generate") == stub.reply
     assert "hf_secret_test_token" not in server.log()
@@ -313,22 +386,37 @@ def test_missing_model_falls_back_to_the_inference_api(start_space, stub, tmp_pa
 def test_a_local_backend_that_raises_falls_back(start_space, stub, tmp_path):
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(b"GGUF" + b"\x00" * 64)
-    server = start_space("generate", GENERATE_MODEL_PATH=str(corrupt), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t", **ONLINE)
-    text, info = Client(server.url, verbose=False).predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
-    assert info["backend"] == "inference-api" and info["grounding"]["model_text"] == stub.reply and text.endswith("[1].")
+    server = start_space(
+        "generate", GENERATE_MODEL_PATH=str(corrupt), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t", **ONLINE
+    )
+    text, info = Client(server.url, verbose=False).predict(
+        "What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer"
+    )
+    assert (
+        info["backend"] == "inference-api" and info["grounding"]["model_text"] == stub.reply and text.endswith("[1].")
+    )
     assert info["attempts"][0]["outcome"] == "unavailable" and "Failed to load model" in info["attempts"][0]["detail"]
 
 
 def test_both_models_down_gives_an_extractive_answer(start_space, tmp_path):
     failing = OpenAIStub(mode="error")
     try:
-        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=failing.url, HF_TOKEN="t",
-                             GENERATE_EVIDENCE_EMBEDDER=str(tmp_path / "no-such-model"), **ONLINE)
+        server = start_space(
+            "generate",
+            GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"),
+            GENERATE_API_BASE_URL=failing.url,
+            HF_TOKEN="t",
+            GENERATE_EVIDENCE_EMBEDDER=str(tmp_path / "no-such-model"),
+            **ONLINE,
+        )
         client = Client(server.url, verbose=False)
         text, info = client.predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
         assert info["backend"] == "extractive"
         # No embedder either: evidence is chosen by BM25 alone, and the answer says so and why.
-        assert info["evidence_scorer"].startswith("bm25 only: could not load") and "GENERATE_EVIDENCE_EMBEDDER" in info["evidence_scorer"]
+        assert (
+            info["evidence_scorer"].startswith("bm25 only: could not load")
+            and "GENERATE_EVIDENCE_EMBEDDER" in info["evidence_scorer"]
+        )
         assert [a["outcome"] for a in info["attempts"]] == ["unavailable", "error", "answered"]
         assert "gravitational pull of the moon" in text and "[1]" in text
         assert {"n": 1, "id": "tides", "source": "ocean.md"} in info["citations"]
@@ -339,19 +427,36 @@ def test_both_models_down_gives_an_extractive_answer(start_space, tmp_path):
 
 
 def test_offline_mode_says_why_the_api_is_skipped(start_space, stub, tmp_path):
-    server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t")
-    _, info = Client(server.url, verbose=False).predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
+    server = start_space(
+        "generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t"
+    )
+    _, info = Client(server.url, verbose=False).predict(
+        "What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer"
+    )
     assert info["backend"] == "extractive" and "HF_HUB_OFFLINE" in info["attempts"][1]["detail"] and not stub.requests
 
 
 def test_a_stalled_backend_times_out(start_space, tmp_path):
     stalled = OpenAIStub(mode="stall", stall_s=20)
     try:
-        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=stalled.url, HF_TOKEN="t", GENERATE_TIMEOUT_S="2", **ONLINE)
-        text, info = Client(server.url, verbose=False).predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
+        server = start_space(
+            "generate",
+            GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"),
+            GENERATE_API_BASE_URL=stalled.url,
+            HF_TOKEN="t",
+            GENERATE_TIMEOUT_S="2",
+            **ONLINE,
+        )
+        text, info = Client(server.url, verbose=False).predict(
+            "What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer"
+        )
         assert info["backend"] == "extractive"
         timeout = info["attempts"][1]
-        assert timeout["backend"] == "inference-api" and timeout["outcome"] in ("timeout", "error") and timeout["seconds"] < 15
+        assert (
+            timeout["backend"] == "inference-api"
+            and timeout["outcome"] in ("timeout", "error")
+            and timeout["seconds"] < 15
+        )
     finally:
         stalled.close()
 
@@ -362,13 +467,22 @@ def test_past_the_queue_bound_a_call_is_refused_at_once_as_busy(start_space, tmp
 
     slow = OpenAIStub(mode="stall", stall_s=30)
     try:
-        server = start_space("generate", GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"), GENERATE_API_BASE_URL=slow.url, HF_TOKEN="t",
-                             GENERATE_TIMEOUT_S="4", GENERATE_QUEUE_SIZE="1", **ONLINE)
+        server = start_space(
+            "generate",
+            GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"),
+            GENERATE_API_BASE_URL=slow.url,
+            HF_TOKEN="t",
+            GENERATE_TIMEOUT_S="4",
+            GENERATE_QUEUE_SIZE="1",
+            **ONLINE,
+        )
 
         def ask(i):
             t = time.monotonic()
             try:
-                StageClient("generate", server.url, timeout=60).call("/answer", f"Question {i}: what causes tides?", SOURCES)
+                StageClient("generate", server.url, timeout=60).call(
+                    "/answer", f"Question {i}: what causes tides?", SOURCES
+                )
                 return "answered", time.monotonic() - t
             except StageError as exc:
                 return str(exc), time.monotonic() - t

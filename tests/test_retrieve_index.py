@@ -7,31 +7,67 @@ import uuid
 
 import numpy as np
 import pytest
-
 from rag_retrieve.documents import Document
 from rag_retrieve.filters import FilterError, parse_filters
 from rag_retrieve.index import HybridIndex, IndexMismatchError
 from rag_retrieve.retriever import Retriever
 
 DOCS = [
-    Document(id="tides", text="Tides are caused by the gravitational pull of the moon and the sun on the oceans.", source="ocean.md", title="Tides"),
-    Document(id="photo", text="Photosynthesis lets plants turn sunlight, water and carbon dioxide into sugar.", source="biology.txt", title="Photosynthesis"),
-    Document(id="volcano", text="Volcanoes erupt when magma from the mantle rises through the crust.", source="geology.txt", title="Volcanoes"),
-    Document(id="kepler", text="Kepler's laws describe planetary orbits as ellipses with the sun at one focus.", source="astronomy.txt", title="Orbits"),
+    Document(
+        id="tides",
+        text="Tides are caused by the gravitational pull of the moon and the sun on the oceans.",
+        source="ocean.md",
+        title="Tides",
+    ),
+    Document(
+        id="photo",
+        text="Photosynthesis lets plants turn sunlight, water and carbon dioxide into sugar.",
+        source="biology.txt",
+        title="Photosynthesis",
+    ),
+    Document(
+        id="volcano",
+        text="Volcanoes erupt when magma from the mantle rises through the crust.",
+        source="geology.txt",
+        title="Volcanoes",
+    ),
+    Document(
+        id="kepler",
+        text="Kepler's laws describe planetary orbits as ellipses with the sun at one focus.",
+        source="astronomy.txt",
+        title="Orbits",
+    ),
 ]
 
 
 # Every test below runs against each backend: the same contract. Qdrant runs embedded here;
 # against a real server only when QDRANT_URL is set.
-BACKENDS = ["local", "qdrant", pytest.param("qdrant-server", marks=pytest.mark.skipif(not os.environ.get("QDRANT_URL"), reason="QDRANT_URL is not set: no Qdrant server to test against"))]
+BACKENDS = [
+    "local",
+    "qdrant",
+    pytest.param(
+        "qdrant-server",
+        marks=pytest.mark.skipif(
+            not os.environ.get("QDRANT_URL"), reason="QDRANT_URL is not set: no Qdrant server to test against"
+        ),
+    ),
+]
 
 
 @pytest.fixture(params=BACKENDS)
 def open_retriever(request, tmp_path, embedder):
     """Opens a Retriever on this test's index (closing the previous one: embedded Qdrant is one client per folder)."""
     kind = request.param
-    kwargs = {"backend": "qdrant", "qdrant_url": os.environ.get("QDRANT_URL", ""), "qdrant_api_key": os.environ.get("QDRANT_API_KEY", ""),
-              "qdrant_collection": f"test_{uuid.uuid4().hex[:12]}"} if kind == "qdrant-server" else {"backend": kind}
+    kwargs = (
+        {
+            "backend": "qdrant",
+            "qdrant_url": os.environ.get("QDRANT_URL", ""),
+            "qdrant_api_key": os.environ.get("QDRANT_API_KEY", ""),
+            "qdrant_collection": f"test_{uuid.uuid4().hex[:12]}",
+        }
+        if kind == "qdrant-server"
+        else {"backend": kind}
+    )
     opened = []
 
     def open_():
@@ -79,7 +115,12 @@ def test_bm25_returns_nothing_without_a_shared_term(retriever):
 
 def test_identical_chunks_are_indexed_once(retriever):
     before = len(retriever)
-    dup = Document(id="tides-copy", text="  tides are caused by the GRAVITATIONAL pull of the moon\nand the sun on the oceans. ", source="mirror.md", title="tides")
+    dup = Document(
+        id="tides-copy",
+        text="  tides are caused by the GRAVITATIONAL pull of the moon\nand the sun on the oceans. ",
+        source="mirror.md",
+        title="tides",
+    )
     report = retriever.ingest([dup])
     assert report.chunks_added == 0 and report.duplicates_skipped == 1
     assert len(retriever) == before
@@ -102,18 +143,25 @@ def test_malformed_filters_raise(expr):
 
 
 def test_persistence_round_trip(retriever, open_retriever):
-    before = {mode: [(h.chunk.id, round(h.score, 5)) for h in retriever.search("sun and moon", k=4, mode=mode)] for mode in ("dense", "bm25", "hybrid")}
+    before = {
+        mode: [(h.chunk.id, round(h.score, 5)) for h in retriever.search("sun and moon", k=4, mode=mode)]
+        for mode in ("dense", "bm25", "hybrid")
+    }
     stats = retriever.stats()
     reloaded = open_retriever()
     assert len(reloaded) == 4 and reloaded.stats() == stats
     for mode in ("dense", "bm25", "hybrid"):
-        assert [(h.chunk.id, round(h.score, 5)) for h in reloaded.search("sun and moon", k=4, mode=mode)] == before[mode]
+        assert [(h.chunk.id, round(h.score, 5)) for h in reloaded.search("sun and moon", k=4, mode=mode)] == before[
+            mode
+        ]
 
 
 def test_local_vectors_are_saved_exactly(tmp_path, embedder):
     first = Retriever(index_dir=tmp_path / "index", embedder=embedder)
     first.ingest(DOCS)
-    np.testing.assert_array_equal(Retriever(index_dir=tmp_path / "index", embedder=embedder).index.vectors, first.index.vectors)
+    np.testing.assert_array_equal(
+        Retriever(index_dir=tmp_path / "index", embedder=embedder).index.vectors, first.index.vectors
+    )
 
 
 def test_adding_a_chunk_again_replaces_it(retriever):

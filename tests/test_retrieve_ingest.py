@@ -6,7 +6,6 @@ import io
 import json
 
 import pytest
-
 from rag_retrieve.documents import IngestError, load_file, load_paths
 
 

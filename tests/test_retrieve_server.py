@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from gradio_client import Client, handle_file
 
-from test_retrieve_ingest import make_pdf
+from tests.test_retrieve_ingest import make_pdf
 
 TOKEN = "test-write-token"
 
@@ -18,15 +18,24 @@ def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     (root / "tides.md").write_text("# Tides\n\nTides are caused by the gravitational pull of the moon and the sun.")
     (root / "guides").mkdir()
-    (root / "guides" / "deploy.md").write_text("# Deploying\n\nEach Space deploys alone: run python app.py from inside its folder.")
+    (root / "guides" / "deploy.md").write_text(
+        "# Deploying\n\nEach Space deploys alone: run python app.py from inside its folder."
+    )
     return root
 
 
 @pytest.fixture(scope="module")
 def server(start_space, corpus, tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("index")
-    return start_space("retrieve", RETRIEVE_INDEX_DIR=str(index_dir), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN=TOKEN,
-                       RETRIEVE_MAX_FILES="4", RETRIEVE_MAX_UPLOAD_MB="1", RETRIEVE_MAX_FILE_MB="1")
+    return start_space(
+        "retrieve",
+        RETRIEVE_INDEX_DIR=str(index_dir),
+        RETRIEVE_CORPUS=str(corpus),
+        RETRIEVE_WRITE_TOKEN=TOKEN,
+        RETRIEVE_MAX_FILES="4",
+        RETRIEVE_MAX_UPLOAD_MB="1",
+        RETRIEVE_MAX_FILE_MB="1",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +77,11 @@ def test_filters_through_the_api(client):
 def test_add_documents_then_find_them_then_delete(client, tmp_path):
     (tmp_path / "volcano.pdf").write_bytes(make_pdf(["Volcanoes erupt when magma rises through the crust."]))
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
-    report = client.predict([handle_file(str(tmp_path / "volcano.pdf")), handle_file(str(tmp_path / "broken.pdf"))], TOKEN, api_name="/add_documents")
+    report = client.predict(
+        [handle_file(str(tmp_path / "volcano.pdf")), handle_file(str(tmp_path / "broken.pdf"))],
+        TOKEN,
+        api_name="/add_documents",
+    )
     assert "Indexed 1 new chunks" in report and "broken.pdf" in report and "not a readable PDF" in report
     got = rows(client.predict("magma eruption", 1, "hybrid", "", api_name="/retrieve"))
     assert got[0]["source"] == "volcano.pdf"
@@ -123,17 +136,23 @@ def test_bad_uploads_change_nothing(client, tmp_path, name, content, message):
 
 
 def test_uploads_are_disabled_without_a_token(start_space, corpus, tmp_path):
-    server = start_space("retrieve", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN="")
+    server = start_space(
+        "retrieve", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN=""
+    )
     (tmp_path / "note.txt").write_text("hello")
     with pytest.raises(Exception, match="RETRIEVE_WRITE_TOKEN"):
-        Client(server.url, verbose=False).predict([handle_file(str(tmp_path / "note.txt"))], "", api_name="/add_documents")
+        Client(server.url, verbose=False).predict(
+            [handle_file(str(tmp_path / "note.txt"))], "", api_name="/add_documents"
+        )
 
 
 def test_the_index_survives_a_restart(start_space, corpus, tmp_path):
     env = dict(RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN=TOKEN)
     first = start_space("retrieve", **env)
     (tmp_path / "extra.md").write_text("# Extra\n\nGlaciers carve valleys over thousands of years.")
-    Client(first.url, verbose=False).predict([handle_file(str(tmp_path / "extra.md"))], TOKEN, api_name="/add_documents")
+    Client(first.url, verbose=False).predict(
+        [handle_file(str(tmp_path / "extra.md"))], TOKEN, api_name="/add_documents"
+    )
     first.stop()
     second = start_space("retrieve", **env)
     client = Client(second.url, verbose=False)
@@ -162,35 +181,49 @@ def test_upload_limits_on_count_size_and_total(client, tmp_path):
     for name in ("a.txt", "b.txt"):
         (tmp_path / name).write_text(half)
     with pytest.raises(Exception, match=r"add up to 1\.1 MiB; one request takes at most 1 MiB"):
-        client.predict([handle_file(str(tmp_path / "a.txt")), handle_file(str(tmp_path / "b.txt"))], TOKEN, api_name="/add_documents")
+        client.predict(
+            [handle_file(str(tmp_path / "a.txt")), handle_file(str(tmp_path / "b.txt"))],
+            TOKEN,
+            api_name="/add_documents",
+        )
     (tmp_path / "big.txt").write_text("word " * 300_000)
-    with pytest.raises(Exception, match="exceeds the maximum file size of 1048576 bytes"):  # Gradio refuses it before the handler
+    with pytest.raises(
+        Exception, match="exceeds the maximum file size of 1048576 bytes"
+    ):  # Gradio refuses it before the handler
         client.predict([handle_file(str(tmp_path / "big.txt"))], TOKEN, api_name="/add_documents")
     assert client.predict(api_name="/stats")["chunks"] == 2
 
 
 def test_a_zip_is_read_in_memory_and_its_paths_go_nowhere(client, tmp_path):
-    archive = _zip(tmp_path / "notes.zip", {
-        "../../escape.md": b"# Escape\n\nGlaciers advance when snowfall exceeds melting.",
-        "/abs/path.txt": b"Ferries leave the harbour every two hours.",
-        "inner/nested.zip": b"PK\x03\x04 not followed",
-        "inner/.hidden.md": b"hidden",
-        "tool.exe": b"MZ",
-    })
+    archive = _zip(
+        tmp_path / "notes.zip",
+        {
+            "../../escape.md": b"# Escape\n\nGlaciers advance when snowfall exceeds melting.",
+            "/abs/path.txt": b"Ferries leave the harbour every two hours.",
+            "inner/nested.zip": b"PK\x03\x04 not followed",
+            "inner/.hidden.md": b"hidden",
+            "tool.exe": b"MZ",
+        },
+    )
     before = set(p.name for p in tmp_path.parent.iterdir())
     report = client.predict([handle_file(str(archive))], TOKEN, api_name="/add_documents")
     assert "Indexed 2 new chunks from 2 documents" in report
     got = rows(client.predict("glaciers snowfall", 1, "bm25", "", api_name="/retrieve"))
     assert got[0]["source"] == "notes.zip" and got[0]["doc_id"] == "notes.zip/escape.md"
     assert set(p.name for p in tmp_path.parent.iterdir()) == before and not (tmp_path.parent / "escape.md").exists()
-    assert "Removed 2 chunks" in client.predict("notes.zip", TOKEN, api_name="/delete_source")  # the archive goes as one
+    assert "Removed 2 chunks" in client.predict(
+        "notes.zip", TOKEN, api_name="/delete_source"
+    )  # the archive goes as one
 
 
 @pytest.mark.parametrize(
     "members, message",
     [
         ({"bomb.txt": b"0" * 900_000}, "unpacks to .* times its packed size, as a decompression bomb does"),
-        ({f"f{i}.txt": bytes(random.Random(i).choices(b"acgt ", k=300_000)) for i in range(4)}, r"unpacks to 1\.1 MiB, over the 1 MiB limit"),
+        (
+            {f"f{i}.txt": bytes(random.Random(i).choices(b"acgt ", k=300_000)) for i in range(4)},
+            r"unpacks to 1\.1 MiB, over the 1 MiB limit",
+        ),
         ({"a.exe": b"MZ", "b.bin": b"\x00"}, "no supported files with text inside"),
     ],
     ids=["decompression-bomb", "too-big-unpacked", "nothing-readable"],
@@ -204,8 +237,13 @@ def test_hostile_zips_are_refused_cleanly(client, tmp_path, members, message):
 
 def test_html_scripts_never_reach_the_index_and_deep_nesting_is_fine(client, tmp_path):
     page = tmp_path / "page.html"
-    page.write_text("<html><head><script>steal(document.cookie)</script><title>Lighthouse</title></head><body>"
-                    + "<div>" * 5000 + "The lighthouse was lit in 1871.<script>alert(1)</script>" + "</div>" * 5000 + "</body></html>")
+    page.write_text(
+        "<html><head><script>steal(document.cookie)</script><title>Lighthouse</title></head><body>"
+        + "<div>" * 5000
+        + "The lighthouse was lit in 1871.<script>alert(1)</script>"
+        + "</div>" * 5000
+        + "</body></html>"
+    )
     assert "Indexed 1 new chunks" in client.predict([handle_file(str(page))], TOKEN, api_name="/add_documents")
     got = rows(client.predict("lighthouse lit", 1, "bm25", "", api_name="/retrieve"))
     assert "1871" in got[0]["text"] and "steal" not in got[0]["text"] and "alert" not in got[0]["text"]
@@ -214,13 +252,22 @@ def test_html_scripts_never_reach_the_index_and_deep_nesting_is_fine(client, tmp
 
 def test_the_space_on_the_qdrant_backend(start_space, corpus, tmp_path):
     """RETRIEVE_BACKEND=qdrant (embedded here) behind the same endpoints, across a restart."""
-    env = dict(RETRIEVE_BACKEND="qdrant", RETRIEVE_INDEX_DIR=str(tmp_path / "index"), RETRIEVE_CORPUS=str(corpus), RETRIEVE_WRITE_TOKEN=TOKEN)
+    env = dict(
+        RETRIEVE_BACKEND="qdrant",
+        RETRIEVE_INDEX_DIR=str(tmp_path / "index"),
+        RETRIEVE_CORPUS=str(corpus),
+        RETRIEVE_WRITE_TOKEN=TOKEN,
+    )
     first = start_space("retrieve", **env)
     client = Client(first.url, verbose=False)
     stats = client.predict(api_name="/stats")
     assert stats["backend"].startswith("qdrant (embedded)") and (stats["documents"], stats["chunks"]) == (2, 2)
-    assert rows(client.predict("what causes the tides?", 1, "hybrid", "", api_name="/retrieve"))[0]["source"] == "tides.md"
-    assert [r["source"] for r in rows(client.predict("Space", 5, "hybrid", "source~uides/dep", api_name="/retrieve"))] == ["guides/deploy.md"]
+    assert (
+        rows(client.predict("what causes the tides?", 1, "hybrid", "", api_name="/retrieve"))[0]["source"] == "tides.md"
+    )
+    assert [
+        r["source"] for r in rows(client.predict("Space", 5, "hybrid", "source~uides/dep", api_name="/retrieve"))
+    ] == ["guides/deploy.md"]
     (tmp_path / "extra.md").write_text("# Extra\n\nGlaciers carve valleys over thousands of years.")
     client.predict([handle_file(str(tmp_path / "extra.md"))], TOKEN, api_name="/add_documents")
     client.predict([handle_file(str(tmp_path / "extra.md"))], TOKEN, api_name="/add_documents")  # again: no duplicate

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from gradio_client import Client, handle_file
 
-from conftest import SpaceServer, chat_app, write_corpus
-from openai_stub import OpenAIStub
 from pipeline.launcher import Stack
-from tiny_models import make_cross_encoder
+from tests.conftest import SpaceServer, chat_app, write_corpus
+from tests.openai_stub import OpenAIStub
+from tests.tiny_models import make_cross_encoder
 
 HF_TOKEN = "hf_SECRETsecret0123456789abcdefXYZ"
 WRITE_TOKEN = "write-SECRET-9f8e7d6c5b4a"
@@ -26,9 +26,14 @@ def world(tmp_path_factory):
     corpus = write_corpus(root)
     stub = OpenAIStub(mode="error")  # the Inference API fails: its error must not carry the token either
     env = {
-        "RETRIEVE_CORPUS": str(corpus), "RETRIEVE_INDEX_DIR": str(root / "index"), "RETRIEVE_WRITE_TOKEN": WRITE_TOKEN,
+        "RETRIEVE_CORPUS": str(corpus),
+        "RETRIEVE_INDEX_DIR": str(root / "index"),
+        "RETRIEVE_WRITE_TOKEN": WRITE_TOKEN,
         "RERANK_MODEL": make_cross_encoder(root / "ce"),
-        "GENERATE_MODEL_PATH": str(root / "missing.gguf"), "GENERATE_API_BASE_URL": stub.url, "HF_TOKEN": HF_TOKEN, "HF_HUB_OFFLINE": "0",
+        "GENERATE_MODEL_PATH": str(root / "missing.gguf"),
+        "GENERATE_API_BASE_URL": stub.url,
+        "HF_TOKEN": HF_TOKEN,
+        "HF_HUB_OFFLINE": "0",
     }
     logs = root / "logs"
     logs.mkdir()
@@ -66,7 +71,9 @@ def test_no_secret_in_any_response_page_or_log(world, capfd):
     _say(seen, generate.predict, "Hello", api_name="/generate")  # llama-cpp missing, API failing: an error naming both
     _say(seen, generate.predict, "When did the harbour open?", ["The harbour opened in 1962."], api_name="/answer")
     _say(seen, chat.predict, "When did the harbour open?", api_name="/chat")
-    assert world["stub"].requests and world["stub"].requests[-1]["auth"] == f"Bearer {HF_TOKEN}"  # the token went where it belongs
+    assert (
+        world["stub"].requests and world["stub"].requests[-1]["auth"] == f"Bearer {HF_TOKEN}"
+    )  # the token went where it belongs
     assert any("inference-api" in s for s in seen)  # the failing API path really ran
     # What a person or a client can fetch.
     for url in u.values():
@@ -75,7 +82,16 @@ def test_no_secret_in_any_response_page_or_log(world, capfd):
                 seen.append(r.read().decode(errors="replace"))
     logs = {p.name: p.read_text(errors="replace") for p in Path(world["logs"]).glob("*.log")}
     printed = capfd.readouterr()
-    leaks = [(where, secret) for where, text in [*enumerate(seen), *logs.items(), ("pytest stdout", printed.out), ("pytest stderr", printed.err)]
-             for secret in SECRETS if secret in text]
+    leaks = [
+        (where, secret)
+        for where, text in [
+            *enumerate(seen),
+            *logs.items(),
+            ("pytest stdout", printed.out),
+            ("pytest stderr", printed.err),
+        ]
+        for secret in SECRETS
+        if secret in text
+    ]
     assert len(logs) == 3 and all(logs.values())
     assert not leaks, f"secrets found in: {leaks}"

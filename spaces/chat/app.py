@@ -6,14 +6,9 @@ need RETRIEVE_WRITE_TOKEN, the retrieve Space's write token, as a secret of this
 `python -m pipeline deploy` uploads the `pipeline` package beside this file and sets all four.
 """
 
-import importlib.util
 import os
-import sys
-from pathlib import Path
 
-if importlib.util.find_spec("pipeline") is None:  # not beside this file: a checkout, the package two folders up
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
+# On a Space, `pipeline` sits beside this file; in a checkout, `make install` installs it.
 from pipeline import RAGPipeline
 from pipeline.chat import build_chat_app
 

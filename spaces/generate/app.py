@@ -8,7 +8,6 @@ rag_generate/config.py or the README.
 import logging
 
 import gradio as gr
-
 from rag_generate.api import DEFAULT_SYSTEM_PROMPT, GenerateAPI
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -32,7 +31,9 @@ def any_json(**kwargs) -> gr.JSON:
 
 
 with gr.Blocks(title="Generate") as demo:
-    gr.Markdown("# Generate\nSmolLM2 on CPU through llama-cpp. Falls back to the Inference API, then to an extractive answer.")
+    gr.Markdown(
+        "# Generate\nSmolLM2 on CPU through llama-cpp. Falls back to the Inference API, then to an extractive answer."
+    )
     gr.Markdown(status)
     with gr.Tab("Generate"):
         system_prompt = gr.Textbox(label="System prompt", value=DEFAULT_SYSTEM_PROMPT)
@@ -46,11 +47,22 @@ with gr.Blocks(title="Generate") as demo:
         output = gr.Textbox(label="Output", lines=8)
         badge = gr.Markdown()
         inputs = [user_prompt, system_prompt, max_tokens, temperature, top_p, top_k]
-        run.click(api.generate_with_backend, inputs, [output, badge], api_name="generate_ui", api_visibility="private", concurrency_id="llm", concurrency_limit=1)
+        run.click(
+            api.generate_with_backend,
+            inputs,
+            [output, badge],
+            api_name="generate_ui",
+            api_visibility="private",
+            concurrency_id="llm",
+            concurrency_limit=1,
+        )
 
     with gr.Tab("Answer with sources"):
         query = gr.Textbox(label="Question", value="What causes tides?")
-        documents = gr.JSON(label="Sources (best first): a table payload, a list of strings, or a list of {text, id, source}", value=EXAMPLE_SOURCES)
+        documents = gr.JSON(
+            label="Sources (best first): a table payload, a list of strings, or a list of {text, id, source}",
+            value=EXAMPLE_SOURCES,
+        )
         history = gr.JSON(label="History (optional): [[user, assistant], ...]", value=[])
         with gr.Accordion("Generation settings", open=False):
             a_max_tokens = gr.Slider(1, 1024, value=api.settings.max_tokens, step=1, label="max_tokens")
@@ -60,7 +72,15 @@ with gr.Blocks(title="Generate") as demo:
         ask = gr.Button("Answer", variant="primary")
         answer = gr.Textbox(label="Answer", lines=6)
         info = gr.JSON(label="Backend, sources, citations, usage and timings")
-        ask.click(api.answer, [query, documents, history, a_max_tokens, a_temperature, a_top_p, a_top_k], [answer, info], api_name="answer_ui", api_visibility="private", concurrency_id="llm", concurrency_limit=1)
+        ask.click(
+            api.answer,
+            [query, documents, history, a_max_tokens, a_temperature, a_top_p, a_top_k],
+            [answer, info],
+            api_name="answer_ui",
+            api_visibility="private",
+            concurrency_id="llm",
+            concurrency_limit=1,
+        )
 
     with gr.Tab("Status"):
         backends = gr.JSON()
@@ -78,9 +98,23 @@ with gr.Blocks(title="Generate") as demo:
         a_sampling = [gr.Number(), gr.Number(value=0.2), gr.Number(value=0.95), gr.Number(value=40)]
         api_button = gr.Button()
     # Plain text only, so ai-blueprint generate clients work unchanged.
-    api_button.click(api.generate, [g_user, g_system, *g_sampling], output, api_name="generate", concurrency_id="llm", concurrency_limit=1)
+    api_button.click(
+        api.generate,
+        [g_user, g_system, *g_sampling],
+        output,
+        api_name="generate",
+        concurrency_id="llm",
+        concurrency_limit=1,
+    )
 
-    api_button.click(api.answer, [a_query, a_documents, a_history, *a_sampling], [answer, info], api_name="answer", concurrency_id="llm", concurrency_limit=1)
+    api_button.click(
+        api.answer,
+        [a_query, a_documents, a_history, *a_sampling],
+        [answer, info],
+        api_name="answer",
+        concurrency_id="llm",
+        concurrency_limit=1,
+    )
 
 if __name__ == "__main__":
     # mcp_server: every public endpoint is also an MCP tool at /gradio_api/mcp/ (streamable HTTP).

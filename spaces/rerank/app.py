@@ -8,7 +8,6 @@ import logging
 
 import gradio as gr
 import pandas as pd
-
 from rag_rerank.api import RerankAPI
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -43,14 +42,20 @@ with gr.Blocks(title="Rerank") as demo:
     with gr.Row():
         query = gr.Textbox(label="Query", value="What causes tides?", scale=4)
         top_n = gr.Number(label="top_n (empty: all rows)", value=5, precision=0, scale=1)
-    documents = gr.Dataframe(value=EXAMPLE, label="Documents (edit freely; needs a text column)", interactive=True, wrap=True)
+    documents = gr.Dataframe(
+        value=EXAMPLE, label="Documents (edit freely; needs a text column)", interactive=True, wrap=True
+    )
     run = gr.Button("Rerank", variant="primary")
-    results = gr.Dataframe(label="Reranked", headers=[*EXAMPLE.columns, "rank", "rerank_score", "rerank_method"], wrap=True)
+    results = gr.Dataframe(
+        label="Reranked", headers=[*EXAMPLE.columns, "rank", "rerank_score", "rerank_method"], wrap=True
+    )
     report = gr.JSON(label="Report")
     with gr.Row():
         before = gr.BarPlot(x="passage", y="score", title="Before: retrieval score (input order)", x_label_angle=-30)
         after = gr.BarPlot(x="passage", y="score", title="After: rerank score", sort="-y", x_label_angle=-30)
-    run.click(api.rerank_with_plots, [query, documents, top_n], [results, report, before, after], api_visibility="private")
+    run.click(
+        api.rerank_with_plots, [query, documents, top_n], [results, report, before, after], api_visibility="private"
+    )
     # API twins with their own hidden inputs, so the schema shows the API's defaults, not the
     # demo's: query and documents are required, top_n defaults to every row. documents is JSON,
     # so a table payload, a list of strings and a list of dicts all reach the function as sent.

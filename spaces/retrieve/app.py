@@ -7,7 +7,6 @@ rag_retrieve/config.py or the README.
 import logging
 
 import gradio as gr
-
 from rag_retrieve.api import COLUMNS, RetrieveAPI
 from rag_retrieve.index import MODES
 
@@ -38,10 +37,14 @@ with gr.Blocks(title="Retrieve") as demo:
         token = gr.Textbox(label="Write token", type="password")
         add = gr.Button("Add to index")
         add_report = gr.Textbox(label="Report", lines=4)
-        add.click(api.add_documents, [files, token], add_report, api_name="add_documents", concurrency_limit=1).then(api.header, None, header, api_visibility="private")
+        add.click(api.add_documents, [files, token], add_report, api_name="add_documents", concurrency_limit=1).then(
+            api.header, None, header, api_visibility="private"
+        )
         source = gr.Textbox(label="Delete a source (as shown in the source column)")
         delete = gr.Button("Delete source")
-        delete.click(api.delete_source, [source, token], add_report, api_name="delete_source", concurrency_limit=1).then(api.header, None, header, api_visibility="private")
+        delete.click(
+            api.delete_source, [source, token], add_report, api_name="delete_source", concurrency_limit=1
+        ).then(api.header, None, header, api_visibility="private")
 
     with gr.Accordion("Index stats", open=False):
         stats = gr.JSON()
@@ -57,4 +60,6 @@ with gr.Blocks(title="Retrieve") as demo:
 if __name__ == "__main__":
     # mcp_server: every public endpoint is also an MCP tool at /gradio_api/mcp/ (streamable HTTP).
     # Gradio refuses a larger upload before it reaches the handler.
-    demo.queue(default_concurrency_limit=4, max_size=64).launch(show_error=True, mcp_server=True, max_file_size=api.settings.max_file_bytes)
+    demo.queue(default_concurrency_limit=4, max_size=64).launch(
+        show_error=True, mcp_server=True, max_file_size=api.settings.max_file_bytes
+    )

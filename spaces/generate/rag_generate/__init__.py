@@ -5,6 +5,16 @@ from .chain import AllBackendsFailed, FallbackChain
 from .prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, fit_sources, parse_citations
 
 __all__ = [
-    "AllBackendsFailed", "BackendUnavailable", "ExtractiveBackend", "FallbackChain", "GROUNDED_SYSTEM_PROMPT",
-    "InferenceAPIBackend", "LlamaCppBackend", "Sampling", "Source", "build_messages", "fit_sources", "parse_citations",
+    "AllBackendsFailed",
+    "BackendUnavailable",
+    "ExtractiveBackend",
+    "FallbackChain",
+    "GROUNDED_SYSTEM_PROMPT",
+    "InferenceAPIBackend",
+    "LlamaCppBackend",
+    "Sampling",
+    "Source",
+    "build_messages",
+    "fit_sources",
+    "parse_citations",
 ]

@@ -34,7 +34,9 @@ def parse_sources(documents) -> list[Source]:
         documents = {"headers": [str(c) for c in documents.columns], "data": documents.values.tolist()}
     if isinstance(documents, dict):
         if "headers" not in documents or "data" not in documents:
-            raise gr.Error(f"documents must be a table payload with `headers` and `data`; got keys {sorted(documents)}.")
+            raise gr.Error(
+                f"documents must be a table payload with `headers` and `data`; got keys {sorted(documents)}."
+            )
         headers = [str(h) for h in documents["headers"] or []]
         if "text" not in headers:
             raise gr.Error(f"The documents table has no `text` column. Columns given: {headers}.")
@@ -58,7 +60,14 @@ def parse_sources(documents) -> list[Source]:
         text = r.get("text")
         if text is None or not str(text).strip():
             continue
-        sources.append(Source(text=str(text), id=str(r.get("id") or r.get("doc_id") or i + 1), source=str(r.get("source") or ""), title=str(r.get("title") or "")))
+        sources.append(
+            Source(
+                text=str(text),
+                id=str(r.get("id") or r.get("doc_id") or i + 1),
+                source=str(r.get("source") or ""),
+                title=str(r.get("title") or ""),
+            )
+        )
     return sources
 
 
@@ -68,11 +77,16 @@ def check_sampling(max_tokens, temperature, top_p, top_k, limit: int) -> Samplin
             raise gr.Error(f"{name} must be a number, but got {v!r}.")
         return v
 
-    max_tokens, temperature, top_p, top_k = (number(n, v) for n, v in (("max_tokens", max_tokens), ("temperature", temperature), ("top_p", top_p), ("top_k", top_k)))
+    max_tokens, temperature, top_p, top_k = (
+        number(n, v)
+        for n, v in (("max_tokens", max_tokens), ("temperature", temperature), ("top_p", top_p), ("top_k", top_k))
+    )
     if max_tokens != int(max_tokens) or max_tokens < 1:
         raise gr.Error(f"max_tokens must be a whole number >= 1, but got {max_tokens}.")
     if max_tokens > limit:
-        raise gr.Error(f"max_tokens={int(max_tokens)} does not fit the context window: at most {limit} tokens can be generated. Lower max_tokens.")
+        raise gr.Error(
+            f"max_tokens={int(max_tokens)} does not fit the context window: at most {limit} tokens can be generated. Lower max_tokens."
+        )
     if not 0 <= temperature <= 2:
         raise gr.Error(f"temperature must be between 0 and 2, but got {temperature}.")
     if not 0 < top_p <= 1:
@@ -96,10 +110,19 @@ class GenerateAPI:
     def __init__(self, settings: Settings | None = None, backends: list[Backend] | None = None):
         self.settings = s = settings or Settings.from_env()
         self.llama = LlamaCppBackend(
-            model_path=s.model_path, repo=s.model_repo, filename=s.model_file, requantize=s.requantize, cache_dir=s.cache_dir, n_ctx=s.n_ctx, n_threads=s.threads, prefix_system_prompt=GROUNDED_SYSTEM_PROMPT,
+            model_path=s.model_path,
+            repo=s.model_repo,
+            filename=s.model_file,
+            requantize=s.requantize,
+            cache_dir=s.cache_dir,
+            n_ctx=s.n_ctx,
+            n_threads=s.threads,
+            prefix_system_prompt=GROUNDED_SYSTEM_PROMPT,
             extra_buffers=s.llama_extra_buffers,
         )
-        self.api = InferenceAPIBackend(model=s.api_model, base_url=s.api_base_url, token=s.hf_token or None, n_ctx=s.api_n_ctx, timeout=s.timeout_s)
+        self.api = InferenceAPIBackend(
+            model=s.api_model, base_url=s.api_base_url, token=s.hf_token or None, n_ctx=s.api_n_ctx, timeout=s.timeout_s
+        )
         self.extractive = ExtractiveBackend()
         self.backends = backends or [self.llama, self.api, self.extractive]
         self.evidence = EvidenceEmbedder(s.evidence_embedder)
@@ -160,7 +183,9 @@ class GenerateAPI:
                 return backend.question_likelihood(query, texts)
             except Exception as exc:
                 log.warning("question likelihood failed (%s); evidence chosen without it", exc)
-                plan["evidence_scorer"] = f"{self.evidence.label} (question likelihood failed: {type(exc).__name__}: {exc})"
+                plan["evidence_scorer"] = (
+                    f"{self.evidence.label} (question likelihood failed: {type(exc).__name__}: {exc})"
+                )
                 return [0.0] * len(texts)  # every z-score 0: the other judges decide
 
         return likelihood
@@ -170,7 +195,15 @@ class GenerateAPI:
 
     # -- /generate --------------------------------------------------------------------
 
-    def generate(self, user_prompt: str, system_prompt: str = DEFAULT_SYSTEM_PROMPT, max_tokens: int = 256, temperature: float = 0.7, top_p: float = 0.95, top_k: int = 40) -> Iterator[str]:
+    def generate(
+        self,
+        user_prompt: str,
+        system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+        max_tokens: int = 256,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        top_k: int = 40,
+    ) -> Iterator[str]:
         """Generate text for a prompt, streamed. Same inputs, in the same order, as the ai-blueprint generate Space.
 
         Args:
@@ -194,7 +227,9 @@ class GenerateAPI:
 
     def _generate(self, user_prompt, system_prompt, max_tokens, temperature, top_p, top_k):
         user_prompt = check_text("prompt", user_prompt)
-        system_prompt = system_prompt if isinstance(system_prompt, str) and system_prompt.strip() else DEFAULT_SYSTEM_PROMPT
+        system_prompt = (
+            system_prompt if isinstance(system_prompt, str) and system_prompt.strip() else DEFAULT_SYSTEM_PROMPT
+        )
         sampling = check_sampling(max_tokens, temperature, top_p, top_k, self._limit())
         messages = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_prompt}]
 
@@ -202,7 +237,8 @@ class GenerateAPI:
             need = backend.count_messages(messages)
             if need + sampling.max_tokens > backend.n_ctx:
                 raise PromptTooLong(
-                    f"The prompt needs {need} tokens and max_tokens is {sampling.max_tokens}: together over the {backend.n_ctx}-token window of {backend.name}. Shorten the prompt or lower max_tokens."
+                    f"The prompt needs {need} tokens and max_tokens is {sampling.max_tokens}: together over the "
+                    f"{backend.n_ctx}-token window of {backend.name}. Shorten the prompt or lower max_tokens."
                 )
             return backend.stream(messages, sampling)
 
@@ -221,7 +257,9 @@ class GenerateAPI:
         except PromptTooLong as exc:
             raise gr.Error(str(exc)) from None
         except AllBackendsFailed as exc:
-            raise gr.Error(f"{exc} The extractive fallback only answers grounded questions: use /answer with documents.") from None
+            raise gr.Error(
+                f"{exc} The extractive fallback only answers grounded questions: use /answer with documents."
+            ) from None
 
     @staticmethod
     def badge(result) -> str:
@@ -230,7 +268,16 @@ class GenerateAPI:
 
     # -- /answer ----------------------------------------------------------------------
 
-    def answer(self, query: str, documents, history=None, max_tokens: int | None = None, temperature: float = 0.2, top_p: float = 0.95, top_k: int = 40) -> Iterator[tuple[str, dict]]:
+    def answer(
+        self,
+        query: str,
+        documents,
+        history=None,
+        max_tokens: int | None = None,
+        temperature: float = 0.2,
+        top_p: float = 0.95,
+        top_k: int = 40,
+    ) -> Iterator[tuple[str, dict]]:
         """Answer a question from numbered sources, citing them as [n], streamed.
 
         Args:
@@ -247,7 +294,13 @@ class GenerateAPI:
         """
         query = check_text("query", query)
         sources = parse_sources(documents)
-        sampling = check_sampling(max_tokens if max_tokens not in (None, "") else self.settings.max_tokens, temperature, top_p, top_k, self._limit())
+        sampling = check_sampling(
+            max_tokens if max_tokens not in (None, "") else self.settings.max_tokens,
+            temperature,
+            top_p,
+            top_k,
+            self._limit(),
+        )
         # Greedy, whatever was asked: the same question over the same sources gets the same verdict.
         sampling.temperature, sampling.repeat_penalty = 0.0, self.settings.repeat_penalty
         start = time.perf_counter()
@@ -258,11 +311,27 @@ class GenerateAPI:
             likelihood = self._likelihood(backend, plan)
 
             def select(srcs, budget, count):
-                return select_evidence(query, srcs, budget, count, max_sentences=self.settings.evidence_sentences, similarity=similarity, likelihood=likelihood)
+                return select_evidence(
+                    query,
+                    srcs,
+                    budget,
+                    count,
+                    max_sentences=self.settings.evidence_sentences,
+                    similarity=similarity,
+                    likelihood=likelihood,
+                )
 
             if isinstance(backend, ExtractiveBackend):
                 kept, trim = select(sources, self.settings.source_tokens, backend.count)
-                plan.update(kept=kept, trim=trim, history_kept=0, prompt_tokens=0, gate=AnswerGate(query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up, model_read=False))
+                plan.update(
+                    kept=kept,
+                    trim=trim,
+                    history_kept=0,
+                    prompt_tokens=0,
+                    gate=AnswerGate(
+                        query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up, model_read=False
+                    ),
+                )
                 return plan["gate"].watch(iter([trim.best or backend.answer(query, kept, similarity=similarity)]))
             try:
                 messages, kept, trim, n_hist = build_messages(
@@ -277,7 +346,15 @@ class GenerateAPI:
                 )
             except ValueError as exc:
                 raise PromptTooLong(str(exc)) from None
-            plan.update(kept=kept, trim=trim, history_kept=n_hist, prompt_tokens=backend.count_messages(messages), gate=AnswerGate(query, kept, similarity=similarity, likelihood=likelihood, best=trim.best, runner_up=trim.runner_up))
+            plan.update(
+                kept=kept,
+                trim=trim,
+                history_kept=n_hist,
+                prompt_tokens=backend.count_messages(messages),
+                gate=AnswerGate(
+                    query, kept, similarity=similarity, likelihood=likelihood, best=trim.best, runner_up=trim.runner_up
+                ),
+            )
             return plan["gate"].watch(backend.stream(messages, sampling))
 
         chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
@@ -298,7 +375,10 @@ class GenerateAPI:
 
     @staticmethod
     def _source_list(kept) -> list[dict]:
-        return [{"n": i + 1, "id": s.id, "source": s.source, "title": s.title, "cut": t != s.text, "text": t} for i, (s, t) in enumerate(kept)]
+        return [
+            {"n": i + 1, "id": s.id, "source": s.source, "title": s.title, "cut": t != s.text, "text": t}
+            for i, (s, t) in enumerate(kept)
+        ]
 
     def _final_info(self, result, plan: dict, verdict: Verdict, start: float, answered_s: float) -> dict:
         kept = plan.get("kept", [])
@@ -313,7 +393,10 @@ class GenerateAPI:
             "status": "done",
             "backend": result.backend,
             "backend_label": result.label,
-            "attempts": [{"backend": a.backend, "outcome": a.outcome, "detail": a.detail, "seconds": round(a.seconds, 3)} for a in result.attempts],
+            "attempts": [
+                {"backend": a.backend, "outcome": a.outcome, "detail": a.detail, "seconds": round(a.seconds, 3)}
+                for a in result.attempts
+            ],
             "sources": self._source_list(kept),
             "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
             "supported": verdict.supported,
@@ -328,7 +411,10 @@ class GenerateAPI:
                 "calibration": verdict.calibration,
                 "stopped": gate.closed or None,
                 "model_text": gate.raw,
-                "claims": [{"text": c.text, "n": c.n, "support": round(c.support, 3), "evidence": c.evidence} for c in verdict.claims],
+                "claims": [
+                    {"text": c.text, "n": c.n, "support": round(c.support, 3), "evidence": c.evidence}
+                    for c in verdict.claims
+                ],
             },
             "trim": trim.report() if trim else None,
             "history_messages_kept": plan.get("history_kept", 0),

@@ -266,9 +266,21 @@ class LlamaCppBackend(Backend):
 
     name = "llama-cpp"
 
-    def __init__(self, *, model_path: str = "", repo: str = "", filename: str = "", fallback_model_path: str | None = None, requantize: str = "q8_0",
-                 cache_dir: str = "", n_ctx: int = 2048, n_threads: int | None = None, prefix_system_prompt: str = "", model_thread: ModelThread | None = None,
-                 extra_buffers: str = "auto"):
+    def __init__(
+        self,
+        *,
+        model_path: str = "",
+        repo: str = "",
+        filename: str = "",
+        fallback_model_path: str | None = None,
+        requantize: str = "q8_0",
+        cache_dir: str = "",
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+        prefix_system_prompt: str = "",
+        model_thread: ModelThread | None = None,
+        extra_buffers: str = "auto",
+    ):
         super().__init__()
         self.extra_buffers = extra_buffers
         self.native: NativeReport | None = None  # what the crash probe found, once loaded
@@ -348,10 +360,17 @@ class LlamaCppBackend(Backend):
             raise BackendUnavailable(
                 f"llama.cpp crashed in a test decode of {os.path.basename(path)} ({self.native.summary()}), so llama-cpp is skipped. "
                 "Set GENERATE_MODEL_PATH to another GGUF, or reinstall llama-cpp-python built for a generic CPU "
-                "(CMAKE_ARGS=\"-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON\" pip install --no-cache-dir --force-reinstall llama-cpp-python)."
+                '(CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" pip install --no-cache-dir --force-reinstall llama-cpp-python).'
             )
         with model_params(self.native.params):
-            self.llm = Llama(model_path=path, n_ctx=self.n_ctx, n_threads=self.n_threads, n_threads_batch=self.n_threads, n_batch=512, verbose=False)
+            self.llm = Llama(
+                model_path=path,
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_threads_batch=self.n_threads,
+                n_batch=512,
+                verbose=False,
+            )
         meta = self.llm.metadata
         template = meta.get("tokenizer.chat_template")
         if not template:
@@ -364,15 +383,25 @@ class LlamaCppBackend(Backend):
         from jinja2.sandbox import ImmutableSandboxedEnvironment
 
         self._eos = token_text("tokenizer.ggml.eos_token_id")
-        self._bos = token_text("tokenizer.ggml.bos_token_id") if meta.get("tokenizer.ggml.add_bos_token") == "true" else ""
+        self._bos = (
+            token_text("tokenizer.ggml.bos_token_id") if meta.get("tokenizer.ggml.add_bos_token") == "true" else ""
+        )
         self._template = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True).from_string(template)
         if self.prefix_system_prompt:
-            self._prefix_tokens = self._tokens(self._render([{"role": "system", "content": self.prefix_system_prompt}], generation_prompt=False))
+            self._prefix_tokens = self._tokens(
+                self._render([{"role": "system", "content": self.prefix_system_prompt}], generation_prompt=False)
+            )
             self.llm.reset()
             self.llm.eval(self._prefix_tokens)
             self._prefix_state = self.llm.save_state()
-        log.info("llama-cpp loaded %s (n_ctx=%d, threads=%d, weight repacking %s: %s)", path, self.n_ctx, self.n_threads,
-                 "on" if self.native.params.extra_buffers else "off", self.native.params.why)
+        log.info(
+            "llama-cpp loaded %s (n_ctx=%d, threads=%d, weight repacking %s: %s)",
+            path,
+            self.n_ctx,
+            self.n_threads,
+            "on" if self.native.params.extra_buffers else "off",
+            self.native.params.why,
+        )
 
     def _render(self, messages: list[dict], generation_prompt: bool = True) -> str:
         """The prompt text by the GGUF's own chat template."""
@@ -381,7 +410,11 @@ class LlamaCppBackend(Backend):
             raise ValueError(message)
 
         return self._template.render(
-            messages=messages, add_generation_prompt=generation_prompt, eos_token=self._eos, bos_token=self._bos, raise_exception=raise_exception
+            messages=messages,
+            add_generation_prompt=generation_prompt,
+            eos_token=self._eos,
+            bos_token=self._bos,
+            raise_exception=raise_exception,
         )
 
     def _tokens(self, text: str) -> list[int]:
@@ -399,7 +432,9 @@ class LlamaCppBackend(Backend):
         self.warm_up()
         tokens = self._tokens(self._render(messages))
         if len(tokens) + sampling.max_tokens > self.n_ctx:
-            raise ValueError(f"prompt ({len(tokens)} tokens) + max_tokens ({sampling.max_tokens}) exceeds the context window of {self.n_ctx}.")
+            raise ValueError(
+                f"prompt ({len(tokens)} tokens) + max_tokens ({sampling.max_tokens}) exceeds the context window of {self.n_ctx}."
+            )
         yield from self.model_thread.iterate(lambda: self._stream_here(tokens, sampling))
 
     def _stream_here(self, tokens: list[int], sampling: Sampling) -> Iterator[str]:
@@ -440,6 +475,7 @@ class LlamaCppBackend(Backend):
         keys = [(q, " ".join(s.split())) for s in sentences]
         todo = list(dict.fromkeys(k for k in keys if k not in self._likelihoods))
         if todo:
+
             def score() -> None:
                 with self._generate_lock:
                     self._score_batch(todo, np)
@@ -463,7 +499,10 @@ class LlamaCppBackend(Backend):
             params.kv_unified = True  # sequences share the cache, so a long one is not held to n_ctx / n_seq_max
             params.n_threads = params.n_threads_batch = self.n_threads
             context = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
-            self._scorer = (context, _internals.LlamaBatch(n_tokens=self.SCORER_TOKENS, embd=0, n_seq_max=1, verbose=False))
+            self._scorer = (
+                context,
+                _internals.LlamaBatch(n_tokens=self.SCORER_TOKENS, embd=0, n_seq_max=1, verbose=False),
+            )
         context, batch = self._scorer
         n_vocab = self.llm.n_vocab()
         add_bos = self.llm.metadata.get("tokenizer.ggml.add_bos_token") != "false"
@@ -471,9 +510,13 @@ class LlamaCppBackend(Backend):
         while start < len(todo):
             b, n, wanted, group = batch.batch, 0, [], []
             for seq, (q, sentence) in enumerate(todo[start : start + self.SCORER_SEQUENCES]):
-                body = self.llm.tokenize(f"Passage: {sentence}".encode(), add_bos=add_bos, special=False)[: self.SCORER_SENTENCE_TOKENS]
+                body = self.llm.tokenize(f"Passage: {sentence}".encode(), add_bos=add_bos, special=False)[
+                    : self.SCORER_SENTENCE_TOKENS
+                ]
                 head = body + self.llm.tokenize(b"\nQuestion:", add_bos=False, special=False)
-                tokens = head + self.llm.tokenize(q.encode(), add_bos=False, special=False)[: self.SCORER_SENTENCE_TOKENS]
+                tokens = (
+                    head + self.llm.tokenize(q.encode(), add_bos=False, special=False)[: self.SCORER_SENTENCE_TOKENS]
+                )
                 if group and n + len(tokens) > self.SCORER_TOKENS:
                     break
                 tokens = tokens[-self.SCORER_TOKENS :]
@@ -523,7 +566,9 @@ class InferenceAPIBackend(Backend):
 
     name = "inference-api"
 
-    def __init__(self, *, model: str, base_url: str = "", token: str | None = None, n_ctx: int = 8192, timeout: float = 60):
+    def __init__(
+        self, *, model: str, base_url: str = "", token: str | None = None, n_ctx: int = 8192, timeout: float = 60
+    ):
         super().__init__()
         self.model, self.base_url, self._token, self.n_ctx, self.timeout = model, base_url, token, n_ctx, timeout
         self._client = None
@@ -537,10 +582,14 @@ class InferenceAPIBackend(Backend):
         from huggingface_hub import InferenceClient
 
         if not self.base_url and not self._token:
-            raise BackendUnavailable("HF_TOKEN is not set. Create a token at https://huggingface.co/settings/tokens and set HF_TOKEN.")
+            raise BackendUnavailable(
+                "HF_TOKEN is not set. Create a token at https://huggingface.co/settings/tokens and set HF_TOKEN."
+            )
         if _offline():
             # huggingface_hub refuses every request in offline mode, a local base_url included.
-            raise BackendUnavailable("HF_HUB_OFFLINE is set, so huggingface_hub makes no request (not even to GENERATE_API_BASE_URL). Unset it to use this backend.")
+            raise BackendUnavailable(
+                "HF_HUB_OFFLINE is set, so huggingface_hub makes no request (not even to GENERATE_API_BASE_URL). Unset it to use this backend."
+            )
         if self.base_url:
             self._client = InferenceClient(base_url=self.base_url, token=self._token, timeout=self.timeout)
         else:
@@ -567,7 +616,13 @@ class InferenceAPIBackend(Backend):
 
     def stream(self, messages: list[dict], sampling: Sampling) -> Iterator[str]:
         self.warm_up()
-        kwargs = dict(messages=messages, max_tokens=sampling.max_tokens, temperature=sampling.temperature, top_p=sampling.top_p, stream=True)
+        kwargs = dict(
+            messages=messages,
+            max_tokens=sampling.max_tokens,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            stream=True,
+        )
         if self.base_url:
             kwargs["model"] = self.model
         for chunk in self._client.chat_completion(**kwargs):

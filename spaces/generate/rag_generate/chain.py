@@ -42,7 +42,9 @@ class ChainResult:
 class AllBackendsFailed(RuntimeError):
     def __init__(self, attempts: list[Attempt]):
         self.attempts = attempts
-        super().__init__("No backend could answer. " + "; ".join(f"{a.backend}: {a.outcome} ({a.detail})" for a in attempts))
+        super().__init__(
+            "No backend could answer. " + "; ".join(f"{a.backend}: {a.outcome} ({a.detail})" for a in attempts)
+        )
 
 
 class FallbackChain:

@@ -29,20 +29,31 @@ CALIBRATION_FILE = Path(__file__).with_name("calibration.json")
 
 _YEAR = re.compile(r"\b(1[0-9]{3}|20[0-9]{2})s?\b")
 _MONTH = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\b", re.I)
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen)\b", re.I)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|dozen)\b",
+    re.I,
+)
 _CODE = re.compile(r"[{}();=<>|`_/\\]|^\s*(def|class|import|from|return|if|for|while|\$|>>>|#)\b")
 
 
 def answer_type(query: str) -> str:
     """What kind of answer the question asks for: "time", "number", "person", "place", or ""."""
     q = " ".join(query.lower().split())
-    if re.search(r"\bhow (many|much|long|old|far|big|large|high|tall)\b|\bwhat (percentage|percent|number|amount)\b", q):
+    if re.search(
+        r"\bhow (many|much|long|old|far|big|large|high|tall)\b|\bwhat (percentage|percent|number|amount)\b", q
+    ):
         return "number"
-    if re.search(r"^when\b|\bwhen (did|was|were|is|does|do)\b|\bwhat (year|decade|century|date|month|day|time)\b|\bin which year\b|\bwhich year\b", q):
+    if re.search(
+        r"^when\b|\bwhen (did|was|were|is|does|do)\b|\bwhat (year|decade|century|date|month|day|time)\b|\bin which year\b|\bwhich year\b",
+        q,
+    ):
         return "time"
     if re.search(r"^(who|whom|whose)\b|\b(who|whom|whose) (is|was|were|did|does)\b", q):
         return "person"
-    if re.search(r"^where\b|\bwhere (is|was|were|did|does|do)\b|\bwhat (country|city|state|town|region|place)\b|\bin which (country|city|state|town)\b", q):
+    if re.search(
+        r"^where\b|\bwhere (is|was|were|did|does|do)\b|\bwhat (country|city|state|town|region|place)\b|\bin which (country|city|state|town)\b",
+        q,
+    ):
         return "place"
     return ""
 
@@ -104,7 +115,9 @@ def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
         "bm25_log": math.log1p(max(b[0], 0.0)),
         "type_asked": float(bool(kind)),
         "type_match": type_match(kind, ev.sentence, ev.query),
-        "others_type_match": sum(type_match(kind, o, ev.query) for o in ev.others) / len(ev.others) if kind and ev.others else 0.0,
+        "others_type_match": sum(type_match(kind, o, ev.query) for o in ev.others) / len(ev.others)
+        if kind and ev.others
+        else 0.0,
         "prose": prose(ev.sentence),
         "length_log": math.log1p(len(ev.sentence.split())),
         "question_log": math.log1p(len(q)),
@@ -139,7 +152,9 @@ class Model:
     intercept: float
 
     def probability(self, x: Mapping[str, float]) -> float:
-        z = self.intercept + sum(w * (x[f] - m) / (s or 1.0) for f, m, s, w in zip(self.features, self.mean, self.scale, self.coef))
+        z = self.intercept + sum(
+            w * (x[f] - m) / (s or 1.0) for f, m, s, w in zip(self.features, self.mean, self.scale, self.coef)
+        )
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
 
@@ -165,11 +180,17 @@ class Calibration:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         models, thresholds = [], {}
         for m in data["models"]:
-            model = Model(tuple(m["features"]), tuple(m["mean"]), tuple(m["scale"]), tuple(m["coef"]), float(m["intercept"]))
+            model = Model(
+                tuple(m["features"]), tuple(m["mean"]), tuple(m["scale"]), tuple(m["coef"]), float(m["intercept"])
+            )
             models.append(model)
             thresholds[m["name"]] = Thresholds(float(m["thresholds"]["answer"]), float(m["thresholds"]["likely"]))
         names = [m["name"] for m in data["models"]]
-        return cls(tuple(models), {n: thresholds[n] for n in names}, {k: v for k, v in data.items() if k != "models"} | {"names": names})
+        return cls(
+            tuple(models),
+            {n: thresholds[n] for n in names},
+            {k: v for k, v in data.items() if k != "models"} | {"names": names},
+        )
 
     def model_for(self, x: Mapping[str, float]) -> tuple[str, Model]:
         """The most complete model whose signals are all present. Failing that (a calibration

@@ -11,22 +11,51 @@ from dataclasses import dataclass, field
 
 # name: (default, description)
 ENV = {
-    "GENERATE_MODEL_REPO": ("HuggingFaceTB/SmolLM2-360M-Instruct-GGUF", "Hub repo of the GGUF (135M: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF)"),
-    "GENERATE_MODEL_FILE": ("smollm2-360m-instruct-q8_0.gguf", "GGUF file in that repo (135M: smollm2-135m-instruct-q8_0.gguf)"),
+    "GENERATE_MODEL_REPO": (
+        "HuggingFaceTB/SmolLM2-360M-Instruct-GGUF",
+        "Hub repo of the GGUF (135M: HuggingFaceTB/SmolLM2-135M-Instruct-GGUF)",
+    ),
+    "GENERATE_MODEL_FILE": (
+        "smollm2-360m-instruct-q8_0.gguf",
+        "GGUF file in that repo (135M: smollm2-135m-instruct-q8_0.gguf)",
+    ),
     "GENERATE_MODEL_PATH": ("", "a local GGUF file; overrides the repo and file"),
-    "GENERATE_REQUANTIZE": ("q8_0", "format the packaged Q4_1 model is converted to once, for speed: q8_0, q4_0 or none"),
+    "GENERATE_REQUANTIZE": (
+        "q8_0",
+        "format the packaged Q4_1 model is converted to once, for speed: q8_0, q4_0 or none",
+    ),
     "GENERATE_CACHE_DIR": ("", "where requantised models are kept (empty: ~/.cache/rag_generate)"),
     "GENERATE_N_CTX": ("2048", "llama-cpp context window in tokens"),
-    "GENERATE_LLAMA_EXTRA_BUFFERS": ("auto", "llama.cpp weight repacking: auto turns it off on CPUs with AMX, where it crashes (llama.cpp issue 20824); on or off force it. The settings are tried in a child process first"),
+    "GENERATE_LLAMA_EXTRA_BUFFERS": (
+        "auto",
+        "llama.cpp weight repacking: auto turns it off on CPUs with AMX, where it crashes "
+        "(llama.cpp issue 20824); on or off force it. The settings are tried in a child process "
+        "first",
+    ),
     "GENERATE_THREADS": ("", "CPU threads for llama-cpp; empty uses every core"),
-    "GENERATE_SOURCE_TOKENS": ("450", "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)"),
+    "GENERATE_SOURCE_TOKENS": (
+        "450",
+        "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)",
+    ),
     "GENERATE_EVIDENCE_SENTENCES": ("10", "most source sentences /answer puts in the prompt, best-matching first"),
-    "GENERATE_EVIDENCE_EMBEDDER": ("sentence-transformers/all-MiniLM-L6-v2", "embedding model that helps BM25 choose the answer sentence (Hub id or local folder; offline, the packaged copy); none turns it off"),
-    "GENERATE_EVIDENCE_LIKELIHOOD": ("off", "on: the llama-cpp model also reads the best four evidence sentences and scores how likely the question is after each, a third judge of the answer sentence (within noise of off on the QA set's held-out half, +0.2-0.5 s before the first text on 2 cores)"),
+    "GENERATE_EVIDENCE_EMBEDDER": (
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "embedding model that helps BM25 choose the answer sentence (Hub id or local folder; offline, the packaged copy); none turns it off",
+    ),
+    "GENERATE_EVIDENCE_LIKELIHOOD": (
+        "off",
+        "on: the llama-cpp model also reads the best four evidence sentences and scores how likely "
+        "the question is after each, a third judge of the answer sentence (within noise of off on "
+        "the QA set's held-out half, +0.2-0.5 s before the first text on 2 cores)",
+    ),
     "GENERATE_REPEAT_PENALTY": ("1.1", "llama-cpp repeat penalty for answers (1.0 is off)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
-    "GENERATE_QUEUE_SIZE": ("24", "most requests waiting for the model; past it a call is refused at once as busy (one answer takes ~2-3 s on 2 cores, so 24 wait at most about a minute)"),
+    "GENERATE_QUEUE_SIZE": (
+        "24",
+        "most requests waiting for the model; past it a call is refused at once as busy (one answer "
+        "takes ~2-3 s on 2 cores, so 24 wait at most about a minute)",
+    ),
     "GENERATE_API_MODEL": ("HuggingFaceTB/SmolLM2-360M-Instruct", "model of the Inference API fallback"),
     "GENERATE_API_BASE_URL": ("", "an OpenAI-compatible server to use instead of the Hugging Face API"),
     "GENERATE_API_N_CTX": ("8192", "context window of the API model"),

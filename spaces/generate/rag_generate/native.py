@@ -77,7 +77,10 @@ def choose_params(flags: frozenset[str] | set[str], setting: str = "auto") -> Ll
         raise ValueError(f"{SETTING} must be auto, on or off, but got {setting!r}")
     amx = sorted(AMX_FLAGS & set(flags))
     if amx:
-        return LlamaParams(False, f"this CPU has AMX ({' '.join(amx)}): llama.cpp's AMX weight repack crashes on it (llama.cpp issue 20824), so repacking is off")
+        return LlamaParams(
+            False,
+            f"this CPU has AMX ({' '.join(amx)}): llama.cpp's AMX weight repack crashes on it (llama.cpp issue 20824), so repacking is off",
+        )
     return LlamaParams(True, "no AMX on this CPU: llama.cpp may repack weights for speed")
 
 
@@ -85,7 +88,9 @@ def safe_params(chosen: LlamaParams) -> LlamaParams | None:
     """The settings to retry with after `chosen` crashed; None when `chosen` already is the safe one."""
     if not chosen.extra_buffers:
         return None
-    return LlamaParams(False, f"the probe crashed with weight repacking on, so it is off; set {SETTING}=off to skip the first try")
+    return LlamaParams(
+        False, f"the probe crashed with weight repacking on, so it is off; set {SETTING}=off to skip the first try"
+    )
 
 
 @contextlib.contextmanager
@@ -139,7 +144,12 @@ def describe_exit(code: int) -> str:
             name = signal.Signals(-code).name
         except ValueError:
             name = f"signal {-code}"
-        what = {"SIGSEGV": "a segmentation fault in native code", "SIGKILL": "killed, often for lack of memory", "SIGABRT": "aborted by native code", "SIGILL": "an instruction this CPU does not have"}
+        what = {
+            "SIGSEGV": "a segmentation fault in native code",
+            "SIGKILL": "killed, often for lack of memory",
+            "SIGABRT": "aborted by native code",
+            "SIGILL": "an instruction this CPU does not have",
+        }
         return f"exit code {code}, {name}: {what.get(name, 'killed by a signal')}"
     return f"exit code {code}"
 
@@ -155,11 +165,26 @@ def _llama_version() -> str:
 
 def probe_key(model_path: str, params: LlamaParams, flags: frozenset[str]) -> str:
     st = os.stat(model_path)
-    parts = [os.path.realpath(model_path), str(st.st_size), str(int(st.st_mtime)), _llama_version(), " ".join(sorted(flags)), str(params.extra_buffers)]
+    parts = [
+        os.path.realpath(model_path),
+        str(st.st_size),
+        str(int(st.st_mtime)),
+        _llama_version(),
+        " ".join(sorted(flags)),
+        str(params.extra_buffers),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
-def probe(model_path: str, params: LlamaParams, *, cache_dir: str, flags: frozenset[str], n_threads: int = 1, timeout_s: float = 120) -> ProbeResult:
+def probe(
+    model_path: str,
+    params: LlamaParams,
+    *,
+    cache_dir: str,
+    flags: frozenset[str],
+    n_threads: int = 1,
+    timeout_s: float = 120,
+) -> ProbeResult:
     """Load `model_path` with `params` in a child process and decode a multi-token batch.
 
     A verdict (it decoded, or it died by a signal) is cached in `cache_dir`, so a Space pays
@@ -171,8 +196,22 @@ def probe(model_path: str, params: LlamaParams, *, cache_dir: str, flags: frozen
     seen = _read_json(cache)
     if key in seen:
         return ProbeResult(seen[key]["ok"], params, seen[key]["detail"], cached=True)
-    cmd = [sys.executable, "-m", "rag_generate.native", model_path, "--extra-buffers", "on" if params.extra_buffers else "off", "--threads", str(n_threads)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]))}
+    cmd = [
+        sys.executable,
+        "-m",
+        "rag_generate.native",
+        model_path,
+        "--extra-buffers",
+        "on" if params.extra_buffers else "off",
+        "--threads",
+        str(n_threads),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])
+        ),
+    }
     try:
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -181,7 +220,9 @@ def probe(model_path: str, params: LlamaParams, *, cache_dir: str, flags: frozen
         result = ProbeResult(True, params, done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "decoded")
     else:
         tail = " ".join(done.stderr.strip().splitlines()[-2:])[-300:]
-        result = ProbeResult(False, params, describe_exit(done.returncode) + (f" ({tail})" if tail and done.returncode > 0 else ""))
+        result = ProbeResult(
+            False, params, describe_exit(done.returncode) + (f" ({tail})" if tail and done.returncode > 0 else "")
+        )
     if result.ok or done.returncode < 0:
         seen[key] = {"ok": result.ok, "detail": result.detail, "params": asdict(params)}
         _write_json(cache, seen)
@@ -216,7 +257,9 @@ class NativeReport:
         lines = []
         for t in self.tries:
             state = "passed" if t.ok else f"crashed: {t.detail}"
-            lines.append(f"repacking {'on' if t.params.extra_buffers else 'off'} {state}{' (cached)' if t.cached else ''}")
+            lines.append(
+                f"repacking {'on' if t.params.extra_buffers else 'off'} {state}{' (cached)' if t.cached else ''}"
+            )
         return "; ".join(lines)
 
     def as_dict(self) -> dict:
@@ -228,11 +271,15 @@ class NativeReport:
         }
 
 
-def settle(model_path: str, chosen: LlamaParams, *, cache_dir: str, flags: frozenset[str], n_threads: int = 1) -> NativeReport:
+def settle(
+    model_path: str, chosen: LlamaParams, *, cache_dir: str, flags: frozenset[str], n_threads: int = 1
+) -> NativeReport:
     """Probe `chosen`; if its child crashes, probe the safe settings. The report says which survived."""
     tries = [probe(model_path, chosen, cache_dir=cache_dir, flags=flags, n_threads=n_threads)]
     if not tries[-1].ok and (safe := safe_params(chosen)) is not None:
-        log.error("llama.cpp probe with %s failed (%s); retrying with %s", chosen.setting, tries[-1].detail, safe.setting)
+        log.error(
+            "llama.cpp probe with %s failed (%s); retrying with %s", chosen.setting, tries[-1].detail, safe.setting
+        )
         tries.append(probe(model_path, safe, cache_dir=cache_dir, flags=flags, n_threads=n_threads))
     return NativeReport(tries[-1].params if tries[-1].ok else None, tuple(tries))
 
@@ -257,7 +304,14 @@ def _child(argv: list[str]) -> int:
     from llama_cpp import Llama
 
     with model_params(params):
-        llm = Llama(model_path=args.model, n_ctx=512, n_batch=512, n_threads=args.threads, n_threads_batch=args.threads, verbose=False)
+        llm = Llama(
+            model_path=args.model,
+            n_ctx=512,
+            n_batch=512,
+            n_threads=args.threads,
+            n_threads_batch=args.threads,
+            verbose=False,
+        )
     tokens = llm.tokenize(PROBE_TEXT.encode(), add_bos=False, special=False)[:200]
     llm.eval(tokens)  # one batch of many tokens: where the AMX path dies
     llm.eval([tokens[0]])  # and one decode step

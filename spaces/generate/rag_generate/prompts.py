@@ -39,11 +39,19 @@ class Trim:
     kept: list[int] = field(default_factory=list)  # original positions of sources kept (whole or cut)
     cut: list[int] = field(default_factory=list)  # kept, but only some of their sentences
     dropped: list[int] = field(default_factory=list)
-    best: str = ""  # the sentence chosen as the best evidence, in the first source kept ("" when not chosen by sentence)
+    best: str = (
+        ""  # the sentence chosen as the best evidence, in the first source kept ("" when not chosen by sentence)
+    )
     runner_up: str = ""  # a second sentence of that source that scored nearly as well ("" when none did)
 
     def report(self) -> dict:
-        return {"budget_tokens": self.budget_tokens, "used_tokens": self.used_tokens, "kept": len(self.kept), "cut": len(self.cut), "dropped": len(self.dropped)}
+        return {
+            "budget_tokens": self.budget_tokens,
+            "used_tokens": self.used_tokens,
+            "kept": len(self.kept),
+            "cut": len(self.cut),
+            "dropped": len(self.dropped),
+        }
 
 
 def split_sentences(text: str) -> list[str]:
@@ -107,14 +115,20 @@ def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
     """The sources' text, best first, then the question. No [n] labels: SmolLM2-135M copied
     them less well than plain text (BENCHMARKS.md), and citations come from attribution."""
     blocks = "\n\n".join(source_text(t) for _, t in kept)
-    return f"Sources:\n{blocks}\n\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
+    return (
+        f"Sources:\n{blocks}\n\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
+    )
 
 
 def history_messages(history) -> list[dict]:
     """Accept [[user, assistant], ...] pairs or [{"role", "content"}, ...] messages."""
     out: list[dict] = []
     for turn in history or []:
-        if isinstance(turn, dict) and turn.get("role") in ("user", "assistant") and isinstance(turn.get("content"), str):
+        if (
+            isinstance(turn, dict)
+            and turn.get("role") in ("user", "assistant")
+            and isinstance(turn.get("content"), str)
+        ):
             out.append({"role": turn["role"], "content": turn["content"]})
         elif isinstance(turn, (list, tuple)) and len(turn) == 2:
             for role, content in zip(("user", "assistant"), turn):
@@ -149,7 +163,9 @@ def build_messages(
     base = [{"role": "system", "content": system_prompt}, {"role": "user", "content": user_message(query, [])}]
     base_cost = count_messages(base)
     if base_cost > prompt_budget:
-        raise ValueError(f"The question alone needs {base_cost} tokens, over the {prompt_budget} left for the prompt. Shorten it, or lower max_tokens.")
+        raise ValueError(
+            f"The question alone needs {base_cost} tokens, over the {prompt_budget} left for the prompt. Shorten it, or lower max_tokens."
+        )
     turns = history_messages(history)
     kept_turns: list[dict] = []
     i = len(turns)

@@ -4,4 +4,13 @@ from .reranker import Reranker, RerankResult
 from .scorers import CrossEncoderScorer, InputOrderScorer, NotACrossEncoderError, load_scorer
 from .table import TableError, to_table
 
-__all__ = ["CrossEncoderScorer", "InputOrderScorer", "NotACrossEncoderError", "RerankResult", "Reranker", "TableError", "load_scorer", "to_table"]
+__all__ = [
+    "CrossEncoderScorer",
+    "InputOrderScorer",
+    "NotACrossEncoderError",
+    "RerankResult",
+    "Reranker",
+    "TableError",
+    "load_scorer",
+    "to_table",
+]

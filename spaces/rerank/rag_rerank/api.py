@@ -29,14 +29,19 @@ class RerankAPI:
     def __init__(self, settings: Settings | None = None, reranker: Reranker | None = None):
         self.settings = settings or Settings.from_env()
         s = self.settings
-        self.reranker = reranker or Reranker(load_scorer(s.model, max_length=s.max_length, batch_size=s.batch_size, quantize=s.quantize))
+        self.reranker = reranker or Reranker(
+            load_scorer(s.model, max_length=s.max_length, batch_size=s.batch_size, quantize=s.quantize)
+        )
 
     def status_markdown(self) -> str:
         choice = self.reranker.choice
         if choice.refused:
             return f"**Refusing to rerank.** {choice.refused}"
         if choice.reason:
-            return f"**Scorer: {choice.label}.** Fallback because the {choice.reason}. The passages keep their input (retrieval) order; scores are (n - rank) / n, not relevance probabilities."
+            return (
+                f"**Scorer: {choice.label}.** Fallback because the {choice.reason}. The passages keep their "
+                "input (retrieval) order; scores are (n - rank) / n, not relevance probabilities."
+            )
         return f"**Scorer: {choice.label}.** Scores are relevance probabilities in [0, 1]."
 
     def status(self) -> dict:
@@ -61,8 +66,15 @@ class RerankAPI:
             raise gr.Error("The query is empty. Give the question the passages should answer.")
         if len(query) > MAX_QUERY_CHARS:
             raise gr.Error(f"The query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
-        if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, (int, float)) or top_n != int(top_n) or not 1 <= int(top_n) <= MAX_TOP_N):
-            raise gr.Error(f"top_n must be a whole number from 1 to {MAX_TOP_N}, or left out for every row, but got {top_n!r}.")
+        if top_n is not None and (
+            isinstance(top_n, bool)
+            or not isinstance(top_n, (int, float))
+            or top_n != int(top_n)
+            or not 1 <= int(top_n) <= MAX_TOP_N
+        ):
+            raise gr.Error(
+                f"top_n must be a whole number from 1 to {MAX_TOP_N}, or left out for every row, but got {top_n!r}."
+            )
         try:
             result = self.reranker.run(query.strip(), documents, None if top_n is None else int(top_n))
         except TableError as exc:
@@ -91,7 +103,12 @@ class RerankAPI:
         col = before.headers.index("score") if "score" in before.headers else None
         texts = before.texts()
         before_df = pd.DataFrame(
-            {"passage": [_label(i, t) for i, t in enumerate(texts)], "score": [float(r[col]) if col is not None else float(len(texts) - i) for i, r in enumerate(before.rows)]}
+            {
+                "passage": [_label(i, t) for i, t in enumerate(texts)],
+                "score": [
+                    float(r[col]) if col is not None else float(len(texts) - i) for i, r in enumerate(before.rows)
+                ],
+            }
         )
         text_col = table.columns[before.text_col] if before.text_col < len(table.columns) else table.columns[0]
         index_of = {" ".join(str(t).split()).casefold(): i for i, t in reversed(list(enumerate(texts)))}

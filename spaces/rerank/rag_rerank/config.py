@@ -39,4 +39,9 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> "Settings":
-        return cls(model=_get("RERANK_MODEL"), max_length=_int("RERANK_MAX_LENGTH"), batch_size=_int("RERANK_BATCH_SIZE"), quantize=_get("RERANK_QUANTIZE"))
+        return cls(
+            model=_get("RERANK_MODEL"),
+            max_length=_int("RERANK_MAX_LENGTH"),
+            batch_size=_int("RERANK_BATCH_SIZE"),
+            quantize=_get("RERANK_QUANTIZE"),
+        )

@@ -56,7 +56,9 @@ def resolve(model: str) -> str:
     except Exception:
         pass
     if not hub_reachable(model):
-        raise OSError(f"'{model}' is not a local folder, not in the Hugging Face cache, and the Hub is unreachable (or HF_HUB_OFFLINE is set)")
+        raise OSError(
+            f"'{model}' is not a local folder, not in the Hugging Face cache, and the Hub is unreachable (or HF_HUB_OFFLINE is set)"
+        )
     return snapshot_download(model)
 
 
@@ -97,7 +99,9 @@ class CrossEncoderScorer:
 
     method = "cross-encoder"
 
-    def __init__(self, model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none"):
+    def __init__(
+        self, model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none"
+    ):
         if max_length < 8:
             raise ValueError(f"max_length must be >= 8, but got {max_length}")
         if quantize not in ("none", "int8"):
@@ -126,16 +130,22 @@ class CrossEncoderScorer:
             check_classification_head(path, self.model_name)
             model = CrossEncoder(path, max_length=self.max_length, device="cpu", activation_fn=torch.nn.Sigmoid())
             if model.config.num_labels != 1:
-                raise NotACrossEncoderError(f"'{self.model_name}' has {model.config.num_labels} output labels; a reranker needs one relevance score. {SUGGESTION}")
+                raise NotACrossEncoderError(
+                    f"'{self.model_name}' has {model.config.num_labels} output labels; a reranker needs one relevance score. {SUGGESTION}"
+                )
             if self.quantize == "int8":
-                model[0].model = torch.ao.quantization.quantize_dynamic(model[0].model, {torch.nn.Linear}, dtype=torch.qint8)
+                model[0].model = torch.ao.quantization.quantize_dynamic(
+                    model[0].model, {torch.nn.Linear}, dtype=torch.qint8
+                )
             self._model = model
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         self.warm_up()
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        scores = self._model.predict([(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True)
+        scores = self._model.predict(
+            [(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+        )
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
 
@@ -173,7 +183,9 @@ class ScorerChoice:
         return self.scorer.label if self.scorer else "none"
 
 
-def load_scorer(model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none") -> ScorerChoice:
+def load_scorer(
+    model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none"
+) -> ScorerChoice:
     """The configured cross-encoder; if it cannot load, the input-order fallback, with the reason.
 
     A checkpoint that is not a cross-encoder is refused, not replaced: that is a

@@ -34,26 +34,34 @@ def _find_text_column(headers: list[str]) -> int:
     for name in TEXT_COLUMNS:
         if name in lowered:
             return lowered.index(name)
-    raise TableError(f"The documents table has no `text` column. Columns given: {headers}. Rename the column that holds the passages to `text`.")
+    raise TableError(
+        f"The documents table has no `text` column. Columns given: {headers}. Rename the column that holds the passages to `text`."
+    )
 
 
 def to_table(documents) -> Table:
     """Normalise `documents` into headers and rows, and locate the text column."""
     if documents is None:
-        raise TableError("No documents were given. Pass the table from /retrieve, a {'headers', 'data'} dict, or a list of strings.")
+        raise TableError(
+            "No documents were given. Pass the table from /retrieve, a {'headers', 'data'} dict, or a list of strings."
+        )
     if hasattr(documents, "to_dict") and hasattr(documents, "columns"):  # pandas DataFrame
         documents = {"headers": [str(c) for c in documents.columns], "data": documents.values.tolist()}
     if isinstance(documents, str):
-        raise TableError("documents must be a table or a list, not a single string. Wrap it in a list: [\"passage\"].")
+        raise TableError('documents must be a table or a list, not a single string. Wrap it in a list: ["passage"].')
     if isinstance(documents, dict):
         if "headers" not in documents or "data" not in documents:
-            raise TableError(f"A documents dict needs `headers` and `data` keys (a Gradio Dataframe payload); it has {sorted(documents)}.")
+            raise TableError(
+                f"A documents dict needs `headers` and `data` keys (a Gradio Dataframe payload); it has {sorted(documents)}."
+            )
         headers, data = list(documents["headers"] or []), documents["data"] or []
         if not isinstance(data, list) or not all(isinstance(r, (list, tuple)) for r in data):
             raise TableError("documents['data'] must be a list of rows, each a list of cell values.")
         bad = [i for i, r in enumerate(data) if len(r) != len(headers)]
         if bad:
-            raise TableError(f"Row {bad[0]} of documents has {len(data[bad[0]])} cells but there are {len(headers)} headers {headers}.")
+            raise TableError(
+                f"Row {bad[0]} of documents has {len(data[bad[0]])} cells but there are {len(headers)} headers {headers}."
+            )
         rows = [list(r) for r in data]
     elif isinstance(documents, (list, tuple)):
         if all(isinstance(d, str) for d in documents):
@@ -65,12 +73,20 @@ def to_table(documents) -> Table:
             rows = [[d.get(h) for h in headers] for d in documents]
         else:
             kinds = ", ".join(sorted({_json_kind(d) for d in documents}))
-            raise TableError(f"A documents list must hold only strings or only dicts with a `text` key; it holds {kinds}.")
+            raise TableError(
+                f"A documents list must hold only strings or only dicts with a `text` key; it holds {kinds}."
+            )
     else:
-        raise TableError(f"documents must be a table, a {{'headers', 'data'}} dict or a list, not {_json_kind(documents)}.")
+        raise TableError(
+            f"documents must be a table, a {{'headers', 'data'}} dict or a list, not {_json_kind(documents)}."
+        )
     if len(rows) > MAX_DOCUMENTS:
-        raise TableError(f"{len(rows)} documents is over the limit of {MAX_DOCUMENTS}. Rerank the top of your retrieval results instead of everything.")
-    return Table(headers=[str(h) for h in headers], rows=rows, text_col=_find_text_column(headers) if rows or headers else 0)
+        raise TableError(
+            f"{len(rows)} documents is over the limit of {MAX_DOCUMENTS}. Rerank the top of your retrieval results instead of everything."
+        )
+    return Table(
+        headers=[str(h) for h in headers], rows=rows, text_col=_find_text_column(headers) if rows or headers else 0
+    )
 
 
 def normalize(text: str) -> str:
@@ -94,7 +110,9 @@ def clean(table: Table) -> Table:
         if key not in seen:
             seen.add(key)
             keep.append(r)
-    return Table(table.headers, keep, table.text_col, dropped_empty=empty, duplicates=len(table.rows) - empty - len(keep))
+    return Table(
+        table.headers, keep, table.text_col, dropped_empty=empty, duplicates=len(table.rows) - empty - len(keep)
+    )
 
 
 def order_by_score(scores) -> list[int]:
@@ -106,4 +124,6 @@ def _json_kind(value) -> str:
     """A value's kind as a caller sending JSON would name it."""
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a dict"}.get(type(value), type(value).__name__)
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a dict"}.get(
+        type(value), type(value).__name__
+    )

@@ -4,4 +4,15 @@ from .documents import Chunk, Document, IngestError, load_file, load_paths
 from .index import Hit, HybridIndex, IndexMismatchError
 from .retriever import IngestReport, Retriever
 
-__all__ = ["Chunk", "Document", "Hit", "HybridIndex", "IndexMismatchError", "IngestError", "IngestReport", "Retriever", "load_file", "load_paths"]
+__all__ = [
+    "Chunk",
+    "Document",
+    "Hit",
+    "HybridIndex",
+    "IndexMismatchError",
+    "IngestError",
+    "IngestReport",
+    "Retriever",
+    "load_file",
+    "load_paths",
+]

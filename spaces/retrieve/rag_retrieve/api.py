@@ -13,10 +13,10 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from .backends import IndexUnavailable
 from .config import Settings
 from .documents import IngestError, load_file
 from .filters import FilterError
-from .backends import IndexUnavailable
 from .index import MODES, Hit, IndexCorruptError, IndexMismatchError, IndexWriteError
 from .retriever import Retriever
 
@@ -30,7 +30,17 @@ COLUMNS = ["id", "text", "source", "score", "title", "doc_id", "position", "url"
 
 def hits_table(hits: list[Hit]) -> pd.DataFrame:
     rows = [
-        [h.chunk.id, h.chunk.text, h.chunk.source, round(h.score, 6), h.chunk.title, h.chunk.doc_id, h.chunk.position, chunk_url(h.chunk), h.distance]
+        [
+            h.chunk.id,
+            h.chunk.text,
+            h.chunk.source,
+            round(h.score, 6),
+            h.chunk.title,
+            h.chunk.doc_id,
+            h.chunk.position,
+            chunk_url(h.chunk),
+            h.distance,
+        ]
         for h in hits
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -48,7 +58,9 @@ def check_query(query) -> str:
     if not query.strip():
         raise gr.Error("The query is empty. Type a question or some keywords.")
     if len(query) > MAX_QUERY_CHARS:
-        raise gr.Error(f"The query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}. Shorten it to the question itself.")
+        raise gr.Error(
+            f"The query has {len(query):,} characters; the limit is {MAX_QUERY_CHARS:,}. Shorten it to the question itself."
+        )
     return query.strip()
 
 
@@ -137,7 +149,9 @@ class RetrieveAPI:
     def _check_token(self, token) -> None:
         expected = self.settings.write_token
         if not expected:
-            raise gr.Error("Uploads are disabled on this Space. Set the RETRIEVE_WRITE_TOKEN environment variable (a Space secret) and pass the same value as token.")
+            raise gr.Error(
+                "Uploads are disabled on this Space. Set the RETRIEVE_WRITE_TOKEN environment variable (a Space secret) and pass the same value as token."
+            )
         if not isinstance(token, str) or not hmac.compare_digest(token.encode(), expected.encode()):
             raise gr.Error("Wrong write token. Pass the value of RETRIEVE_WRITE_TOKEN as token.")
 
@@ -160,16 +174,24 @@ class RetrieveAPI:
             raise gr.Error(f"files must be a list of uploaded files, but got {type(files).__name__}.")
         s = self.settings
         if len(files) > s.max_files:
-            raise gr.Error(f"{len(files)} files in one request; the limit is {s.max_files}. Upload them in several requests, or raise RETRIEVE_MAX_FILES.")
+            raise gr.Error(
+                f"{len(files)} files in one request; the limit is {s.max_files}. Upload them in several requests, or raise RETRIEVE_MAX_FILES."
+            )
         paths = []
         for f in files:
             path = f.get("path") if isinstance(f, dict) else f
             if not isinstance(path, (str, Path)) or not str(path):
-                raise gr.Error(f"Each file must be an uploaded file (use gradio_client.handle_file), but got {type(f).__name__}.")
+                raise gr.Error(
+                    f"Each file must be an uploaded file (use gradio_client.handle_file), but got {type(f).__name__}."
+                )
             paths.append(Path(path))
         total = sum(p.stat().st_size for p in paths if p.is_file())
         if total > s.max_upload_bytes:
-            raise gr.Error(f"The files add up to {total / 2**20:.1f} MiB; one request takes at most {s.max_upload_bytes / 2**20:.0f} MiB. Upload them in several requests, or raise RETRIEVE_MAX_UPLOAD_MB.")
+            raise gr.Error(
+                f"The files add up to {total / 2**20:.1f} MiB; one request takes at most "
+                f"{s.max_upload_bytes / 2**20:.0f} MiB. Upload them in several requests, or raise "
+                "RETRIEVE_MAX_UPLOAD_MB."
+            )
         docs, errors = [], []
         for path in paths:
             # Uploaded files keep their original name as the last path component; any folders in
@@ -206,7 +228,9 @@ class RetrieveAPI:
         except IndexWriteError as exc:
             raise gr.Error(str(exc)) from None
         if not removed:
-            raise gr.Error(f"No chunks have source '{source.strip()}'. Check the source column of /retrieve for the exact name.")
+            raise gr.Error(
+                f"No chunks have source '{source.strip()}'. Check the source column of /retrieve for the exact name."
+            )
         return f"Removed {removed} chunks of '{source.strip()}'."
 
     def list_sources(self) -> pd.DataFrame:
@@ -220,7 +244,11 @@ class RetrieveAPI:
     def header(self) -> str:
         """UI: one line on the current index (not the start-up message, which goes stale)."""
         st = self.stats()
-        uploads = "uploads enabled (write token set)" if st["uploads_enabled"] else "uploads disabled (set RETRIEVE_WRITE_TOKEN to enable them)"
+        uploads = (
+            "uploads enabled (write token set)"
+            if st["uploads_enabled"]
+            else "uploads disabled (set RETRIEVE_WRITE_TOKEN to enable them)"
+        )
         return f"**Index:** {st['documents']} documents, {st['chunks']} chunks from {st['sources']} sources · model `{st['model']}` · {uploads}"
 
     def stats(self) -> dict:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .documents import Chunk
 from .filters import Clause, predicate
-from .index import HybridIndex, Hit
+from .index import Hit, HybridIndex
 
 BACKENDS = ("local", "qdrant")
 
@@ -46,7 +46,9 @@ class IndexBackend(Protocol):
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`; returns how many were removed."""
 
-    def search(self, query_vector: np.ndarray | None, query: str, *, k: int, mode: str, clauses: list[Clause]) -> list[Hit]:
+    def search(
+        self, query_vector: np.ndarray | None, query: str, *, k: int, mode: str, clauses: list[Clause]
+    ) -> list[Hit]:
         """The k best chunks, best first; chunks failing a clause never rank (filter first)."""
 
     def sources(self) -> list[dict]:

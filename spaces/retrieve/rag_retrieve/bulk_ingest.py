@@ -48,7 +48,9 @@ class BulkReport(IngestReport):
 
     def summary(self) -> str:
         rate = self.chunks / self.seconds if self.seconds else 0.0
-        lines = [f"{self.files} files, {self.documents} documents, {self.chunks} chunks ({self.chunks_added} new) in {self.seconds:.1f} s: {rate:.1f} chunks/s."]
+        lines = [
+            f"{self.files} files, {self.documents} documents, {self.chunks} chunks ({self.chunks_added} new) in {self.seconds:.1f} s: {rate:.1f} chunks/s."
+        ]
         return "\n".join(lines + [f"Skipped: {e}" for e in self.errors])
 
 
@@ -67,8 +69,15 @@ def start_ray(num_cpus: int | None = None):
     if os.environ.get("RAY_ADDRESS"):
         ray.init(address=os.environ["RAY_ADDRESS"], runtime_env=runtime_env, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
-                 object_store_memory=512 * 2**20, runtime_env=runtime_env, log_to_driver=False, configure_logging=False)
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count() or 1,
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            object_store_memory=512 * 2**20,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+            configure_logging=False,
+        )
     ray.data.DataContext.get_current().enable_progress_bars = False
     return ray
 
@@ -81,7 +90,17 @@ def parse_file(row: dict, *, sources: dict[str, str], max_bytes: int) -> list[di
         docs = load_bytes(row["bytes"], Path(path).name, source, max_bytes=max_bytes)
     except IngestError as exc:
         return [{"error": str(exc), "id": "", "text": "", "source": source, "title": "", "metadata": "{}"}]
-    return [{"error": "", "id": d.id, "text": d.text, "source": d.source, "title": d.title, "metadata": json.dumps(d.metadata)} for d in docs]
+    return [
+        {
+            "error": "",
+            "id": d.id,
+            "text": d.text,
+            "source": d.source,
+            "title": d.title,
+            "metadata": json.dumps(d.metadata),
+        }
+        for d in docs
+    ]
 
 
 class ChunkEmbedder:
@@ -98,23 +117,44 @@ class ChunkEmbedder:
         self.embedder = SentenceTransformerEmbedder(model, batch_size=batch_size)
         self.embedder.warm_up()
         limit = self.embedder.max_seq_length
-        self.chunker = TokenChunker(self.embedder.tokenizer, max_tokens=min(chunk_tokens or limit, limit), overlap=chunk_overlap)
+        self.chunker = TokenChunker(
+            self.embedder.tokenizer, max_tokens=min(chunk_tokens or limit, limit), overlap=chunk_overlap
+        )
 
     def __call__(self, batch: dict) -> dict:
         chunks: list[Chunk] = []
         errors = []
-        for err, i, text, source, title, meta in zip(batch["error"], batch["id"], batch["text"], batch["source"], batch["title"], batch["metadata"]):
+        for err, i, text, source, title, meta in zip(
+            batch["error"], batch["id"], batch["text"], batch["source"], batch["title"], batch["metadata"]
+        ):
             if err:
                 errors.append(str(err))
                 continue
-            chunks.extend(self.chunker.chunk(Document(id=str(i), text=str(text), source=str(source), title=str(title), metadata=json.loads(meta))))
+            chunks.extend(
+                self.chunker.chunk(
+                    Document(id=str(i), text=str(text), source=str(source), title=str(title), metadata=json.loads(meta))
+                )
+            )
         vectors = self.embedder.embed([c.embed_text for c in chunks])
         rows = [json.dumps(c.__dict__) for c in chunks] + [""] * len(errors)
-        return {"chunk": rows, "vector": [v.tolist() for v in vectors] + [[]] * len(errors), "error": [""] * len(chunks) + errors}
+        return {
+            "chunk": rows,
+            "vector": [v.tolist() for v in vectors] + [[]] * len(errors),
+            "error": [""] * len(chunks) + errors,
+        }
 
 
-def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", settings: Settings | None = None, actors: int | None = None,
-                batch_size: int = 64, write_batch: int = 1024, num_cpus: int | None = None, progress: bool = True) -> BulkReport:
+def bulk_ingest(
+    paths: Sequence[str | os.PathLike],
+    *,
+    backend: str = "qdrant",
+    settings: Settings | None = None,
+    actors: int | None = None,
+    batch_size: int = 64,
+    write_batch: int = 1024,
+    num_cpus: int | None = None,
+    progress: bool = True,
+) -> BulkReport:
     """Ingest files and folders into the configured index backend with Ray Data. See the module docstring.
 
     Args:
@@ -142,8 +182,15 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
     if not files:
         report.seconds = time.perf_counter() - start
         return report
-    retriever = Retriever(model=s.embed_model, index_dir=s.index_dir, fusion=s.fusion, backend=backend,
-                          qdrant_url=s.qdrant_url, qdrant_api_key=s.qdrant_api_key, qdrant_collection=s.qdrant_collection)
+    retriever = Retriever(
+        model=s.embed_model,
+        index_dir=s.index_dir,
+        fusion=s.fusion,
+        backend=backend,
+        qdrant_url=s.qdrant_url,
+        qdrant_api_key=s.qdrant_api_key,
+        qdrant_collection=s.qdrant_collection,
+    )
     index = retriever.backend  # opens (and checks) the collection before any work is spread out
     ray = start_ray(num_cpus)
     n_actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -153,8 +200,19 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
     ds = (
         ray.data.read_binary_files(files, include_paths=True, num_cpus=0.5)
         .flat_map(parse_file, fn_kwargs={"sources": sources, "max_bytes": s.max_file_bytes}, num_cpus=0.5)
-        .map_batches(ChunkEmbedder, fn_constructor_kwargs={"model": s.embed_model, "chunk_tokens": s.chunk_tokens, "chunk_overlap": s.chunk_overlap, "batch_size": 64},
-                     batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors), num_cpus=0.5, batch_format="numpy")
+        .map_batches(
+            ChunkEmbedder,
+            fn_constructor_kwargs={
+                "model": s.embed_model,
+                "chunk_tokens": s.chunk_tokens,
+                "chunk_overlap": s.chunk_overlap,
+                "batch_size": 64,
+            },
+            batch_size=batch_size,
+            compute=ray.data.ActorPoolStrategy(size=n_actors),
+            num_cpus=0.5,
+            batch_format="numpy",
+        )
     )
     bar = tqdm(desc="Indexing", unit=" chunks", disable=not progress)
     pending: list[Chunk] = []
@@ -164,7 +222,10 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
         fresh_ids = {id(c) for c in index.new_chunks(pending)}
         keep = [i for i, c in enumerate(pending) if id(c) in fresh_ids]
         if keep:
-            index.add([pending[i] for i in keep], np.asarray([vectors[i] for i in keep], dtype=np.float32).reshape(len(keep), -1))
+            index.add(
+                [pending[i] for i in keep],
+                np.asarray([vectors[i] for i in keep], dtype=np.float32).reshape(len(keep), -1),
+            )
             report.chunks_added += len(keep)
         pending.clear()
         vectors.clear()
@@ -194,20 +255,32 @@ def bulk_ingest(paths: Sequence[str | os.PathLike], *, backend: str = "qdrant", 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m rag_retrieve.bulk_ingest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m rag_retrieve.bulk_ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("paths", nargs="+", help="files and folders to index")
-    ap.add_argument("--backend", choices=("qdrant", "local"), default=None, help="default: RETRIEVE_BACKEND, else qdrant")
-    ap.add_argument("--index-dir", default=None, help="default: RETRIEVE_INDEX_DIR (embedded Qdrant lives in its qdrant/ folder)")
+    ap.add_argument(
+        "--backend", choices=("qdrant", "local"), default=None, help="default: RETRIEVE_BACKEND, else qdrant"
+    )
+    ap.add_argument(
+        "--index-dir", default=None, help="default: RETRIEVE_INDEX_DIR (embedded Qdrant lives in its qdrant/ folder)"
+    )
     ap.add_argument("--actors", type=int, default=None, help="embedding actors (default: one per CPU)")
     ap.add_argument("--batch-size", type=int, default=64, help="documents per actor batch")
-    ap.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray instance (ignored with RAY_ADDRESS)")
+    ap.add_argument(
+        "--num-cpus", type=int, default=None, help="CPUs for a local Ray instance (ignored with RAY_ADDRESS)"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     s = Settings.from_env()
     if args.index_dir:
         s = Settings(**{**s.__dict__, "index_dir": Path(args.index_dir)})
     backend = args.backend or (os.environ.get("RETRIEVE_BACKEND") or "qdrant")
-    report = bulk_ingest(args.paths, backend=backend, settings=s, actors=args.actors, batch_size=args.batch_size, num_cpus=args.num_cpus)
+    report = bulk_ingest(
+        args.paths, backend=backend, settings=s, actors=args.actors, batch_size=args.batch_size, num_cpus=args.num_cpus
+    )
     print(report.summary())
     return 0 if report.files else 1
 

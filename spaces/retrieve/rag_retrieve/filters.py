@@ -58,7 +58,9 @@ def parse_clauses(expr: str) -> list[Clause]:
         if field not in FIELDS and not (field.startswith("meta.") and len(field) > 5):
             raise FilterError(f"Unknown filter field '{field}'. Use one of {', '.join(FIELDS)}, or meta.<key>.")
         if value[:1] in ("=", "~"):
-            raise FilterError(f"Filter clause '{clause.strip()}' has a doubled operator; write {field}{op}{value[1:]!s} (quote a value that starts with '=').")
+            raise FilterError(
+                f"Filter clause '{clause.strip()}' has a doubled operator; write {field}{op}{value[1:]!s} (quote a value that starts with '=')."
+            )
         if len(value) >= 2 and value[0] == value[-1] == '"':
             value = value[1:-1]
         if not value:
@@ -80,7 +82,14 @@ def predicate(clauses: list[Clause]) -> Callable[[Chunk], bool] | None:
     def holds(chunk: Chunk) -> bool:
         for c in clauses:
             actual = field_value(chunk, c.field)
-            if c.op == "=" and actual != c.value or c.op == "!=" and actual == c.value or c.op == "~" and c.value not in actual:
+            if (
+                c.op == "="
+                and actual != c.value
+                or c.op == "!="
+                and actual == c.value
+                or c.op == "~"
+                and c.value not in actual
+            ):
                 return False
         return True
 

@@ -41,7 +41,9 @@ def rrf(dense: np.ndarray, sparse: np.ndarray, *, depth: int = 100, k: int = 60)
     return idx[order], val[order]
 
 
-def convex(dense: np.ndarray, sparse: np.ndarray, *, depth: int = 100, alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def convex(
+    dense: np.ndarray, sparse: np.ndarray, *, depth: int = 100, alpha: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Convex combination of min-max normalised scores (Bruch et al. 2023).
 
     Each retriever's scores are scaled to [0, 1] over its own top `depth` candidates,
@@ -60,7 +62,9 @@ def convex(dense: np.ndarray, sparse: np.ndarray, *, depth: int = 100, alpha: fl
     return cand[order], fused[order]
 
 
-def zscore(dense: np.ndarray, sparse: np.ndarray, *, depth: int = 100, alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def zscore(
+    dense: np.ndarray, sparse: np.ndarray, *, depth: int = 100, alpha: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """Convex combination of z-scores, each standardised over its own top `depth`.
 
     Unlike min-max, one outlier score does not squash the rest of a list, so a

@@ -96,7 +96,9 @@ class BM25Scorer:
         import bm25s
         import Stemmer
 
-        return bm25s.tokenize(list(texts), stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False)
+        return bm25s.tokenize(
+            list(texts), stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False
+        )
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> "BM25Scorer":
@@ -146,7 +148,15 @@ class HybridIndex:
         fusion: how hybrid mode combines the two score lists (see fusion.py).
     """
 
-    def __init__(self, chunks: list[Chunk], vectors: np.ndarray, *, model: str, bm25: BM25Scorer | None = None, fusion: str = DEFAULT_FUSION):
+    def __init__(
+        self,
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        *,
+        model: str,
+        bm25: BM25Scorer | None = None,
+        fusion: str = DEFAULT_FUSION,
+    ):
         if len(chunks) != len(vectors):
             raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
         if fusion not in FUSIONS:
@@ -195,7 +205,9 @@ class HybridIndex:
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.shape != (len(chunks), self.dimension):
             raise ValueError(f"expected vectors of shape {(len(chunks), self.dimension)}, got {vectors.shape}")
-        return HybridIndex(self.chunks + list(chunks), np.vstack([self.vectors, vectors]), model=self.model, fusion=self.fusion)
+        return HybridIndex(
+            self.chunks + list(chunks), np.vstack([self.vectors, vectors]), model=self.model, fusion=self.fusion
+        )
 
     def without_source(self, source: str) -> "HybridIndex":
         """A new index without the chunks of `source`."""
@@ -210,10 +222,17 @@ class HybridIndex:
         import torch
 
         with torch.inference_mode():
-            return torch.mv(torch.from_numpy(self.vectors), torch.from_numpy(np.asarray(query_vector, dtype=np.float32))).numpy()
+            return torch.mv(
+                torch.from_numpy(self.vectors), torch.from_numpy(np.asarray(query_vector, dtype=np.float32))
+            ).numpy()
 
     def scores(
-        self, query_vector: np.ndarray | None, query: str, mode: str, keep: np.ndarray | None = None, depth: int | None = None
+        self,
+        query_vector: np.ndarray | None,
+        query: str,
+        mode: str,
+        keep: np.ndarray | None = None,
+        depth: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Indices and scores of the best `depth` candidates for `mode` (default: all), best first.
 
@@ -330,7 +349,9 @@ class HybridIndex:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "sha256": files,
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))  # written last: it marks the generation complete
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2)
+        )  # written last: it marks the generation complete
         for path in tmp.rglob("*"):
             if path.is_file():
                 _fsync(path)
@@ -373,7 +394,10 @@ class HybridIndex:
                 log.error("Index generation %s is damaged (%s); trying the previous one.", gen, exc)
                 continue
             if problems:
-                log.warning("Loaded the older index generation %s because the newer one is damaged: changes made after it are lost; add those files again.", name)
+                log.warning(
+                    "Loaded the older index generation %s because the newer one is damaged: changes made after it are lost; add those files again.",
+                    name,
+                )
             return index
         raise IndexCorruptError(
             f"Every index generation in {folder} is damaged ({'; '.join(problems)}). Delete {folder} (or point RETRIEVE_INDEX_DIR "
@@ -390,8 +414,16 @@ class HybridIndex:
         with open(gen / "chunks.jsonl", encoding="utf-8") as f:
             chunks = [Chunk(**json.loads(line)) for line in f]
         if len(chunks) != len(vectors) or len(chunks) != manifest["chunks"]:
-            raise ValueError(f"{len(chunks)} chunks and {len(vectors)} vectors, but the manifest says {manifest['chunks']}")
-        return cls(chunks, vectors, model=manifest["model"], bm25=BM25Scorer.load(gen / "bm25"), fusion=manifest.get("fusion", DEFAULT_FUSION))
+            raise ValueError(
+                f"{len(chunks)} chunks and {len(vectors)} vectors, but the manifest says {manifest['chunks']}"
+            )
+        return cls(
+            chunks,
+            vectors,
+            model=manifest["model"],
+            bm25=BM25Scorer.load(gen / "bm25"),
+            fusion=manifest.get("fusion", DEFAULT_FUSION),
+        )
 
 
 def _current_name(folder: Path) -> str | None:
@@ -405,7 +437,9 @@ def _complete_generations(folder: Path, *, before: str | None = None) -> list[st
     """Generation folders whose manifest (written last) exists, oldest first; only those older than `before` if given."""
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.glob("gen-*") if (p / "manifest.json").exists() and (before is None or p.name < before))
+    return sorted(
+        p.name for p in folder.glob("gen-*") if (p / "manifest.json").exists() and (before is None or p.name < before)
+    )
 
 
 def _sha256(path: Path) -> str:

@@ -83,16 +83,35 @@ class QdrantIndex:
 
     name = "qdrant"
 
-    def __init__(self, *, model: str, dimension: int, fusion: str = "zscore", url: str = "", api_key: str = "", path: str | Path | None = None,
-                 collection: str = "rag_chunks", batch_size: int = 256, timeout: float = 60):
+    def __init__(
+        self,
+        *,
+        model: str,
+        dimension: int,
+        fusion: str = "zscore",
+        url: str = "",
+        api_key: str = "",
+        path: str | Path | None = None,
+        collection: str = "rag_chunks",
+        batch_size: int = 256,
+        timeout: float = 60,
+    ):
         try:
             from qdrant_client import QdrantClient, models
         except ImportError:
-            raise QdrantUnavailable("RETRIEVE_BACKEND=qdrant needs qdrant-client: pip install -r requirements-scale.txt") from None
+            raise QdrantUnavailable(
+                "RETRIEVE_BACKEND=qdrant needs qdrant-client: pip install -r requirements-scale.txt"
+            ) from None
         if fusion not in FUSIONS:
             raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, but got {fusion!r}")
         self.models = models
-        self.model, self.dimension, self.fusion, self.collection, self.batch_size = model, dimension, fusion, collection, batch_size
+        self.model, self.dimension, self.fusion, self.collection, self.batch_size = (
+            model,
+            dimension,
+            fusion,
+            collection,
+            batch_size,
+        )
         self.url = url
         self.location = url or str(path)
         if url:
@@ -113,7 +132,9 @@ class QdrantIndex:
         except (IndexMismatchError, ValueError):
             raise
         except Exception as exc:
-            raise QdrantUnavailable(f"Cannot use Qdrant at {self.location}: {type(exc).__name__}: {exc}. Check QDRANT_URL and QDRANT_API_KEY.") from None
+            raise QdrantUnavailable(
+                f"Cannot use Qdrant at {self.location}: {type(exc).__name__}: {exc}. Check QDRANT_URL and QDRANT_API_KEY."
+            ) from None
 
     # -- the collection and its bookkeeping ----------------------------------------------
 
@@ -145,7 +166,14 @@ class QdrantIndex:
                     self.client.create_payload_index(self.collection, key, field_schema=schema)
 
     def _save_meta(self) -> None:
-        self.client.upsert(f"{self.collection}__meta", [self.models.PointStruct(id=_META_ID, vector={}, payload={"model": self.model, "dimension": self.dimension, **self._bm25})])
+        self.client.upsert(
+            f"{self.collection}__meta",
+            [
+                self.models.PointStruct(
+                    id=_META_ID, vector={}, payload={"model": self.model, "dimension": self.dimension, **self._bm25}
+                )
+            ],
+        )
 
     def __len__(self) -> int:
         return self.client.count(self.collection, exact=True).count
@@ -158,7 +186,9 @@ class QdrantIndex:
             fresh.setdefault(point_id(c), c)
         ids = list(fresh)
         for i in range(0, len(ids), 1000):
-            for record in self.client.retrieve(self.collection, ids=ids[i : i + 1000], with_payload=False, with_vectors=False):
+            for record in self.client.retrieve(
+                self.collection, ids=ids[i : i + 1000], with_payload=False, with_vectors=False
+            ):
                 fresh.pop(str(record.id), None)
         return list(fresh.values())
 
@@ -171,7 +201,6 @@ class QdrantIndex:
         tokens = BM25Scorer._tokenize([c.embed_text for c in chunks])
         self._bm25 = {"n": self._bm25["n"] + len(chunks), "tokens": self._bm25["tokens"] + sum(map(len, tokens))}
         avgdl = self._bm25["tokens"] / self._bm25["n"]
-        m = self.models
         try:
             self._upsert(chunks, vectors, tokens, avgdl)
         except Exception as exc:
@@ -186,9 +215,20 @@ class QdrantIndex:
         m = self.models
         for i in range(0, len(chunks), self.batch_size):
             points = []
-            for c, v, t in zip(chunks[i : i + self.batch_size], vectors[i : i + self.batch_size], tokens[i : i + self.batch_size]):
+            for c, v, t in zip(
+                chunks[i : i + self.batch_size], vectors[i : i + self.batch_size], tokens[i : i + self.batch_size]
+            ):
                 sparse = bm25_weights(t, avgdl)
-                points.append(m.PointStruct(id=point_id(c), vector={DENSE: v.tolist(), SPARSE: m.SparseVector(indices=list(sparse), values=list(sparse.values()))}, payload=_payload(c)))
+                points.append(
+                    m.PointStruct(
+                        id=point_id(c),
+                        vector={
+                            DENSE: v.tolist(),
+                            SPARSE: m.SparseVector(indices=list(sparse), values=list(sparse.values())),
+                        },
+                        payload=_payload(c),
+                    )
+                )
             self.client.upsert(self.collection, points, wait=True)
 
     def delete_source(self, source: str) -> int:
@@ -198,7 +238,10 @@ class QdrantIndex:
             if n:
                 self.client.delete(self.collection, points_selector=self.models.FilterSelector(filter=where), wait=True)
         except Exception as exc:
-            raise IndexWriteError(None, f"Could not delete '{source}' in Qdrant at {self.location}: {type(exc).__name__}: {exc}. Try again once the server answers (QDRANT_URL).") from exc
+            raise IndexWriteError(
+                None,
+                f"Could not delete '{source}' in Qdrant at {self.location}: {type(exc).__name__}: {exc}. Try again once the server answers (QDRANT_URL).",
+            ) from exc
         return n
 
     # -- reads ------------------------------------------------------------------------
@@ -209,7 +252,10 @@ class QdrantIndex:
         except Exception as exc:
             if isinstance(exc, (ValueError, IndexUnavailable)):
                 raise
-            raise QdrantUnavailable(f"Qdrant at {self.location} did not answer the search: {type(exc).__name__}: {exc}. Check that the server is up, and QDRANT_URL and QDRANT_API_KEY.") from exc
+            raise QdrantUnavailable(
+                f"Qdrant at {self.location} did not answer the search: {type(exc).__name__}: {exc}. Check "
+                "that the server is up, and QDRANT_URL and QDRANT_API_KEY."
+            ) from exc
 
     def _filtered_search(self, query_vector, query: str, *, k: int, mode: str, clauses: list[Clause]) -> list[Hit]:
         check = predicate([c for c in clauses if c.op == "~"])
@@ -226,7 +272,10 @@ class QdrantIndex:
 
     def _search(self, query_vector, query: str, *, k: int, mode: str, where) -> list[Hit]:
         if mode == "dense":
-            return [Hit(_chunk(p.payload), float(p.score), round(1.0 - float(p.score), 6)) for p in self._query(self._dense(query_vector), DENSE, k, where)]
+            return [
+                Hit(_chunk(p.payload), float(p.score), round(1.0 - float(p.score), 6))
+                for p in self._query(self._dense(query_vector), DENSE, k, where)
+            ]
         sparse = self._sparse(query)
         if mode == "bm25":
             if sparse is None:
@@ -248,7 +297,9 @@ class QdrantIndex:
         d = np.array([dense.get(i, -1.0) for i in ids], dtype=np.float32)
         s = np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32)
         idx, fused = FUSIONS[self.fusion](d, s, depth=depth)
-        return [Hit(_chunk(payloads[ids[j]]), float(v), round(1.0 - float(d[j]), 6)) for j, v in zip(idx[:k], fused[:k])]
+        return [
+            Hit(_chunk(payloads[ids[j]]), float(v), round(1.0 - float(d[j]), 6)) for j, v in zip(idx[:k], fused[:k])
+        ]
 
     def _dense(self, query_vector) -> list[float]:
         return np.asarray(query_vector, dtype=np.float32).tolist()
@@ -258,7 +309,9 @@ class QdrantIndex:
         return self.models.SparseVector(indices=list(weights), values=list(weights.values())) if weights else None
 
     def _query(self, query, using: str, limit: int, where, *, with_payload: bool = True):
-        return self.client.query_points(self.collection, query=query, using=using, limit=limit, query_filter=where, with_payload=with_payload).points
+        return self.client.query_points(
+            self.collection, query=query, using=using, limit=limit, query_filter=where, with_payload=with_payload
+        ).points
 
     def _scores(self, query, using: str, ids: list[str]) -> dict[str, float]:
         if not ids:
@@ -282,9 +335,14 @@ class QdrantIndex:
         must, must_not = [], []
         for c in clauses:
             if c.op == "~":
-                must += [m.FieldCondition(key=f"g.{c.field}", match=m.MatchValue(value=g)) for g in sorted(_grams(c.value, exact=True))]
+                must += [
+                    m.FieldCondition(key=f"g.{c.field}", match=m.MatchValue(value=g))
+                    for g in sorted(_grams(c.value, exact=True))
+                ]
             else:
-                (must if c.op == "=" else must_not).append(m.FieldCondition(key=f"f.{c.field}", match=m.MatchValue(value=c.value)))
+                (must if c.op == "=" else must_not).append(
+                    m.FieldCondition(key=f"f.{c.field}", match=m.MatchValue(value=c.value))
+                )
         return m.Filter(must=must or None, must_not=must_not or None)
 
     def sources(self) -> list[dict]:
@@ -314,11 +372,32 @@ class QdrantIndex:
 def _payload(c: Chunk) -> dict:
     meta = {str(k): str(v).lower() for k, v in (c.metadata or {}).items()}
     return {
-        "chunk": {"id": c.id, "doc_id": c.doc_id, "text": c.text, "source": c.source, "title": c.title, "position": c.position, "start": c.start, "end": c.end, "metadata": c.metadata or {}},
+        "chunk": {
+            "id": c.id,
+            "doc_id": c.doc_id,
+            "text": c.text,
+            "source": c.source,
+            "title": c.title,
+            "position": c.position,
+            "start": c.start,
+            "end": c.end,
+            "metadata": c.metadata or {},
+        },
         "source": c.source,
         "first": c.position == 0,  # one per document: counts documents without a scan
-        "f": (f := {"source": c.source.lower(), "title": c.title.lower(), "doc_id": str(c.doc_id).lower(), "id": str(c.id).lower(), "meta": meta}),
-        "g": {**{k: sorted(_grams(v)) for k, v in f.items() if k != "meta"}, "meta": {k: sorted(_grams(v)) for k, v in meta.items()}},
+        "f": (
+            f := {
+                "source": c.source.lower(),
+                "title": c.title.lower(),
+                "doc_id": str(c.doc_id).lower(),
+                "id": str(c.id).lower(),
+                "meta": meta,
+            }
+        ),
+        "g": {
+            **{k: sorted(_grams(v)) for k, v in f.items() if k != "meta"},
+            "meta": {k: sorted(_grams(v)) for k, v in meta.items()},
+        },
     }
 
 

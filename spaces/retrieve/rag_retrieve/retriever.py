@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from .backends import BACKENDS, IndexBackend, LocalIndex
 from .chunking import TokenChunker
 from .documents import Chunk, Document, load_paths
 from .embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
-from .backends import BACKENDS, IndexBackend, LocalIndex
 from .filters import parse_clauses
 from .index import DEFAULT_FUSION, MODES, Hit, HybridIndex
 
@@ -112,7 +112,15 @@ class Retriever:
             path = None if q["url"] or self.index_dir is None else self.index_dir / "qdrant"
             if not q["url"] and path is None:
                 raise ValueError("The qdrant backend needs QDRANT_URL or an index_dir for embedded mode.")
-            self._backend = QdrantIndex(model=self.model_name, dimension=dimension, fusion=self.fusion, url=q["url"], api_key=q["api_key"], path=path, collection=q["collection"])
+            self._backend = QdrantIndex(
+                model=self.model_name,
+                dimension=dimension,
+                fusion=self.fusion,
+                url=q["url"],
+                api_key=q["api_key"],
+                path=path,
+                collection=q["collection"],
+            )
         else:
             self._backend = LocalIndex(self.index_dir, model=self.model_name, dimension=dimension, fusion=self.fusion)
 
@@ -125,7 +133,9 @@ class Retriever:
     def index(self) -> HybridIndex:
         """The local backend's current snapshot (exact vectors and chunks), for inspection."""
         if not isinstance(self.backend, LocalIndex):
-            raise TypeError(f"Retriever.index is the local backend's snapshot; this Retriever uses {self.backend.name}. Use Retriever.backend.")
+            raise TypeError(
+                f"Retriever.index is the local backend's snapshot; this Retriever uses {self.backend.name}. Use Retriever.backend."
+            )
         return self.backend.snapshot
 
     def __len__(self) -> int:
