@@ -10,8 +10,6 @@ answer_quality.py), this prints that rate for the scorer in use (BM25 over sente
 questions and headings as cues, then BM25 + MiniLM over its best six) and for alternatives:
 BM25 alone, MiniLM cosine alone, BM25 + MiniLM fused by z-scores over every sentence, an
 answer-type prior, and the best two sentences (an upper bound for showing two).
-`--likelihood` adds the generate Space's model as a third judge (query likelihood) over the
-best 2, 4 or 6 of the in-use order.
 `--mode pipeline` takes the sources from hybrid retrieval instead (every paragraph of the split
 indexed in process with the retrieve Space's own code, top 5; the offline reranker keeps that
 order), as in answer_quality.py's pipeline mode, without the model.
@@ -64,11 +62,6 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
-    ap.add_argument(
-        "--likelihood",
-        action="store_true",
-        help="add the model's question likelihood as a third judge (loads the generate Space's model)",
-    )
     args = ap.parse_args()
     from rag_retrieve.embedder import SentenceTransformerEmbedder
 
@@ -98,14 +91,6 @@ def main() -> int:
 
     evidence = EvidenceEmbedder()
     hits = {k: 0 for k in ("in_use", "bm25", "minilm", "bm25+minilm", "bm25+type", "bm25_top2", "any")}
-    likelihood, ql_rows = None, {"ql_best2": 2, "ql_best4": 4, "ql_best6": 6}
-    if args.likelihood:
-        from rag_generate.api import GenerateAPI
-
-        llama = GenerateAPI().llama
-        llama.warm_up()
-        likelihood = llama.question_likelihood
-        hits.update({k: 0 for k in ql_rows})
     for art, pi, qa in items:
         if retriever is not None:
             sources = [Source(text=h.chunk.text) for h in retriever.search(qa["question"], k=5, mode="hybrid")]
@@ -138,11 +123,6 @@ def main() -> int:
         hits["bm25+type"] += hit(int(typed.argmax()))
         hits["bm25_top2"] += any(hit(int(i)) for i in np.argsort(-bm)[:2])
         hits["any"] += any(hit(i) for i in range(len(sents)))
-        for key, k in ql_rows.items() if likelihood else ():
-            judged = score_sentences(
-                qa["question"], sources, similarity=evidence.similarity, likelihood=likelihood, likelihood_candidates=k
-            )
-            hits[key] += hit(int(np.argmax([x.score for x in judged])))
     report = Report(
         f"Best sentence holds a gold answer ({args.mode} items, split={args.split}, n={len(items)}; {machine()})",
         args.json,
@@ -155,9 +135,6 @@ def main() -> int:
         "bm25+type": "x1.25 when the sentence has the asked type (date, number, name)",
         "bm25_top2": "either of the best two (bound for showing two sentences)",
         "any": "some sentence of the sources (bound for any choice)",
-        "ql_best2": "in use, then the model's question likelihood joins the sum over the best 2",
-        "ql_best4": "... over the best 4 (GENERATE_EVIDENCE_LIKELIHOOD=on)",
-        "ql_best6": "... over all six",
     }
     for k, v in hits.items():
         report.add(f"top1/{k}", v / len(items), "ratio", notes[k])

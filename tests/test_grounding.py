@@ -246,41 +246,6 @@ def test_a_similarity_reads_an_answer_with_its_question():
     assert "Which files can I upload?" not in seen  # a question is never a candidate answer
 
 
-def test_a_likelihood_is_a_third_judge_in_the_same_sum():
-    question = "How old was she?"  # BM25 alone picks "She was born ..." (shares "old")
-    likes_death = lambda q, texts: [-1.0 if "died" in t else -3.0 for t in texts]  # noqa: E731
-    ranked = sorted(score_sentences(question, [DEATH], likelihood=likes_death), key=lambda s: -s.score)
-    assert ranked[0].text.startswith("She died")
-    # Two judges against one: BM25 and the similarity both prefer the maps; the likelihood alone cannot win.
-    likes_maps = lambda q, texts: [1.0 if "maps" in t else 0.0 for t in texts]  # noqa: E731
-    ranked = sorted(
-        score_sentences(question, [DEATH], similarity=likes_maps, likelihood=likes_death), key=lambda s: -s.score
-    )
-    assert "maps" in ranked[0].text
-    # A judge that failed and gave every sentence the same score changes nothing.
-    flat = lambda q, texts: [0.0] * len(texts)  # noqa: E731
-    assert score_sentences(question, [DEATH, TIDES], similarity=keyword_similarity, likelihood=flat) == score_sentences(
-        question, [DEATH, TIDES], similarity=keyword_similarity
-    )
-    # It is threaded through to the sentence /answer shows.
-    assert best_evidence(question, [(DEATH, DEATH.text)], likelihood=likes_death).text.startswith("She died")
-    gate = AnswerGate(question, [(DEATH, DEATH.text)], likelihood=likes_death)
-    gate.feed("She died at 83. ")
-    gate.feed("More.")
-    verdict = gate.finish()
-    assert verdict.candidate == "She died in Lyon at the age of 83."  # the sentence the likelihood chose
-    # It reads only the few best of the other judges' order: each costs a pass of the model.
-    asked = []
-    score_sentences(
-        question,
-        [DEATH, TIDES, MOON],
-        similarity=keyword_similarity,
-        likelihood=lambda q, t: asked.extend(t) or [0.0] * len(t),
-        likelihood_candidates=3,
-    )
-    assert len(asked) == 3
-
-
 def test_the_judge_takes_the_sentence_that_chose_the_evidence():
     question = "What causes the tides?"
     kept, trim = select_evidence(question, [MOON, TIDES], budget=100, count=words)

@@ -161,34 +161,10 @@ class GenerateAPI:
         return "\n".join(lines)
 
     def _scorer_label(self) -> str:
-        if self.settings.evidence_likelihood:
-            return f"{self.evidence.label} + question likelihood by llama-cpp, when it answers (GENERATE_EVIDENCE_LIKELIHOOD=on)"
         return self.evidence.label
 
     def _similarity(self):
         return self.evidence.similarity if self.evidence.available else None
-
-    def _likelihood(self, backend: Backend, plan: dict):
-        """The model's question likelihood as a third evidence judge, when `backend` can give
-        one; records in `plan` which scorer ran. A failure leaves BM25 and the embedder to
-        choose, and the answer's info says so."""
-        plan["evidence_scorer"] = self.evidence.label
-        if not (self.settings.evidence_likelihood and isinstance(backend, LlamaCppBackend)):
-            return None
-        backend.warm_up()  # the label names the file that serves, known once loaded
-        plan["evidence_scorer"] += f" + question likelihood by {backend.label}"
-
-        def likelihood(query: str, texts):
-            try:
-                return backend.question_likelihood(query, texts)
-            except Exception as exc:
-                log.warning("question likelihood failed (%s); evidence chosen without it", exc)
-                plan["evidence_scorer"] = (
-                    f"{self.evidence.label} (question likelihood failed: {type(exc).__name__}: {exc})"
-                )
-                return [0.0] * len(texts)  # every z-score 0: the other judges decide
-
-        return likelihood
 
     def _limit(self) -> int:
         return max((b.n_ctx for b in self.backends if b.name != "extractive"), default=self.settings.n_ctx) - 16
@@ -308,7 +284,7 @@ class GenerateAPI:
         similarity = self._similarity()
 
         def run(backend: Backend):
-            likelihood = self._likelihood(backend, plan)
+            plan["evidence_scorer"] = self.evidence.label
 
             def select(srcs, budget, count):
                 return select_evidence(
@@ -318,7 +294,6 @@ class GenerateAPI:
                     count,
                     max_sentences=self.settings.evidence_sentences,
                     similarity=similarity,
-                    likelihood=likelihood,
                 )
 
             if isinstance(backend, ExtractiveBackend):
@@ -351,9 +326,7 @@ class GenerateAPI:
                 trim=trim,
                 history_kept=n_hist,
                 prompt_tokens=backend.count_messages(messages),
-                gate=AnswerGate(
-                    query, kept, similarity=similarity, likelihood=likelihood, best=trim.best, runner_up=trim.runner_up
-                ),
+                gate=AnswerGate(query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up),
             )
             return plan["gate"].watch(backend.stream(messages, sampling))
 

@@ -10,7 +10,6 @@ import logging
 import os
 import queue
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -298,8 +297,6 @@ class LlamaCppBackend(Backend):
         self._prefix_state = None
         self._generate_lock = threading.Lock()  # a Llama object is not thread-safe
         self.model_thread = model_thread or compute_thread()
-        self._scorer = None  # (context, batch) for question_likelihood, made on first use
-        self._likelihoods: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     @property
     def label(self) -> str:
@@ -453,92 +450,6 @@ class LlamaCppBackend(Backend):
                 text = chunk["choices"][0]["text"]
                 if text:
                     yield text
-
-    # Enough for a question after each of /answer's candidate sentences, in one batch.
-    SCORER_TOKENS = 2048
-    SCORER_SEQUENCES = 16
-    SCORER_SENTENCE_TOKENS = 256  # a longer sentence (a table row, a list) is read from its start
-
-    def question_likelihood(self, question: str, sentences: Sequence[str]) -> list[float]:
-        """How likely the model finds `question` after each sentence: the mean log-probability
-        of the question's tokens after "Passage: <sentence>\nQuestion:" (query likelihood).
-
-        A sentence that answers a question makes the question likely, so this ranks answer
-        sentences; it reads word order and context, unlike BM25 and embeddings. All sentences go
-        through the model in one batch, each as its own sequence, on a second context that
-        leaves the generation's cached prompt alone; results are cached by text.
-        """
-        self.warm_up()
-        import numpy as np
-
-        q = " " + " ".join(question.split())
-        keys = [(q, " ".join(s.split())) for s in sentences]
-        todo = list(dict.fromkeys(k for k in keys if k not in self._likelihoods))
-        if todo:
-
-            def score() -> None:
-                with self._generate_lock:
-                    self._score_batch(todo, np)
-
-            self.model_thread.call(score)
-        for k in keys:
-            self._likelihoods.move_to_end(k)
-        while len(self._likelihoods) > 4096:
-            self._likelihoods.popitem(last=False)
-        return [self._likelihoods[k] for k in keys]
-
-    def _score_batch(self, todo: list[tuple[str, str]], np) -> None:
-        import llama_cpp
-        from llama_cpp import _internals
-
-        if self._scorer is None:
-            params = llama_cpp.llama_context_default_params()
-            params.n_ctx = params.n_batch = self.SCORER_TOKENS
-            params.n_ubatch = 512
-            params.n_seq_max = self.SCORER_SEQUENCES
-            params.kv_unified = True  # sequences share the cache, so a long one is not held to n_ctx / n_seq_max
-            params.n_threads = params.n_threads_batch = self.n_threads
-            context = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
-            self._scorer = (
-                context,
-                _internals.LlamaBatch(n_tokens=self.SCORER_TOKENS, embd=0, n_seq_max=1, verbose=False),
-            )
-        context, batch = self._scorer
-        n_vocab = self.llm.n_vocab()
-        add_bos = self.llm.metadata.get("tokenizer.ggml.add_bos_token") != "false"
-        start = 0
-        while start < len(todo):
-            b, n, wanted, group = batch.batch, 0, [], []
-            for seq, (q, sentence) in enumerate(todo[start : start + self.SCORER_SEQUENCES]):
-                body = self.llm.tokenize(f"Passage: {sentence}".encode(), add_bos=add_bos, special=False)[
-                    : self.SCORER_SENTENCE_TOKENS
-                ]
-                head = body + self.llm.tokenize(b"\nQuestion:", add_bos=False, special=False)
-                tokens = (
-                    head + self.llm.tokenize(q.encode(), add_bos=False, special=False)[: self.SCORER_SENTENCE_TOKENS]
-                )
-                if group and n + len(tokens) > self.SCORER_TOKENS:
-                    break
-                tokens = tokens[-self.SCORER_TOKENS :]
-                for i, t in enumerate(tokens):
-                    b.token[n], b.pos[n], b.n_seq_id[n], b.seq_id[n][0] = t, i, 1, seq
-                    b.logits[n] = len(head) - 1 <= i < len(tokens) - 1  # predictions of question tokens only
-                    if b.logits[n]:
-                        wanted.append((seq, n, tokens[i + 1]))
-                    n += 1
-                group.append((q, sentence))
-            b.n_tokens = n
-            context.kv_cache_clear()
-            context.decode(batch)
-            total, count = np.zeros(len(group)), np.zeros(len(group))
-            for seq, row, nxt in wanted:
-                logits = np.ctypeslib.as_array(context.get_logits_ith(row), shape=(n_vocab,)).astype(np.float64)
-                top = logits.max()
-                total[seq] += logits[nxt] - top - np.log(np.exp(logits - top).sum())
-                count[seq] += 1
-            for seq, key in enumerate(group):
-                self._likelihoods[key] = float(total[seq] / max(count[seq], 1))
-            start += len(group)
 
     def _restore_prefix(self, tokens: list[int]) -> None:
         """Load the cached system-prompt KV state when this prompt starts with it.

@@ -42,12 +42,6 @@ ENV = {
         "sentence-transformers/all-MiniLM-L6-v2",
         "embedding model that helps BM25 choose the answer sentence (Hub id or local folder; offline, the packaged copy); none turns it off",
     ),
-    "GENERATE_EVIDENCE_LIKELIHOOD": (
-        "off",
-        "on: the llama-cpp model also reads the best four evidence sentences and scores how likely "
-        "the question is after each, a third judge of the answer sentence (within noise of off on "
-        "the QA set's held-out half, +0.2-0.5 s before the first text on 2 cores)",
-    ),
     "GENERATE_REPEAT_PENALTY": ("1.1", "llama-cpp repeat penalty for answers (1.0 is off)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
@@ -95,7 +89,6 @@ class Settings:
     source_tokens: int
     evidence_sentences: int
     evidence_embedder: str
-    evidence_likelihood: bool
     repeat_penalty: float
     max_tokens: int
     timeout_s: float
@@ -119,7 +112,6 @@ class Settings:
             source_tokens=_num("GENERATE_SOURCE_TOKENS"),
             evidence_sentences=_num("GENERATE_EVIDENCE_SENTENCES"),
             evidence_embedder=_get("GENERATE_EVIDENCE_EMBEDDER"),
-            evidence_likelihood=_switch("GENERATE_EVIDENCE_LIKELIHOOD"),
             repeat_penalty=_num("GENERATE_REPEAT_PENALTY", float),
             max_tokens=_num("GENERATE_MAX_TOKENS"),
             timeout_s=_num("GENERATE_TIMEOUT_S", float),

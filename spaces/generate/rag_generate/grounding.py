@@ -23,9 +23,6 @@ from .prompts import Source, Trim, parse_citations, source_text, split_sentences
 Count = Callable[[str], int]
 # (question, sentences) -> one similarity per sentence, higher is closer.
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
-# (question, sentences) -> how likely a language model finds the question after each sentence
-# (mean log-probability per question token), higher is closer. Same shape as Similarity.
-Likelihood = Similarity
 
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d")
@@ -116,9 +113,7 @@ def score_sentences(
     sources: Sequence[Source],
     *,
     similarity: Similarity | None = None,
-    likelihood: Likelihood | None = None,
     candidates: int = 6,
-    likelihood_candidates: int = 4,
 ) -> list[Sentence]:
     """Every sentence of every source, scored with BM25 against the question.
 
@@ -132,12 +127,6 @@ def score_sentences(
     it), and take the BM25 scores in that order: the set of scores is unchanged, so budgets and
     thresholds downstream mean the same. Only a few are embedded, to keep the cost (~15 ms a
     sentence on 2 cores) off the first token.
-
-    With a `likelihood` too, the best `likelihood_candidates` of that order are ordered again,
-    with its z-score added to the sum: a language model reads each and scores how likely the
-    question is after it (query likelihood), a third judge that reads word order and context,
-    which neither BM25 nor the embedding does. It costs a pass of the model over each sentence,
-    so it reads only the few the other two judges could not separate.
     """
     q = Counter(terms(query))
     split = [[s for s in split_sentences(src.text) if s.strip()] for src in sources]
@@ -166,24 +155,19 @@ def score_sentences(
         lead = own[k - 1] if k and cue[k - 1] and flat[k - 1][0] == i else 0.0
         score = 0.25 * context + (0.0 if cue[k] else own[k] + lead)
         out.append(Sentence(source=i, index=j, text=s, score=score))
-    if similarity is None and likelihood is None:
+    if similarity is None:
         return out
     leads = [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)]
     top = sorted((k for k in range(n) if not cue[k]), key=lambda k: (-out[k].score, k))[:candidates]
-    if similarity is not None:
-        top = _fuse(query, out, [similarity], top, leads)
-    if likelihood is not None:
-        head = top[:likelihood_candidates]
-        top = _fuse(query, out, [f for f in (similarity, likelihood) if f is not None], head, leads) + top[len(head) :]
-    return _reorder(out, top)
+    return _reorder(out, _fuse(query, out, similarity, top, leads))
 
 
-def _fuse(query: str, scored: list[Sentence], judges: list[Similarity], top: list[int], leads: list[str]) -> list[int]:
-    """`top` (indices into `scored`) ordered by the sum of z-scored BM25 and each judge's z-scores."""
+def _fuse(query: str, scored: list[Sentence], similarity: Similarity, top: list[int], leads: list[str]) -> list[int]:
+    """`top` (indices into `scored`) ordered by the sum of z-scored BM25 and z-scored similarity."""
     if len(top) < 2:
         return top
     texts = [" ".join(f"{leads[k]} {scored[k].text}".split()) for k in top]
-    others = [[float(x) for x in judge(query, texts)] for judge in judges]
+    others = [[float(x) for x in similarity(query, texts)]]
 
     def z(xs: list[float]) -> list[float]:
         mean = sum(xs) / len(xs)
@@ -218,7 +202,6 @@ def select_evidence(
     *,
     max_sentences: int = 8,
     similarity: Similarity | None = None,
-    likelihood: Likelihood | None = None,
     runner_up_margin: float = 0.2,
 ) -> tuple[list[tuple[Source, str]], Trim]:
     """The sentences most likely to hold the answer, within `budget` tokens, grouped by source.
@@ -230,10 +213,10 @@ def select_evidence(
     sentence, so [1] holds the best evidence; a source with no chosen sentence is dropped.
     Returns the same shape as `fit_sources`: (source, excerpt) pairs and a `Trim` report,
     whose `best` is the best sentence and `runner_up` the next one of the same source when it
-    scores within `runner_up_margin` of it. `similarity`, `likelihood`: see `score_sentences`.
+    scores within `runner_up_margin` of it. `similarity`: see `score_sentences`.
     """
     trim = Trim(budget_tokens=max(budget, 0))
-    scored = score_sentences(query, sources, similarity=similarity, likelihood=likelihood)
+    scored = score_sentences(query, sources, similarity=similarity)
     ranked = sorted(scored, key=lambda s: (-s.score, s.source, s.index))
     before = {(s.source, s.index + 1): s for s in scored if is_cue(s.text)}
     chosen: dict[int, list[Sentence]] = {}
@@ -364,11 +347,10 @@ def best_evidence(
     kept: Sequence[tuple[Source, str]],
     *,
     similarity: Similarity | None = None,
-    likelihood: Likelihood | None = None,
 ) -> Sentence | None:
     """The sentence of the given excerpts that best matches the question; `source` is 0-based."""
     ranked = sorted(
-        score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity, likelihood=likelihood),
+        score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity),
         key=lambda s: (-s.score, s.source, s.index),
     )
     return ranked[0] if ranked else None
@@ -426,7 +408,6 @@ def judge(
     kept: Sequence[tuple[Source, str]],
     *,
     similarity: Similarity | None = None,
-    likelihood: Likelihood | None = None,
     best: str = "",
     runner_up: str = "",
     model_read: bool = True,
@@ -460,7 +441,7 @@ def judge(
             gap = " " if first.index(b) == first.index(a) + 1 else " … "
             shown = quote(a, query=query) + gap + quote(b, query=query)
     else:
-        found = best_evidence(query, kept, similarity=similarity, likelihood=likelihood)
+        found = best_evidence(query, kept, similarity=similarity)
         if found is None:
             return Verdict(NOT_FOUND_TEXT, False, [], reason="No passages were given.")
         n_best, sentence = found.source + 1, " ".join(found.text.split())
@@ -568,7 +549,7 @@ class AnswerGate:
         query: the question.
         kept: the (source, excerpt) pairs the model was given, numbered from 1.
         max_words: the model's answer is judged once it is this long, sentence or not.
-        similarity, likelihood: see `score_sentences`; use the ones that chose the evidence.
+        similarity: see `score_sentences`; the one that chose the evidence.
         best, runner_up: the evidence sentences as chosen with the sources (`Trim`); see `judge`.
         model_read, calibration: see `judge`.
     """
@@ -580,7 +561,6 @@ class AnswerGate:
         *,
         max_words: int = 60,
         similarity: Similarity | None = None,
-        likelihood: Likelihood | None = None,
         best: str = "",
         runner_up: str = "",
         model_read: bool = True,
@@ -588,7 +568,7 @@ class AnswerGate:
     ):
         self.query, self.kept, self.max_words = query, list(kept), max_words
         self.model_read, self.calibration = model_read, calibration
-        self.similarity, self.likelihood, self.best, self.runner_up = similarity, likelihood, best, runner_up
+        self.similarity, self.best, self.runner_up = similarity, best, runner_up
         self.raw = ""  # what the model wrote
         self.text = ""  # what the user sees
         self.closed = ""  # why generation stopped early: "sentence", "repetition", "length", or ""
@@ -627,7 +607,6 @@ class AnswerGate:
                 first,
                 self.kept,
                 similarity=self.similarity,
-                likelihood=self.likelihood,
                 best=self.best,
                 runner_up=self.runner_up,
                 model_read=self.model_read,
