@@ -154,7 +154,7 @@ def repack_probe(path: str, on_off: str, rounds: int) -> dict:
 def packaged_variants(cache_dir: str) -> dict[str, str]:
     """The packaged SmolLM2-135M as the Space serves it (Q8_0) and as Q4_0, which llama.cpp
     repacks on AVX2/AVX-512 CPUs (CPU_REPACK), so repacking matters most there."""
-    from rag_generate.backends import packaged_model_path, requantized
+    from rag_generate.modelfiles import packaged_model_path, requantized
 
     src = packaged_model_path()
     if not src:

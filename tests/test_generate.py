@@ -161,7 +161,8 @@ def test_model_compute_runs_on_one_thread_whoever_calls(llama):
     outnumber the cores, so llama-cpp and the embedder hand their compute to one thread."""
     import threading
 
-    from rag_generate.backends import ModelThread, Sampling, compute_thread
+    from rag_generate.backends import Sampling
+    from rag_generate.compute import ModelThread, compute_thread
 
     t = ModelThread("test")
     with cf.ThreadPoolExecutor(3) as pool:
@@ -299,9 +300,10 @@ def test_generate_bad_inputs(client, args, message):
     [
         ("  ", SOURCES, "query is empty"),
         ("q", {"headers": ["id", "body"], "data": [["a", "b"]]}, "no `text` column"),
-        ("q", {"rows": []}, "table payload with `headers` and `data`"),
-        ("q", [1, 2], "list of strings or of dicts"),
-        ("q", "just text", "not str"),
+        # the documents table's own errors: the same schema, and the same words, as the rerank Space's
+        ("q", {"rows": []}, "needs `headers` and `data` keys"),
+        ("q", [1, 2], "only strings or only dicts with a `text` key; it holds a number"),
+        ("q", "just text", "not a single string"),
         ("why " * 2400, SOURCES, "question alone needs"),
     ],
 )

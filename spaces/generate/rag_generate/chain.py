@@ -10,11 +10,12 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .backends import Backend, BackendUnavailable
 
-Runner = Callable[[Backend], Iterator[str]]
+# backend -> the text pieces of its answer (any iterable; it is handed back in the result)
+Runner = Callable[[Backend], Iterable[str]]
 _DONE = object()
 
 
@@ -34,6 +35,7 @@ class ChainResult:
     attempts: list[Attempt] = field(default_factory=list)
     ttft_s: float | None = None
     total_s: float = 0.0
+    output: object = None  # what the runner returned for the backend that answered
 
     def skipped(self) -> str:
         return "; ".join(f"{a.backend} {a.outcome}: {a.detail}" for a in self.attempts if a.outcome != "answered")
@@ -53,7 +55,8 @@ class FallbackChain:
     Usage:
         chain = FallbackChain([llama, api, extractive], timeout_s=60)
         for event, value in chain.stream(lambda backend: backend.stream(messages, sampling)):
-            ...  # ("delta", text), ("reset", None) when a backend failed mid-answer, ("done", ChainResult)
+            ...  # ("started", what run returned) before a backend's first piece, ("delta", text),
+                 # ("reset", None) when a backend failed mid-answer, ("done", ChainResult)
 
     Args:
         backends: tried in order.
@@ -81,10 +84,17 @@ class FallbackChain:
             pieces: list[str] = []
             outcome, detail = "answered", ""
             first = None
+            made: list = []  # what run(backend) returned, once the producer thread has made it
+
+            def make(backend=backend, made=made):
+                made.append(run(backend))
+                return iter(made[0])
+
             try:
-                for piece in self._with_timeout(lambda: run(backend)):
+                for piece in self._with_timeout(make):
                     if first is None:
                         first = time.perf_counter() - start
+                        yield "started", made[0]
                     pieces.append(piece)
                     yield "delta", piece
             except user_errors:
@@ -99,6 +109,7 @@ class FallbackChain:
             if outcome == "answered":
                 result.backend, result.label = backend.name, getattr(backend, "label", backend.name)
                 result.text, result.ttft_s = "".join(pieces), first
+                result.output = made[0] if made else None
                 result.total_s = time.perf_counter() - start
                 yield "done", result
                 return

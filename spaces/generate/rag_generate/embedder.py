@@ -42,7 +42,7 @@ class EvidenceEmbedder:
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, *, cache_size: int = 2048, model_thread=None):
-        from .backends import compute_thread
+        from .compute import compute_thread
 
         self.model_name = model.strip()
         self.model_thread = model_thread or compute_thread()
@@ -81,7 +81,7 @@ class EvidenceEmbedder:
                 self.reason = f"sentence-transformers is not installed ({exc}); pip install sentence-transformers"
                 log.warning("Evidence embedder off: %s", self.reason)
                 return
-            from .backends import hub_reachable
+            from .modelfiles import hub_reachable
 
             attempts = [(self.model_name, {"local_files_only": True}, "Hugging Face cache or local folder")]
             if hub_reachable(self.model_name):

@@ -1,8 +1,11 @@
-"""Pure functions that turn every accepted `documents` form into one table.
+"""The documents table: one schema for every Space that reads passages (rerank, generate).
 
-Accepted: the retrieve Space's table, a {"headers", "data"} dict (what clients of the
-ai-blueprint augment Space send), a pandas DataFrame, a list of strings, or a list of
-dicts with a `text` key. Every input column is kept.
+Pure functions that turn every accepted `documents` form into one table. Accepted: the
+retrieve Space's table, a {"headers", "data"} dict (what clients of the ai-blueprint augment
+Space send), a pandas DataFrame, a list of strings, or a list of dicts with a `text` key.
+Every input column is kept; the text is the first of TEXT_COLUMNS present. docs/api.md
+describes it. Each Space keeps its own copy of this file, so that it deploys alone; a test
+asserts the copies are identical.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def to_table(documents) -> Table:
         )
     if len(rows) > MAX_DOCUMENTS:
         raise TableError(
-            f"{len(rows)} documents is over the limit of {MAX_DOCUMENTS}. Rerank the top of your retrieval results instead of everything."
+            f"{len(rows)} documents is over the limit of {MAX_DOCUMENTS}. Send the top of your retrieval results, not all of them."
         )
     return Table(
         headers=[str(h) for h in headers], rows=rows, text_col=_find_text_column(headers) if rows or headers else 0

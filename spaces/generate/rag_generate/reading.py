@@ -1,0 +1,106 @@
+"""/answer's path, one step each: a checked `Question`; a `Reading` per backend (the evidence
+sentences within that backend's budget, the prompt, and the gate that judges the answer); the
+gate's `Verdict`. `GenerateAPI.answer` composes them through the fallback chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .backends import Backend, Sampling
+from .grounding import AnswerGate, Similarity, best_evidence, select_evidence
+from .inputs import PromptTooLong
+from .prompts import Source, Trim, build_messages
+
+
+@dataclass(frozen=True)
+class Question:
+    """One checked /answer request."""
+
+    query: str
+    sources: list[Source]
+    sampling: Sampling
+    history: object = None
+
+
+@dataclass
+class Reading:
+    """What one backend is given for a question, and the gate that judges what it writes.
+    Iterating it streams the backend's answer through the gate."""
+
+    backend: Backend
+    kept: list[tuple[Source, str]]
+    trim: Trim
+    gate: AnswerGate
+    messages: list[dict] | None = None  # None: no model reads the sources (the extractive backend)
+    sampling: Sampling | None = None
+    history_kept: int = 0
+    prompt_tokens: int = 0
+    sentence: str = field(default="")  # what the extractive backend is handed
+
+    def __iter__(self) -> Iterator[str]:
+        if self.messages is None:
+            return self.gate.watch(self.backend.answer(self.sentence))
+        return self.gate.watch(self.backend.stream(self.messages, self.sampling))
+
+
+class Reader:
+    """Prepares a `Reading` for each backend the fallback chain tries.
+
+    Args:
+        similarity: the evidence embedder's similarity, or None (BM25 alone chooses).
+        max_sentences: the most evidence sentences a prompt holds (GENERATE_EVIDENCE_SENTENCES).
+        source_tokens: the most tokens the sources take (GENERATE_SOURCE_TOKENS).
+    """
+
+    def __init__(self, *, similarity: Similarity | None, max_sentences: int, source_tokens: int):
+        self.similarity, self.max_sentences, self.source_tokens = similarity, max_sentences, source_tokens
+
+    def read(self, backend: Backend, question: Question) -> Reading:
+        def select(sources, budget, count):
+            return select_evidence(
+                question.query, sources, budget, count, max_sentences=self.max_sentences, similarity=self.similarity
+            )
+
+        if not backend.reads_prompts:
+            kept, trim = select(question.sources, self.source_tokens, backend.count)
+            sentence = trim.best
+            if not sentence:
+                found = best_evidence(question.query, kept, similarity=self.similarity)
+                sentence = found.text if found else ""
+            gate = self._gate(question, kept, trim, model_read=False)
+            return Reading(backend, kept, trim, gate, sentence=sentence)
+        try:
+            messages, kept, trim, history_kept = build_messages(
+                question.query,
+                question.sources,
+                history=question.history,
+                prompt_budget=backend.n_ctx - question.sampling.max_tokens,
+                count_messages=backend.count_messages,
+                count=backend.count,
+                max_source_tokens=self.source_tokens,
+                select=select,
+            )
+        except ValueError as exc:
+            raise PromptTooLong(str(exc)) from None
+        return Reading(
+            backend,
+            kept,
+            trim,
+            self._gate(question, kept, trim, model_read=True),
+            messages=messages,
+            sampling=question.sampling,
+            history_kept=history_kept,
+            prompt_tokens=backend.count_messages(messages),
+        )
+
+    def _gate(self, question: Question, kept, trim: Trim, *, model_read: bool) -> AnswerGate:
+        return AnswerGate(
+            question.query,
+            kept,
+            similarity=self.similarity,
+            best=trim.best,
+            runner_up=trim.runner_up,
+            model_read=model_read,
+        )
