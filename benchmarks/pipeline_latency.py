@@ -22,7 +22,7 @@ import time
 from _common import ROOT, Report, median, percentile
 
 from pipeline import RAGPipeline, Service, Stack  # noqa: E402
-from pipeline.rag import _table, dedupe  # noqa: E402
+from pipeline.rag import _table  # noqa: E402
 
 QUERIES = [
     "How is the index kept safe from crashes?",
@@ -163,7 +163,7 @@ def in_process_reference(env: dict, args, report: Report) -> dict:
                 for h in retriever.search(q, k=20)
             ]
             t1 = time.perf_counter()
-            result = reranker.run(q, _table(dedupe(hits)), 5)
+            result = reranker.run(q, _table(hits), 5)
             docs = [dict(zip(result.headers, r)) for r in result.rows]
             t2 = time.perf_counter()
             first = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 from .clients import StageClient, StageError
@@ -67,15 +67,42 @@ def _table(rows: list[dict]) -> dict:
     return {"headers": headers, "data": [[r.get(h) for h in headers] for r in rows], "metadata": None}
 
 
-def dedupe(rows: list[dict]) -> list[dict]:
-    """Drop rows whose text repeats after whitespace and case normalisation; keep the first."""
-    seen, out = set(), []
-    for r in rows:
-        key = " ".join(str(r.get("text", "")).split()).casefold()
-        if key and key not in seen:
-            seen.add(key)
-            out.append(r)
-    return out
+@dataclass
+class _Run:
+    """What one answer's stages report as they go: seconds per stage, notes, the reranker."""
+
+    start: float
+    timings: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    rerank_method: str = "none"
+
+
+def _source(i: int, row: dict) -> Source:
+    return Source(
+        n=i + 1,
+        id=str(row.get("id", i + 1)),
+        text=str(row.get("text", "")),
+        source=str(row.get("source") or ""),
+        title=str(row.get("title") or ""),
+        retrieve_score=row.get("score"),
+        rerank_score=row.get("rerank_score"),
+    )
+
+
+def numbered(candidates: list[Source], used: list[dict] | None, *, cited: list[dict] = ()) -> list[Source]:
+    """The sources the generate Space read, with its numbers (the ones the answer cites), in
+    that order; new objects, so a list already shown never changes. Without its list (an older
+    Space, or no answer yet), the candidates in rank order."""
+    if used is None:
+        return [replace(s) for s in candidates]
+    by_id = {s.id: s for s in candidates}
+    cited_ids = {str(c.get("id")) for c in cited}
+    out = [
+        replace(by_id[str(u.get("id"))], n=u.get("n"), cited=str(u.get("id")) in cited_ids)
+        for u in used
+        if str(u.get("id")) in by_id
+    ]
+    return sorted(out, key=lambda s: s.n)
 
 
 # Words that point back at something said before: a question holding one is a follow-up.
@@ -231,52 +258,52 @@ class RAGPipeline:
     def stream(
         self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation
     ) -> Iterator[tuple[str, object]]:
-        """Yield ("sources", list[Source]) before the first token, then ("delta", text) as the
-        answer grows (the full text so far), then ("done", Answer)."""
+        """Yield ("sources", list[Source]) once their numbers are fixed (the generate Space's, as
+        the answer will cite them, before its first token), then ("delta", text) as the answer
+        grows (the full text so far), then ("done", Answer)."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("The question is empty.")
-        timings: dict = {}
-        notes: list[str] = []
-        t0 = time.perf_counter()
-        queries = search_queries(query, history)
-        searched = queries[-1]  # with the conversation's subject, for the reranker too
-        hits = fuse_rankings([_rows(self.retrieve.call("/retrieve", q, k_retrieve, "hybrid", "")) for q in queries])[
-            :k_retrieve
-        ]
-        timings["retrieve_s"] = time.perf_counter() - t0
-        unique = dedupe(hits)
-        if len(unique) < len(hits):
-            n = len(hits) - len(unique)
-            notes.append(f"{n} duplicate passage{'s' if n != 1 else ''} removed before reranking.")
+        run = _Run(time.perf_counter())
+        searched, hits = self._retrieve(query, history, k_retrieve, run)
+        ranked = self._rerank(searched, hits, k_rerank, run)
+        candidates = [_source(i, r) for i, r in enumerate(ranked)]
+        shown: list[Source] | None = None
+        text, info = "", {}
+        for text, info in self._generate(query, candidates, history, generation, run):
+            if shown is None and (info.get("sources") is not None or text):
+                shown = numbered(candidates, info.get("sources"))
+                yield "sources", shown
+            yield "delta", text
+        final = numbered(candidates, info.get("sources"), cited=info.get("citations", []))
+        yield "done", self._answer(text, info, final or candidates, searched, run)
 
-        rerank_method = "none"
+    def _retrieve(self, query: str, history, k: int, run: "_Run") -> tuple[str, list[dict]]:
+        """The passages for `query`: a follow-up also searches with the conversation's subject."""
+        t = time.perf_counter()
+        queries = search_queries(query, history)
+        hits = fuse_rankings([_rows(self.retrieve.call("/retrieve", q, k, "hybrid", "")) for q in queries])[:k]
+        run.timings["retrieve_s"] = time.perf_counter() - t
+        return queries[-1], hits  # the last query holds the subject: the reranker reads it too
+
+    def _rerank(self, searched: str, hits: list[dict], k: int, run: "_Run") -> list[dict]:
+        """The best `k` hits by the rerank Space (which drops empty and repeated passages), or
+        the retrieval order when it is down. Reads the rows' `rerank_fallback`, not their labels."""
         t = time.perf_counter()
         try:
-            ranked = _rows(self.rerank.call("/rerank", searched, _table(unique), k_rerank)) if unique else []
-            rerank_method = ranked[0].get("rerank_method", "") if ranked else "none (nothing to rerank)"
-            if "fallback" in rerank_method:
-                notes.append(f"Reranker fallback: {rerank_method}. The rerank Space's /status says why.")
+            ranked = _rows(self.rerank.call("/rerank", searched, _table(hits), k)) if hits else []
+            run.rerank_method = ranked[0].get("rerank_method", "") if ranked else "none (nothing to rerank)"
+            if ranked and ranked[0].get("rerank_fallback"):
+                run.notes.append(f"Reranker fallback: {run.rerank_method}. The rerank Space's /status says why.")
         except StageError as exc:
-            ranked = unique[:k_rerank]
-            rerank_method = "retrieval order (reranker unavailable)"
-            notes.append(f"Reranker unavailable, so the sources are in retrieval order: {exc}")
-        timings["rerank_s"] = time.perf_counter() - t
+            ranked = hits[:k]
+            run.rerank_method = "retrieval order (reranker unavailable)"
+            run.notes.append(f"Reranker unavailable, so the sources are in retrieval order: {exc}")
+        run.timings["rerank_s"] = time.perf_counter() - t
+        return ranked
 
-        sources = [
-            Source(
-                n=i + 1,
-                id=str(r.get("id", i + 1)),
-                text=str(r.get("text", "")),
-                source=str(r.get("source") or ""),
-                title=str(r.get("title") or ""),
-                retrieve_score=r.get("score"),
-                rerank_score=r.get("rerank_score"),
-            )
-            for i, r in enumerate(ranked)
-        ]
-        yield "sources", sources
-
-        docs = [{"id": s.id, "text": s.text, "source": s.source, "title": s.title} for s in sources]
+    def _generate(self, query: str, candidates: list[Source], history, generation: dict, run: "_Run"):
+        """(text so far, info) from the generate Space's /answer, as it streams."""
+        docs = [{"id": s.id, "text": s.text, "source": s.source, "title": s.title} for s in candidates]
         args = (
             query,
             docs,
@@ -287,55 +314,46 @@ class RAGPipeline:
             generation.get("top_k", 40),
         )
         t = time.perf_counter()
-        first = None
-        text, info = "", {}
+        info: dict = {}
         for out in self.generate.stream("/answer", *args):
             if not isinstance(out, (list, tuple)) or len(out) != 2:
                 continue
             text, info = out
-            if text and first is None:
-                first = time.perf_counter() - t0
-            yield "delta", text
-        timings["generate_s"] = time.perf_counter() - t
-        timings["ttft_s"] = first
-        timings["total_s"] = time.perf_counter() - t0
-        timings["generate_server"] = info.get("timings", {})
-        used = info.get("sources") or []
-        # The generate Space may have trimmed or dropped sources; keep the numbering it used.
-        kept = {str(s.get("id")): s.get("n") for s in used}
-        cited = {str(c.get("id")) for c in info.get("citations", [])}
-        final_sources = []
-        for s in sources:
-            if s.id in kept:
-                s.n, s.cited = kept[s.id], s.id in cited
-                final_sources.append(s)
-        dropped = len(sources) - len(final_sources)
-        if dropped:
+            if text and "ttft_s" not in run.timings:
+                run.timings["ttft_s"] = time.perf_counter() - run.start
+            yield text, info or {}
+        run.timings["generate_s"] = time.perf_counter() - t
+        run.timings.setdefault("ttft_s", None)
+        run.timings["total_s"] = time.perf_counter() - run.start
+        run.timings["generate_server"] = info.get("timings", {})
+
+    @staticmethod
+    def _answer(text: str, info: dict, sources: list[Source], searched: str, run: "_Run") -> Answer:
+        notes = list(run.notes)
+        used = info.get("sources")
+        if used is not None and len(used) < len(sources):
+            n = len(sources) - len(used)
             notes.append(
-                f"{dropped} source{'s' if dropped != 1 else ''} did not fit the model's context budget and {'were' if dropped != 1 else 'was'} left out."
+                f"{n} source{'s' if n != 1 else ''} did not fit the model's context budget and {'were' if n != 1 else 'was'} left out."
             )
         reason = (info.get("grounding") or {}).get("reason")
         if info.get("verdict") in ("likely", "not_found") and reason:
             notes.append(reason)
-        scorer = info.get("evidence_scorer") or ""
-        if scorer.startswith("bm25 only") and "turned off" not in scorer:
-            notes.append(f"Evidence sentences chosen by BM25 alone ({scorer.removeprefix('bm25 only: ')}).")
+        if info.get("evidence_fallback"):
+            notes.append(f"Evidence sentences chosen by BM25 alone ({info.get('evidence_scorer', '')}).")
         for a in info.get("attempts", []):
             if a.get("outcome") != "answered":
                 notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")
-        yield (
-            "done",
-            Answer(
-                text=text,
-                sources=final_sources or sources,
-                backend=info.get("backend", "unknown"),
-                timings=timings,
-                rerank_method=rerank_method,
-                supported=info.get("supported"),
-                verdict=info.get("verdict", ""),
-                confidence=info.get("confidence"),
-                notes=notes,
-                info=info,
-                search_query=searched,
-            ),
+        return Answer(
+            text=text,
+            sources=sources,
+            backend=info.get("backend", "unknown"),
+            timings=run.timings,
+            rerank_method=run.rerank_method,
+            supported=info.get("supported"),
+            verdict=info.get("verdict", ""),
+            confidence=info.get("confidence"),
+            notes=notes,
+            info=info,
+            search_query=searched,
         )

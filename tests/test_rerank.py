@@ -117,13 +117,22 @@ def test_rerank_keeps_columns_and_orders_by_score(client, tiny_ce):
         "metadata": None,
     }
     table = client.predict("what causes tides?", payload, 3, api_name="/rerank")
-    assert table["headers"] == ["id", "text", "source", "score", "rank", "rerank_score", "rerank_method"]
+    assert table["headers"] == [
+        "id",
+        "text",
+        "source",
+        "score",
+        "rank",
+        "rerank_score",
+        "rerank_method",
+        "rerank_fallback",
+    ]
     got = rows(table)
     assert len(got) == 3
     scores = [r["rerank_score"] for r in got]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
     assert [r["rank"] for r in got] == scores
-    assert all(r["rerank_method"] == f"cross-encoder {tiny_ce}" for r in got)
+    assert all(r["rerank_method"] == f"cross-encoder {tiny_ce}" and r["rerank_fallback"] is False for r in got)
     # The order is the scorer's own, computed in process from the same checkpoint.
     expected = CrossEncoderScorer(tiny_ce).score("what causes tides?", PASSAGES)
     assert [r["id"] for r in got] == [str(i) for i in np.argsort(-expected, kind="stable")[:3]]
@@ -139,7 +148,7 @@ def test_top_n_defaults_to_every_row(client):
 def test_reranking_twice_keeps_one_of_each_added_column(client):
     once = client.predict("what causes tides?", PASSAGES, api_name="/rerank")
     twice = client.predict("what causes tides?", once, api_name="/rerank")
-    assert twice["headers"] == once["headers"] == ["text", "rank", "rerank_score", "rerank_method"]
+    assert twice["headers"] == once["headers"] == ["text", "rank", "rerank_score", "rerank_method", "rerank_fallback"]
 
 
 def test_rerank_takes_the_retrieve_table_unchanged(client, start_space, tmp_path):
@@ -201,7 +210,6 @@ def test_offline_fallback_through_the_server(start_space):
     table = client.predict("what causes tides?", PASSAGES, 2, api_name="/rerank")
     got = rows(table)
     assert [r["text"] for r in got] == PASSAGES[:2]  # the input (retrieval) order, kept
-    assert (
-        "fallback" in got[0]["rerank_method"]
-        and "could not be loaded" in client.predict(api_name="/status")["fallback_reason"]
-    )
+    status = client.predict(api_name="/status")
+    assert all(r["rerank_fallback"] is True for r in got) and status["fallback"] is True
+    assert "fallback" in got[0]["rerank_method"] and "could not be loaded" in status["fallback_reason"]

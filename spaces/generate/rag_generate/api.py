@@ -57,7 +57,11 @@ class GenerateAPI:
             "bm25 only: <reason>"; and "llama_cpp_native": the llama.cpp settings in use on this
             CPU (weight repacking on or off, and why) and what the crash probe found.
         """
-        out = {**{b.name: b.status() for b in self.backends}, "evidence_scorer": self._scorer_label()}
+        out = {
+            **{b.name: b.status() for b in self.backends},
+            "evidence_scorer": self._scorer_label(),
+            "evidence_fallback": self.evidence.fallback,
+        }
         return {**out, "llama_cpp_native": self._native()}
 
     def _native(self) -> dict | None:
@@ -249,6 +253,7 @@ class GenerateAPI:
             "verdict": verdict.verdict,
             "confidence": round(verdict.confidence, 3),
             "evidence_scorer": self.evidence.label,
+            "evidence_fallback": self.evidence.fallback,
             "llama_cpp_native": self._native(),
             "grounding": {
                 "reason": verdict.reason or None,

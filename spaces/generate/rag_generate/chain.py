@@ -17,6 +17,7 @@ from .backends import Backend, BackendUnavailable
 # backend -> the text pieces of its answer (any iterable; it is handed back in the result)
 Runner = Callable[[Backend], Iterable[str]]
 _DONE = object()
+_MADE = object()  # the runner has returned: its output can be announced before the first piece
 
 
 @dataclass
@@ -55,7 +56,7 @@ class FallbackChain:
     Usage:
         chain = FallbackChain([llama, api, extractive], timeout_s=60)
         for event, value in chain.stream(lambda backend: backend.stream(messages, sampling)):
-            ...  # ("started", what run returned) before a backend's first piece, ("delta", text),
+            ...  # ("started", what run returned) as soon as it returned, ("delta", text),
                  # ("reset", None) when a backend failed mid-answer, ("done", ChainResult)
 
     Args:
@@ -92,9 +93,11 @@ class FallbackChain:
 
             try:
                 for piece in self._with_timeout(make):
+                    if piece is _MADE:
+                        yield "started", made[0]
+                        continue
                     if first is None:
                         first = time.perf_counter() - start
-                        yield "started", made[0]
                     pieces.append(piece)
                     yield "delta", piece
             except user_errors:
@@ -126,6 +129,7 @@ class FallbackChain:
             gen = None
             try:
                 gen = make()
+                q.put(_MADE)
                 for piece in gen:
                     if cancelled.is_set():
                         break

@@ -64,6 +64,11 @@ class EvidenceEmbedder:
         return self._model is not None
 
     @property
+    def fallback(self) -> bool:
+        """True when the embedder was asked for but could not load: BM25 alone chooses."""
+        return self.enabled and not self.available
+
+    @property
     def label(self) -> str:
         """How evidence sentences are scored, for /status and each answer's info."""
         if self.available:

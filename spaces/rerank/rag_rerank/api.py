@@ -48,12 +48,13 @@ class RerankAPI:
         """Which scorer serves this Space, and why.
 
         Returns:
-            method (the label every /rerank row carries in rerank_method), model (the configured cross-encoder), fallback_reason (why the cross-encoder is not serving, or null), refused (why reranking is refused, or null), and the limits on rows and query length.
+            method (the label every /rerank row carries in rerank_method), model (the configured cross-encoder), fallback (true when the cross-encoder is not serving; every row carries it in rerank_fallback), fallback_reason (why the cross-encoder is not serving, or null), refused (why reranking is refused, or null), and the limits on rows and query length.
         """
         choice = self.reranker.choice
         return {
             "method": choice.label,
             "model": self.settings.model,
+            "fallback": bool(choice.reason),
             "fallback_reason": choice.reason or None,
             "refused": choice.refused or None,
             "max_rows": MAX_TOP_N,
@@ -92,7 +93,7 @@ class RerankAPI:
             top_n: how many rows to return (1 to 1000); leave it out to get every row back.
 
         Returns:
-            One table, best first: every input column, plus rank (the rerank score, higher is better), rerank_score (the same score) and rerank_method (which scorer scored, e.g. a fallback). Rows with empty text are dropped and duplicate texts collapsed to their first row. /status says why a fallback serves.
+            One table, best first: every input column, plus rank (the rerank score, higher is better), rerank_score (the same score), rerank_method (which scorer scored, for people) and rerank_fallback (true when a fallback scored, for programs). Rows with empty text are dropped and duplicate texts collapsed to their first row. /status says why a fallback serves.
         """
         return self.run(query, documents, top_n)[0]
 

@@ -9,10 +9,11 @@ from .scorers import ScorerChoice
 from .table import Table, clean, order_by_score, to_table
 
 SCORE_COLUMN = "rerank_score"
-METHOD_COLUMN = "rerank_method"
+METHOD_COLUMN = "rerank_method"  # the scorer's label, for people
+FALLBACK_COLUMN = "rerank_fallback"  # true when the cross-encoder did not score: for programs
 # ai-blueprint clients sort by "rank": it holds the rerank score, so higher is better.
 RANK_COLUMN = "rank"
-ADDED = (RANK_COLUMN, SCORE_COLUMN, METHOD_COLUMN)
+ADDED = (RANK_COLUMN, SCORE_COLUMN, METHOD_COLUMN, FALLBACK_COLUMN)
 
 
 @dataclass
@@ -31,6 +32,7 @@ class RerankResult:
     def report(self) -> dict:
         return {
             "method": self.method,
+            "fallback": bool(self.reason),
             "fallback_reason": self.reason or None,
             "input_rows": self.input_rows,
             "dropped_empty": self.dropped_empty,
@@ -70,12 +72,12 @@ class Reranker:
         # Columns a previous rerank added are replaced, so reranking twice keeps one of each.
         headers = [h for h in table.headers if h not in ADDED]
         keep = [i for i, h in enumerate(table.headers) if h in headers]
-        method = self.method
-        rows = [[table.rows[i][j] for j in keep] + [round(float(scores[i]), 6)] * 2 + [method] for i in order]
+        added = [self.method, bool(self.choice.reason)]
+        rows = [[table.rows[i][j] for j in keep] + [round(float(scores[i]), 6)] * 2 + added for i in order]
         return RerankResult(
             headers=headers + list(ADDED),
             rows=rows,
-            method=method,
+            method=self.method,
             reason=self.choice.reason,
             input_rows=len(raw.rows),
             dropped_empty=table.dropped_empty,

@@ -1,0 +1,48 @@
+"""Contracts that live in more than one place, kept in step: the documents-table schema each
+Space keeps its own copy of, and the README's settings table against every Space's config.py."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import ROOT, SPACES
+
+
+def test_every_space_reads_the_documents_table_with_the_same_schema():
+    copies = {p.relative_to(ROOT): p.read_text() for p in sorted(SPACES.glob("*/rag_*/table.py"))}
+    assert len(copies) == 2, copies.keys()  # rerank and generate
+    first, *others = copies.values()
+    assert all(text == first for text in others), f"the copies differ: {list(copies)}"
+    api = (ROOT / "docs" / "api.md").read_text()
+    assert "## The documents table" in api and "1000" in api
+
+
+def readme_settings() -> dict[str, str]:
+    rows = re.findall(r"^\| `([A-Z][A-Z0-9_]+)` \| ([^|]*) \|", (ROOT / "README.md").read_text(), re.M)
+    return {name: default.strip() for name, default in rows}
+
+
+def space_settings() -> dict[str, str]:
+    import rag_generate.config
+    import rag_rerank.config
+    import rag_retrieve.config
+
+    out = {}
+    for module in (rag_retrieve.config, rag_rerank.config, rag_generate.config):
+        out.update({name: default for name, (default, _doc) in module.ENV.items()})
+    return out
+
+
+def test_the_readme_lists_every_setting_of_every_space_and_no_other():
+    documented, actual = readme_settings(), space_settings()
+    # the pipeline's own, and huggingface_hub's offline switch, which every Space honours
+    pipeline = {f"PIPELINE_{s}_URL" for s in ("RETRIEVE", "RERANK", "GENERATE")} | {"HF_HUB_OFFLINE"}
+    assert set(documented) - pipeline == set(actual), (
+        f"missing from the README: {sorted(set(actual) - set(documented))}; "
+        f"in the README but read by no Space: {sorted(set(documented) - set(actual) - pipeline)}"
+    )
+    # A default shown as a literal must be the one the code uses.
+    for name, default in actual.items():
+        shown = re.fullmatch(r"`([^`]*)`", documented[name])
+        if shown and default and "/" not in default:
+            assert shown.group(1) == default, f"{name}: the README says {shown.group(1)!r}, config.py {default!r}"
