@@ -80,7 +80,7 @@ def looped(text: str, sources: list[str]) -> bool:
     sources do (a quoted source sentence may repeat a phrase; that is not a loop)."""
     from collections import Counter
 
-    from rag_generate.grounding import split_sentences, strip_citations, words
+    from rag_generate.evidence import split_sentences, strip_citations, words
 
     sents = [" ".join(strip_citations(s).lower().split()) for s in split_sentences(text)]
     if len(sents) != len(set(sents)):

@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 from _common import ROOT, Report, machine
-from rag_generate.grounding import score_sentences, words  # noqa: E402
+from rag_generate.evidence import score_sentences, words  # noqa: E402
 from rag_generate.prompts import Source  # noqa: E402
 
 QA = ROOT.parent / "shared" / "data" / "qa_dev" / "squadshifts_new_wiki.json"

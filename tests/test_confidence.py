@@ -21,7 +21,8 @@ from rag_generate.confidence import (
     signals,
     type_match,
 )
-from rag_generate.grounding import NOT_FOUND_TEXT, coverage, judge, terms
+from rag_generate.evidence import coverage, terms
+from rag_generate.grounding import NOT_FOUND_TEXT, judge
 from rag_generate.prompts import Source
 
 

@@ -7,18 +7,8 @@ import json
 
 import pytest
 from rag_generate.confidence import Calibration, plain_reason
-from rag_generate.grounding import (
-    NOT_FOUND_TEXT,
-    AnswerGate,
-    attribute,
-    best_evidence,
-    judge,
-    quote,
-    repeats,
-    score_sentences,
-    select_evidence,
-    stem,
-)
+from rag_generate.evidence import best_evidence, score_sentences, select_evidence, stem
+from rag_generate.grounding import NOT_FOUND_TEXT, AnswerGate, attribute, judge, quote, repeats
 from rag_generate.prompts import Source
 
 TIDES = Source(

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .backends import Backend, Sampling
-from .grounding import AnswerGate, Similarity, best_evidence, select_evidence
+from .evidence import Similarity, best_evidence, select_evidence
+from .grounding import AnswerGate
 from .inputs import PromptTooLong
 from .prompts import Source, Trim, build_messages
 
