@@ -28,6 +28,7 @@ os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 # lands in the right tier without anyone remembering to mark it.
 NOT_PURE_FIXTURES = {
     "start_space",
+    "start_module_space",
     "stack",
     "stack_env",
     "embedder",
@@ -114,8 +115,9 @@ class SpaceServer(Service):
         return Path(self.log_path).read_text(errors="replace")[-5000:]
 
 
-@pytest.fixture(scope="session")
-def start_space(tmp_path_factory):
+@contextmanager
+def space_starter(tmp_path_factory):
+    """`start(space, **env)` starts a real Space and waits until it answers; all stop on exit."""
     servers: list[SpaceServer] = []
 
     def start(space: str, **env: str) -> SpaceServer:
@@ -124,9 +126,25 @@ def start_space(tmp_path_factory):
         servers.append(server)
         return server.start().wait_ready(180)
 
-    yield start
-    for s in servers:
-        s.stop()
+    try:
+        yield start
+    finally:
+        for s in servers:
+            s.stop()
+
+
+@pytest.fixture
+def start_space(tmp_path_factory):
+    """Start Spaces for one test: they stop when the test ends."""
+    with space_starter(tmp_path_factory) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def start_module_space(tmp_path_factory):
+    """Start Spaces that a module's tests share: they stop when the module ends."""
+    with space_starter(tmp_path_factory) as start:
+        yield start
 
 
 @pytest.fixture(scope="session")

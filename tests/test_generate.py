@@ -201,8 +201,8 @@ def test_model_compute_runs_on_one_thread_whoever_calls(llama):
 
 
 @pytest.fixture(scope="module")
-def client(start_space, tiny_gguf):
-    server = start_space("generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="1024", HF_TOKEN="")
+def client(start_module_space, tiny_gguf):
+    server = start_module_space("generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="1024", HF_TOKEN="")
     return Client(server.url, verbose=False)
 
 
@@ -316,8 +316,8 @@ def test_answer_bad_inputs(client, query, documents, message):
 
 
 @pytest.fixture(scope="module")
-def small_client(start_space, tiny_gguf):
-    server = start_space(
+def small_client(start_module_space, tiny_gguf):
+    server = start_module_space(
         "generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="768", GENERATE_SOURCE_TOKENS="200", HF_TOKEN=""
     )
     return Client(server.url, verbose=False)

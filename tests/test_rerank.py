@@ -102,8 +102,8 @@ def test_an_unloadable_model_falls_back_visibly():
 
 
 @pytest.fixture(scope="module")
-def client(start_space, tiny_ce):
-    return Client(start_space("rerank", RERANK_MODEL=tiny_ce).url, verbose=False)
+def client(start_module_space, tiny_ce):
+    return Client(start_module_space("rerank", RERANK_MODEL=tiny_ce).url, verbose=False)
 
 
 def rows(table):

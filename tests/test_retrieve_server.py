@@ -25,9 +25,9 @@ def corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(start_space, corpus, tmp_path_factory):
+def server(start_module_space, corpus, tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("index")
-    return start_space(
+    return start_module_space(
         "retrieve",
         RETRIEVE_INDEX_DIR=str(index_dir),
         RETRIEVE_CORPUS=str(corpus),
