@@ -40,8 +40,10 @@ def sources_markdown(sources: list[Source], *, highlight: dict[int, str] | None 
     highlight = highlight or {}
     lines = []
     for s in sorted(sources, key=lambda s: s.n):
-        name = s.source or s.title or s.id
-        head = f"**Source {s.n}** · {plain(name)}" + (" · quoted in the answer" if s.cited else "")
+        where = [plain(s.source or s.title or s.id)]
+        where += [f"page {s.page}"] if s.page else []
+        where += [f"“{plain(s.section)}”"] if s.section else []
+        head = f"**Source {s.n}** · {' · '.join(where)}" + (" · quoted in the answer" if s.cited else "")
         lines.append(f"{head}\n\n> {snippet(s.text, highlight.get(s.n, ''))}\n")
         if len(s.text) > 300:
             lines.append(f"<details><summary>Whole passage</summary>\n\n{plain(s.text)}\n\n</details>\n")

@@ -24,6 +24,8 @@ class Source:
     retrieve_score: float | None = None
     rerank_score: float | None = None
     cited: bool = False
+    page: str = ""  # the PDF page ("3", "3-4"), when the retrieve Space knows it
+    section: str = ""  # the Markdown or HTML heading the passage sits under
 
 
 @dataclass
@@ -86,6 +88,8 @@ def _source(i: int, row: dict) -> Source:
         title=str(row.get("title") or ""),
         retrieve_score=row.get("score"),
         rerank_score=row.get("rerank_score"),
+        page=str(row.get("page") or ""),
+        section=str(row.get("section") or ""),
     )
 
 

@@ -17,6 +17,7 @@ import pytest
 from gradio_client import Client
 
 from pipeline import RAGPipeline, StageError
+from pipeline.chat import sources_markdown
 from pipeline.launcher import free_port
 from tests.conftest import ROOT, STACK_TOKEN, chat_app
 from tests.test_retrieve_ingest import make_pdf
@@ -124,7 +125,8 @@ def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
     pdf = tmp_path / "glaciers.pdf"
     pdf.write_bytes(
         make_pdf(
-            ["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."]
+            ["Ice in motion: a short note."],
+            ["Glaciers advance when snowfall exceeds melting for many years.", "They retreat when the climate warms."],
         )
     )
     report = rag.add_documents([str(pdf)], STACK_TOKEN)
@@ -135,6 +137,8 @@ def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
     assert answer.sources[0].source == "glaciers.pdf" and answer.info["grounding"]["candidate"].startswith(
         "Glaciers advance"
     )
+    assert answer.sources[0].page == "1-2"  # the PDF's pages travel from ingest to the source card
+    assert "page 1-2" in sources_markdown(answer.sources)
     with pytest.raises(StageError, match="Wrong write token"):
         rag.add_documents([str(pdf)], "not-the-token")
     assert rag.delete_source("glaciers.pdf", STACK_TOKEN) == "Removed 1 chunks of 'glaciers.pdf'."

@@ -9,17 +9,25 @@ import pytest
 from rag_retrieve.documents import IngestError, load_file, load_paths
 
 
-def make_pdf(lines: list[str]) -> bytes:
-    """A minimal one-page PDF with real text-showing operators, written byte by byte."""
-    esc = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
-    content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({t}) '" for t in esc) + " ET"
+def make_pdf(lines: list[str], *more_pages: list[str]) -> bytes:
+    """A minimal PDF with real text-showing operators, written byte by byte: a page of `lines`,
+    then a page for each of `more_pages` (an empty list makes a page with no text)."""
+    pages = [lines, *more_pages]
+    n = len(pages)
+    font = 3 + 2 * n
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Type /Pages /Kids [{' '.join(f'{3 + 2 * i} 0 R' for i in range(n))}] /Count {n} >>",
     ]
+    for i, page in enumerate(pages):
+        esc = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in page]
+        content = "BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({t}) '" for t in esc) + " ET"
+        objects += [
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {4 + 2 * i} 0 R "
+            f"/Resources << /Font << /F1 {font} 0 R >> >> >>",
+            f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        ]
+    objects.append("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
     offsets = []
@@ -134,3 +142,34 @@ def test_oversized_file_is_refused(tmp_path):
     (tmp_path / "big.txt").write_text("word " * 1000)
     with pytest.raises(IngestError, match="over the"):
         load_file(tmp_path / "big.txt", max_bytes=1000)
+
+
+def test_a_pdf_keeps_its_page_numbers_and_markdown_its_sections():
+    from rag_retrieve.chunking import locate
+    from rag_retrieve.documents import load_pdf, load_text
+
+    raw = make_pdf(["Tides follow the moon."], [], ["Sputum samples were cultured on Lowenstein-Jensen medium."])
+    [doc] = load_pdf(raw, "paper.pdf", "paper.pdf")
+    assert len(doc.pages) == 3  # the empty page 2 still counts: numbers are the PDF's own
+    at = doc.text.index("Sputum")
+    assert locate(doc, at, at + 20) == {"page": "3"}
+    assert locate(doc, 0, 5) == {"page": "1"}
+    assert locate(doc, 0, len(doc.text)) == {"page": "1-3"}
+
+    md = "# Guide\n\nIntro text.\n\n## Installation\n\nRun make.\n\n```\n# not a heading\n```\n\n## Usage\n\nAsk.\n"
+    [doc] = load_text(md.encode(), "guide.md", "guide.md")
+    assert doc.title == "Guide" and [h for _, h in doc.sections] == ["Guide", "Installation", "Usage"]
+    run = md.index("Run make")
+    assert locate(doc, run, run + 9) == {"section": "Installation"}
+    assert locate(doc, md.index("# not"), md.index("# not") + 5) == {"section": "Installation"}  # a code comment
+    assert locate(doc, md.index("Ask."), len(md)) == {"section": "Usage"}
+
+
+def test_html_keeps_its_headings_as_sections():
+    from rag_retrieve.chunking import locate
+    from rag_retrieve.documents import load_html
+
+    html = b"<html><body><h1>Report</h1><p>Summary here.</p><h2>Methods</h2><p>We cultured samples.</p></body></html>"
+    [doc] = load_html(html, "r.html", "r.html")
+    at = doc.text.index("We cultured")
+    assert locate(doc, at, at + 10) == {"section": "Methods"}

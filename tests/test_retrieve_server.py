@@ -84,7 +84,7 @@ def test_add_documents_then_find_them_then_delete(client, tmp_path):
     )
     assert "Indexed 1 new chunks" in report and "broken.pdf" in report and "not a readable PDF" in report
     got = rows(client.predict("magma eruption", 1, "hybrid", "", api_name="/retrieve"))
-    assert got[0]["source"] == "volcano.pdf"
+    assert got[0]["source"] == "volcano.pdf" and got[0]["page"] == "1"  # a reader can find it
     assert "Removed 1 chunks" in client.predict("volcano.pdf", TOKEN, api_name="/delete_source")
     assert client.predict(api_name="/stats")["chunks"] == 2
 

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 10_000
 MAX_K = 1000
 # `url` and `distance` are the columns ai-blueprint clients read from /similarity_search.
-COLUMNS = ["id", "text", "source", "score", "title", "doc_id", "position", "url", "distance"]
+# New columns go at the end: callers that read cells by position keep working.
+COLUMNS = ["id", "text", "source", "score", "title", "doc_id", "position", "url", "distance", "page", "section"]
 
 
 def hits_table(hits: list[Hit]) -> pd.DataFrame:
@@ -40,10 +41,17 @@ def hits_table(hits: list[Hit]) -> pd.DataFrame:
             h.chunk.position,
             chunk_url(h.chunk),
             h.distance,
+            *location(h.chunk),
         ]
         for h in hits
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def location(chunk) -> tuple[str, str]:
+    """The chunk's PDF page and section heading, "" when unknown (or indexed before they were kept)."""
+    meta = chunk.metadata if isinstance(chunk.metadata, dict) else {}
+    return str(meta.get("page") or ""), str(meta.get("section") or "")
 
 
 def chunk_url(chunk) -> str:
@@ -122,7 +130,7 @@ class RetrieveAPI:
             filters: optional metadata filter, clauses joined by ';', for example "source=report.pdf; title~climate". Operators: = (equal), != (not equal), ~ (contains). Fields: source, title, doc_id, id, meta.<key>.
 
         Returns:
-            A table, best first, with columns id, text, source, score (higher is better), title, doc_id, position, url (the document's URL or source name) and distance (cosine distance to the query, lower is closer; empty in bm25 mode).
+            A table, best first, with columns id, text, source, score (higher is better), title, doc_id, position, url (the document's URL or source name), distance (cosine distance to the query, lower is closer; empty in bm25 mode), page (a PDF's page, "3" or "3-4"; else empty) and section (the Markdown or HTML heading the chunk sits under; else empty).
         """
         query, k = check_query(query), check_k(k)
         if mode not in MODES:

@@ -156,7 +156,25 @@ class TokenChunker:
                 position=i,
                 start=s,
                 end=e,
-                metadata=doc.metadata,
+                metadata={**doc.metadata, **locate(doc, s, e)},
             )
             for i, (s, e) in enumerate(spans)
         ]
+
+
+def locate(doc: Document, start: int, end: int) -> dict:
+    """Where a reader finds the span [start, end) of `doc`: its PDF page ("3", or "3-4" across a
+    page break) and the Markdown or HTML section it sits in (the last heading before its start,
+    else the first inside it). Empty when the document has no pages or headings."""
+    out: dict = {}
+    if doc.pages:
+        first = bisect.bisect_right(doc.pages, start)
+        last = bisect.bisect_right(doc.pages, max(end - 1, start))
+        out["page"] = str(first) if last == first else f"{first}-{last}"
+    if doc.sections:
+        before = [h for at, h in doc.sections if at <= start]
+        inside = [h for at, h in doc.sections if start < at < end]
+        heading = before[-1] if before else (inside[0] if inside else "")
+        if heading:
+            out["section"] = heading
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -32,6 +33,10 @@ class Document:
     source: str
     title: str = ""
     metadata: dict = field(default_factory=dict)
+    # Where a reader finds a passage: the character offset at which each PDF page starts, and
+    # (offset, heading) for each Markdown or HTML heading. Chunks take theirs from these.
+    pages: tuple[int, ...] = ()
+    sections: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -76,12 +81,30 @@ def _require_text(text: str, name: str) -> str:
 def load_text(raw: bytes, name: str, source: str) -> list[Document]:
     text = _require_text(_decode(raw, name), name)
     title = Path(name).stem
+    sections: tuple[tuple[int, str], ...] = ()
     if name.lower().endswith(".md"):
-        for line in text.splitlines():
-            if line.startswith("# "):
-                title = line[2:].strip()
-                break
-    return [Document(id=source, text=text, source=source, title=title)]
+        sections = markdown_sections(text)
+        title = next((h for _, h, level in _headings(text) if level == 1), title)
+    return [Document(id=source, text=text, source=source, title=title, sections=sections)]
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.M)
+_MD_FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+
+
+def _headings(text: str) -> list[tuple[int, str, int]]:
+    """(offset, heading, level) of each Markdown ATX heading outside code fences."""
+    fenced = [m.span() for m in _MD_FENCE.finditer(text)]
+    return [
+        (m.start(), m.group(2).strip(), len(m.group(1)))
+        for m in _MD_HEADING.finditer(text)
+        if not any(a <= m.start() < b for a, b in fenced)
+    ]
+
+
+def markdown_sections(text: str) -> tuple[tuple[int, str], ...]:
+    """(offset, heading) for each Markdown heading, so a chunk can name the section it is in."""
+    return tuple((offset, heading) for offset, heading, _ in _headings(text))
 
 
 # Tags whose text is never content: code, styling, and page furniture.
@@ -110,9 +133,17 @@ def load_html(raw: bytes, name: str, source: str) -> list[Document]:
     if soup.title:
         soup.title.decompose()
     body = soup.find("main") or soup.find("article") or soup.body or soup
+    headings = [h.get_text(" ", strip=True) for h in body.find_all(["h1", "h2", "h3", "h4", "h5", "h6"])]
     lines = [line.strip() for line in body.get_text("\n").splitlines()]
     text = "\n".join(line for line in lines if line)
-    return [Document(id=source, text=_require_text(text, name), source=source, title=title)]
+    sections, at = [], 0
+    for heading in filter(None, headings):  # found in order in the flattened text
+        first = heading.split()[0]
+        found = text.find(first, at)
+        if found >= 0:
+            sections.append((found, heading))
+            at = found + len(first)
+    return [Document(id=source, text=_require_text(text, name), source=source, title=title, sections=tuple(sections))]
 
 
 def load_pdf(raw: bytes, name: str, source: str) -> list[Document]:
@@ -143,12 +174,18 @@ def load_pdf(raw: bytes, name: str, source: str) -> list[Document]:
         raise IngestError(
             f"{name}: is not a readable PDF ({type(exc).__name__}: {exc}). Check that the file is complete and not corrupt."
         ) from None
-    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    starts, parts, at = [], [], 0
+    for page in pages:  # a page with no text still counts, so page numbers stay the PDF's own
+        starts.append(at)
+        if page.strip():
+            parts.append(page.strip())
+            at += len(parts[-1]) + 2
+    text = "\n\n".join(parts)
     if not text:
         raise IngestError(
             f"{name}: the PDF has no extractable text (scanned pages?). Run OCR on it first, for example with `ocrmypdf`."
         )
-    return [Document(id=source, text=text, source=source, title=str(title))]
+    return [Document(id=source, text=text, source=source, title=str(title), pages=tuple(starts))]
 
 
 def load_jsonl(raw: bytes, name: str, source: str) -> list[Document]:
