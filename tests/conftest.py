@@ -34,6 +34,7 @@ NOT_PURE_FIXTURES = {
     "embedder",
     "minilm",
     "tiny_gguf",
+    "tiny_ce",
     "llama",
     "ray_local",
     "hub",

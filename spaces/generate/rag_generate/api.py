@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Iterator
 
@@ -209,6 +210,12 @@ class GenerateAPI:
                     )
         except (PromptTooLong, AllBackendsFailed) as exc:
             raise gr.Error(str(exc)) from None
+
+    def answer_from_text(self, query: str, passages: str, max_tokens: int | None = None):
+        """UI handler: /answer over passages pasted as plain text, a blank line between two."""
+        texts = [" ".join(p.split()) for p in re.split(r"\n\s*\n", passages or "") if p.strip()]
+        documents = [{"id": str(i + 1), "text": t} for i, t in enumerate(texts)]
+        yield from self.answer(query, documents, [], max_tokens)
 
     def _reader(self) -> Reader:
         similarity = self.evidence.similarity if self.evidence.available else None

@@ -39,10 +39,10 @@ class RerankAPI:
             return f"**Refusing to rerank.** {choice.refused}"
         if choice.reason:
             return (
-                f"**Scorer: {choice.label}.** Fallback because the {choice.reason}. The passages keep their "
-                "input (retrieval) order; scores are (n - rank) / n, not relevance probabilities."
+                f"**Not reranking: passages keep the order they came in.** {choice.summary} "
+                "Scores are then (n - position) / n, not relevance. The Status section below has the details."
             )
-        return f"**Scorer: {choice.label}.** Scores are relevance probabilities in [0, 1]."
+        return f"**Scorer: {choice.label}.** Scores are relevance probabilities from 0 to 1."
 
     def status(self) -> dict:
         """Which scorer serves this Space, and why.
@@ -98,25 +98,47 @@ class RerankAPI:
         return self.run(query, documents, top_n)[0]
 
     def rerank_with_plots(self, query: str, documents, top_n: int | None = None):
-        """UI handler: the reranked table, the report, and before/after score plots."""
+        """UI handler: a table for people (positions, not the API's `rank` score), a one-line
+        report, and before/after score charts whose axes start at zero."""
         table, report = self.run(query, documents, top_n)
         before = to_table(documents)
-        col = before.headers.index("score") if "score" in before.headers else None
         texts = before.texts()
-        before_df = pd.DataFrame(
-            {
-                "passage": [_label(i, t) for i, t in enumerate(texts)],
-                "score": [
-                    float(r[col]) if col is not None else float(len(texts) - i) for i, r in enumerate(before.rows)
-                ],
-            }
-        )
+        col = before.headers.index("score") if "score" in before.headers else None
+        before_scores = [float(r[col]) if col is not None else float(len(texts) - i) for i, r in enumerate(before.rows)]
         text_col = table.columns[before.text_col] if before.text_col < len(table.columns) else table.columns[0]
         index_of = {" ".join(str(t).split()).casefold(): i for i, t in reversed(list(enumerate(texts)))}
-        after_df = pd.DataFrame(
+        was = [index_of.get(" ".join(str(t).split()).casefold(), 0) for t in table[text_col]]
+        shown = pd.DataFrame(
             {
-                "passage": [_label(index_of.get(" ".join(str(t).split()).casefold(), 0), t) for t in table[text_col]],
-                "score": table[SCORE_COLUMN].astype(float),
+                "#": range(1, len(table) + 1),
+                "passage": [" ".join(str(t).split()) for t in table[text_col]],
+                "score": table[SCORE_COLUMN].astype(float).round(3),
+                "was #": [i + 1 for i in was],
             }
         )
-        return table, report, before_df, after_df
+        before_df = pd.DataFrame({"passage": [_label(i, t) for i, t in enumerate(texts)], "score": before_scores})
+        after_df = pd.DataFrame(
+            {"passage": [_label(i, t) for i, t in zip(was, shown["passage"])], "score": shown["score"]}
+        )
+        return shown, report_sentence(report), _bars(before_df), _bars(after_df)
+
+
+def _bars(df: pd.DataFrame) -> gr.BarPlot:
+    top = max([float(x) for x in df["score"]] + [0.0])
+    return gr.BarPlot(value=df, y_lim=[min(0.0, float(df["score"].min()) if len(df) else 0.0), top * 1.05 or 1.0])
+
+
+def report_sentence(report: dict) -> str:
+    """The call's report as a sentence a person reads."""
+    n, kept = report["input_rows"], report["returned"]
+    parts = [
+        f"Scored {n} passage{'s' if n != 1 else ''} with {report['method']} in {report['seconds']:.2f} s; showing the best {kept}."
+    ]
+    if report["dropped_empty"]:
+        parts.append(
+            f"{report['dropped_empty']} empty row{'s were' if report['dropped_empty'] != 1 else ' was'} dropped."
+        )
+    if report["duplicates_collapsed"]:
+        d = report["duplicates_collapsed"]
+        parts.append(f"{d} repeated passage{'s were' if d != 1 else ' was'} collapsed into the first.")
+    return " ".join(parts)

@@ -175,8 +175,9 @@ class ScorerChoice:
     """The scorer that serves, or the refusal that stops serving, and why."""
 
     scorer: CrossEncoderScorer | InputOrderScorer | None
-    reason: str = ""
+    reason: str = ""  # why the fallback serves, in full (/status, logs)
     refused: str = ""
+    summary: str = ""  # the same, as a sentence for the page
 
     @property
     def label(self) -> str:
@@ -200,5 +201,20 @@ def load_scorer(
         return ScorerChoice(None, refused=str(exc))
     except Exception as exc:
         reason = f"cross-encoder '{model}' could not be loaded ({type(exc).__name__}: {exc})"
+        summary = why_not_loaded(model, exc)
     log.warning("%s; falling back to the input order (no reranking)", reason)
-    return ScorerChoice(InputOrderScorer(), reason=reason)
+    return ScorerChoice(InputOrderScorer(), reason=reason, summary=summary)
+
+
+def why_not_loaded(model: str, exc: Exception) -> str:
+    """A sentence for the page: why the cross-encoder is not serving and what to do, without
+    the exception's text (it may hold server paths)."""
+    text = str(exc).lower()
+    if isinstance(exc, OSError) and any(w in text for w in ("connect", "offline", "resolve", "network", "internet")):
+        return (
+            f"The cross-encoder {model} is not on this machine and the Hugging Face Hub cannot be reached. "
+            "Connect the Space to the internet, or set RERANK_MODEL to a local copy."
+        )
+    if isinstance(exc, (OSError, ValueError)):
+        return f"The cross-encoder {model} could not be found or read. Check RERANK_MODEL."
+    return f"The cross-encoder {model} failed to load ({type(exc).__name__}). The Space's log has the details."

