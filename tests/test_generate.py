@@ -8,9 +8,9 @@ import time
 
 import pytest
 from gradio_client import Client
-from rag_generate.backends import LlamaCppBackend
 from rag_generate.embedder import EvidenceEmbedder
 from rag_generate.evidence import best_evidence
+from rag_generate.llama import LlamaCppBackend
 from rag_generate.prompts import (
     GROUNDED_SYSTEM_PROMPT,
     Source,

@@ -1,7 +1,8 @@
 """rag_generate: the Generate Space's logic. app.py builds the UI on top of it."""
 
-from .backends import BackendUnavailable, ExtractiveBackend, InferenceAPIBackend, LlamaCppBackend, Sampling
+from .backends import BackendUnavailable, ExtractiveBackend, InferenceAPIBackend, Sampling
 from .chain import AllBackendsFailed, FallbackChain
+from .llama import LlamaCppBackend
 from .prompts import GROUNDED_SYSTEM_PROMPT, Source, build_messages, fit_sources, parse_citations
 
 __all__ = [

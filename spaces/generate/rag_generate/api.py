@@ -9,12 +9,13 @@ from typing import Iterator
 
 import gradio as gr
 
-from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, LlamaCppBackend, Sampling
+from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, Sampling
 from .chain import AllBackendsFailed, FallbackChain
 from .config import Settings
 from .embedder import EvidenceEmbedder
 from .grounding import Verdict
 from .inputs import DEFAULT_SYSTEM_PROMPT, PromptTooLong, check_sampling, check_text, parse_sources
+from .llama import LlamaCppBackend
 from .prompts import GROUNDED_SYSTEM_PROMPT, parse_citations
 from .reading import Question, Reader, Reading
 

@@ -154,38 +154,19 @@ def judge(
 ) -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
-    The candidate is the excerpt sentence that best matches the question. The model's answer is
-    attributed to the source sentence it comes from (its *pointer*). Signals of the candidate
-    (question words it covers, BM25 and MiniLM margins over the next sentences, whether the
-    model's pointer agrees, whether it holds the kind of answer asked for, whether it reads as
-    prose) go through the calibrated model of `confidence`, which gives the probability that the
-    candidate answers the question, and its thresholds give the verdict:
-
-    - answer: the candidate, cited "[n]" (small models paraphrase the answer away more often
-      than they pick the wrong sentence, so the user reads the source's words);
-    - likely: "The best match in your documents [n]: “…”";
-    - not_found: "Your documents don't seem to answer this.", quoting nothing.
-
-    `model_read` is False when no model wrote `answer` (the extractive backend): the calibration
-    then reads the signals without the pointer. `best`: the sentence of the first excerpt that
-    chose the evidence (`Trim.best`), which saves scoring the excerpts again; `runner_up`
-    (`Trim.runner_up`), when it is in the first excerpt too, is shown with it, in the source's order.
+    The candidate is the excerpt sentence that best matches the question (`best`, as chosen
+    with the evidence, and `runner_up` when it scored nearly as well). The model's answer is
+    attributed to the source sentence it comes from (its pointer). The candidate's signals go
+    through the calibration (confidence.py), whose probability and thresholds give the verdict:
+    "answer" shows the candidate cited "[n]" (the source's words: small models paraphrase the
+    answer away more often than they pick the wrong sentence); "likely" shows it hedged; and
+    "not_found" quotes nothing. `model_read` is False when no model wrote `answer` (the
+    extractive backend): the calibration then reads the signals without the pointer.
     """
-    first = [" ".join(s.split()).lstrip("… ") for s in split_sentences(kept[0][1])] if kept else []
-    shown = ""
-    if best and best in first:
-        n_best, sentence = 1, best
-        if runner_up and runner_up in first and runner_up != best:
-            a, b = sorted((best, runner_up), key=first.index)
-            gap = " " if first.index(b) == first.index(a) + 1 else " … "
-            shown = quote(a, query=query) + gap + quote(b, query=query)
-    else:
-        found = best_evidence(query, kept, similarity=similarity)
-        if found is None:
-            return Verdict(NOT_FOUND_TEXT, False, [], reason="No passages were given.")
-        n_best, sentence = found.source + 1, " ".join(found.text.split())
-    paired = bool(shown)  # the runner-up is shown with the best
-    shown = shown or quote(sentence, query=query)
+    candidate = _candidate(query, kept, best, runner_up, similarity)
+    if candidate is None:
+        return Verdict(NOT_FOUND_TEXT, False, [], reason="No passages were given.")
+    n_best, sentence, shown, paired = candidate
     abstained = abstains(answer)
     claims = [] if abstained else attribute(answer, kept)
     pointer = max(claims, key=lambda c: c.support, default=None)
@@ -203,7 +184,11 @@ def judge(
     )
     x = signals(ev, terms=terms, coverage=coverage)
     verdict, p, model = (calibration or default_calibration()).judge(x)
-    common = dict(
+    text, cited = _wording(verdict, shown, n_best)
+    return Verdict(
+        text,
+        verdict == ANSWER,
+        cited,
         claims=claims,
         reason=plain_reason(verdict, x),
         verdict=verdict,
@@ -212,11 +197,35 @@ def judge(
         signals=x,
         calibration=model,
     )
+
+
+def _candidate(
+    query: str, kept: Sequence[tuple[Source, str]], best: str, runner_up: str, similarity: Similarity | None
+) -> tuple[int, str, str, bool] | None:
+    """(source number, best sentence, what is shown, whether the runner-up is shown with it),
+    or None without excerpts. The runner-up is shown when it is in the first excerpt too, in the
+    source's order, with "…" between the two when they are not neighbours."""
+    first = [" ".join(s.split()).lstrip("… ") for s in split_sentences(kept[0][1])] if kept else []
+    if best and best in first:
+        if runner_up and runner_up in first and runner_up != best:
+            a, b = sorted((best, runner_up), key=first.index)
+            gap = " " if first.index(b) == first.index(a) + 1 else " … "
+            return 1, best, quote(a, query=query) + gap + quote(b, query=query), True
+        return 1, best, quote(best, query=query), False
+    found = best_evidence(query, kept, similarity=similarity)
+    if found is None:
+        return None
+    sentence = " ".join(found.text.split())
+    return found.source + 1, sentence, quote(sentence, query=query), False
+
+
+def _wording(verdict: str, shown: str, n: int) -> tuple[str, list[int]]:
+    """What the user reads for a verdict, and the sources it cites."""
     if verdict == ANSWER:
-        return Verdict(f"{_without_end(shown)} [{n_best}].", True, [n_best], **common)
+        return f"{_without_end(shown)} [{n}].", [n]
     if verdict == LIKELY:
-        return Verdict(f"The best match in your documents [{n_best}]: \u201c{shown}\u201d", False, [n_best], **common)
-    return Verdict(NOT_FOUND_TEXT, False, [], **common)
+        return f"The best match in your documents [{n}]: \u201c{shown}\u201d", [n]
+    return NOT_FOUND_TEXT, []
 
 
 def _with_previous(sentence: str, excerpt: str) -> str:
