@@ -201,25 +201,7 @@ class StageClient:
         transport only), so a UI can show a long upload's progress bar.
         """
         if self.transport == "rest":
-            try:
-                yield from self._rest_events(api_name, args)
-            except httpx.TimeoutException as exc:
-                raise StageError(
-                    self.stage,
-                    self.url,
-                    f"{api_name} gave no answer within {self.timeout:g} s",
-                    "The Space may be overloaded or stuck; raise the timeout or restart it.",
-                ) from exc
-            except Exception as exc:
-                self._http = None
-                if _is_busy(exc):
-                    raise self._busy(api_name) from exc
-                problem = (
-                    f"connection lost during {api_name}"
-                    if _is_connection_error(exc)
-                    else f"{api_name} returned an error: {exc}"
-                )
-                raise StageError(self.stage, self.url, problem) from exc
+            yield from self._stream_rest(api_name, args)
             return
         try:
             job = self._connect().submit(*args, api_name=api_name)
@@ -252,17 +234,42 @@ class StageClient:
         except StageError:
             raise
         except Exception as exc:
-            if _is_busy(exc):
-                raise self._busy(api_name) from exc
-            if _is_connection_error(exc):
-                raise StageError(self.stage, self.url, f"connection lost during {api_name}") from exc
-            raise StageError(
-                self.stage,
-                self.url,
-                f"{api_name} returned an error: {exc}",
-                "See the message above; it comes from the Space itself.",
-            ) from exc
+            raise self._job_error(api_name, exc) from exc
         outputs = job.outputs()
         for out in outputs[seen:-1]:
             yield out
         yield final
+
+    def _job_error(self, api_name: str, exc: Exception) -> StageError:
+        if _is_busy(exc):
+            return self._busy(api_name)
+        if _is_connection_error(exc):
+            return StageError(self.stage, self.url, f"connection lost during {api_name}")
+        return StageError(
+            self.stage,
+            self.url,
+            f"{api_name} returned an error: {exc}",
+            "See the message above; it comes from the Space itself.",
+        )
+
+    def _stream_rest(self, api_name: str, args: tuple) -> Iterator[Any]:
+        """`stream` over the REST transport: each event's output, errors as StageError."""
+        try:
+            yield from self._rest_events(api_name, args)
+        except httpx.TimeoutException as exc:
+            raise StageError(
+                self.stage,
+                self.url,
+                f"{api_name} gave no answer within {self.timeout:g} s",
+                "The Space may be overloaded or stuck; raise the timeout or restart it.",
+            ) from exc
+        except Exception as exc:
+            self._http = None
+            if _is_busy(exc):
+                raise self._busy(api_name) from exc
+            problem = (
+                f"connection lost during {api_name}"
+                if _is_connection_error(exc)
+                else f"{api_name} returned an error: {exc}"
+            )
+            raise StageError(self.stage, self.url, problem) from exc

@@ -124,18 +124,7 @@ def score_sentences(
     if not flat:
         return []
     n = len(flat)
-    df = Counter(t for *_, ts in flat for t in set(ts))
-    avg = sum(len(ts) for *_, ts in flat) / n or 1.0
-    k1, b = 1.2, 0.75
-
-    def bm25(ts: list[str]) -> float:
-        tf = Counter(ts)
-        norm = k1 * (1 - b + b * len(ts) / avg)
-        return sum(
-            math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) * tf[t] * (k1 + 1) / (tf[t] + norm) for t in q if tf[t]
-        )
-
-    own = [bm25(ts) for *_, ts in flat]
+    own = _bm25(q, [ts for *_, ts in flat])
     cue = [is_cue(s) for _, _, s, _ in flat]
     out = []
     for k, (i, j, s, _) in enumerate(flat):
@@ -150,6 +139,22 @@ def score_sentences(
     leads = [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)]
     top = sorted((k for k in range(n) if not cue[k]), key=lambda k: (-out[k].score, k))[:candidates]
     return _reorder(out, _fuse(query, out, similarity, top, leads))
+
+
+def _bm25(query: Counter, docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> list[float]:
+    """BM25 of each of `docs` (term lists) for the query's terms, statistics from `docs` alone."""
+    n = len(docs)
+    df = Counter(t for ts in docs for t in set(ts))
+    avg = sum(len(ts) for ts in docs) / n or 1.0
+
+    def score(ts: list[str]) -> float:
+        tf = Counter(ts)
+        norm = k1 * (1 - b + b * len(ts) / avg)
+        return sum(
+            math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5)) * tf[t] * (k1 + 1) / (tf[t] + norm) for t in query if tf[t]
+        )
+
+    return [score(ts) for ts in docs]
 
 
 def _fuse(query: str, scored: list[Sentence], similarity: Similarity, top: list[int], leads: list[str]) -> list[int]:
@@ -207,10 +212,28 @@ def select_evidence(
     """
     trim = Trim(budget_tokens=max(budget, 0))
     scored = score_sentences(query, sources, similarity=similarity)
-    ranked = sorted(scored, key=lambda s: (-s.score, s.source, s.index))
+    chosen = _choose(scored, count, trim, max_sentences)
+    trim.best, trim.runner_up = _best_two(chosen, runner_up_margin)
+    # The best evidence first: a small model reads the start of its prompt most closely.
+    kept = []
+    best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
+    for pos in sorted(range(len(sources)), key=lambda p: (-best.get(p, float("-inf")), p)):
+        if pos in chosen:
+            kept.append((sources[pos], _excerpt(chosen[pos])))
+            trim.kept.append(pos)
+            if len(chosen[pos]) < len(split_sentences(sources[pos].text)):
+                trim.cut.append(pos)
+        else:
+            trim.dropped.append(pos)
+    return kept, trim
+
+
+def _choose(scored: list[Sentence], count: Count, trim: Trim, max_sentences: int) -> dict[int, list[Sentence]]:
+    """Sentences best first, each source's in their order, until the budget or `max_sentences`
+    answer sentences; records the tokens used in `trim`."""
     before = {(s.source, s.index + 1): s for s in scored if is_cue(s.text)}
     chosen: dict[int, list[Sentence]] = {}
-    for sent in ranked:
+    for sent in sorted(scored, key=lambda s: (-s.score, s.source, s.index)):
         if sum(not is_cue(x.text) for v in chosen.values() for x in v) >= max_sentences:
             break
         have = chosen.get(sent.source, [])
@@ -224,34 +247,25 @@ def select_evidence(
         cost = _cost(trial, count)
         if cost <= trim.budget_tokens:
             chosen, trim.used_tokens = trial, cost
-    kept = []
+    return chosen
+
+
+def _best_two(chosen: dict[int, list[Sentence]], margin: float) -> tuple[str, str]:
+    """The best answer sentence, and the next of the same source when it scores within `margin`."""
     answers = sorted(
         (x for sents in chosen.values() for x in sents if not is_cue(x.text)),
         key=lambda s: (-s.score, s.source, s.index),
     )
-    if answers:
-        trim.best = " ".join(answers[0].text.split())
-        # When BM25 barely separates the two best sentences of one source, the answer is about
-        # as often in the second (benchmarks/evidence_choice.py): both are shown.
-        if (
-            len(answers) > 1
-            and answers[1].source == answers[0].source
-            and answers[0].score > 0
-            and answers[1].score >= (1 - runner_up_margin) * answers[0].score
-        ):
-            trim.runner_up = " ".join(answers[1].text.split())
-    # The best evidence first: a small model reads the start of its prompt most closely.
-    best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
-    for pos in sorted(range(len(sources)), key=lambda p: (-best.get(p, float("-inf")), p)):
-        if pos in chosen:
-            excerpt = _excerpt(chosen[pos])
-            kept.append((sources[pos], excerpt))
-            trim.kept.append(pos)
-            if len(chosen[pos]) < len(split_sentences(sources[pos].text)):
-                trim.cut.append(pos)
-        else:
-            trim.dropped.append(pos)
-    return kept, trim
+    if not answers:
+        return "", ""
+    first, runner_up = answers[0], ""
+    # When BM25 barely separates the two best sentences of one source, the answer is about
+    # as often in the second (benchmarks/evidence_choice.py): both are shown.
+    if len(answers) > 1:
+        second = answers[1]
+        if second.source == first.source and first.score > 0 and second.score >= (1 - margin) * first.score:
+            runner_up = " ".join(second.text.split())
+    return " ".join(first.text.split()), runner_up
 
 
 def _excerpt(sents: list[Sentence]) -> str:

@@ -166,23 +166,11 @@ def judge(
     candidate = _candidate(query, kept, best, runner_up, similarity)
     if candidate is None:
         return Verdict(NOT_FOUND_TEXT, False, [], reason="No passages were given.")
-    n_best, sentence, shown, paired = candidate
-    abstained = abstains(answer)
-    claims = [] if abstained else attribute(answer, kept)
-    pointer = max(claims, key=lambda c: c.support, default=None)
-    ev = Evidence(
-        query=query,
-        sentence=shown,
-        runner_up_shown=paired,
-        near=_with_previous(sentence, kept[n_best - 1][1]),
-        model_text=strip_citations(answer) if model_read else None,
-        pointer_agrees=pointer is not None and (pointer.n, pointer.evidence) == (n_best, sentence),
-        pointer_support=pointer.support if pointer is not None else 0.0,
-        pointer_numbers_ok=pointer is None or not any(_NUMBER.search(m) for m in pointer.missing),
-        abstained=abstained,
-        **_competition(query, kept, n_best, sentence, similarity),
+    n_best, _sentence, shown, _paired = candidate
+    claims = [] if abstains(answer) else attribute(answer, kept)
+    x = signals(
+        _evidence(query, answer, kept, candidate, claims, similarity, model_read), terms=terms, coverage=coverage
     )
-    x = signals(ev, terms=terms, coverage=coverage)
     verdict, p, model = (calibration or default_calibration()).judge(x)
     text, cited = _wording(verdict, shown, n_best)
     return Verdict(
@@ -196,6 +184,25 @@ def judge(
         candidate=shown,
         signals=x,
         calibration=model,
+    )
+
+
+def _evidence(query, answer, kept, candidate, claims, similarity, model_read: bool) -> Evidence:
+    """What the calibration reads about the candidate: its competition, and the model's pointer
+    (the source sentence the model's answer comes from)."""
+    n_best, sentence, shown, paired = candidate
+    pointer = max(claims, key=lambda c: c.support, default=None)
+    return Evidence(
+        query=query,
+        sentence=shown,
+        runner_up_shown=paired,
+        near=_with_previous(sentence, kept[n_best - 1][1]),
+        model_text=strip_citations(answer) if model_read else None,
+        pointer_agrees=pointer is not None and (pointer.n, pointer.evidence) == (n_best, sentence),
+        pointer_support=pointer.support if pointer is not None else 0.0,
+        pointer_numbers_ok=pointer is None or not any(_NUMBER.search(m) for m in pointer.missing),
+        abstained=abstains(answer),
+        **_competition(query, kept, n_best, sentence, similarity),
     )
 
 

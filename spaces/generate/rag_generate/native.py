@@ -176,6 +176,17 @@ def probe_key(model_path: str, params: LlamaParams, flags: frozenset[str]) -> st
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+def _probe_command(model_path: str, params: LlamaParams, n_threads: int) -> dict:
+    """`python -m rag_generate.native MODEL ...`, with this package importable in the child."""
+    args = ["--extra-buffers", "on" if params.extra_buffers else "off", "--threads", str(n_threads)]
+    package_dir = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(filter(None, [package_dir, os.environ.get("PYTHONPATH", "")]))
+    return {
+        "args": [sys.executable, "-m", "rag_generate.native", model_path, *args],
+        "env": {**os.environ, "PYTHONPATH": path},
+    }
+
+
 def probe(
     model_path: str,
     params: LlamaParams,
@@ -196,24 +207,10 @@ def probe(
     seen = _read_json(cache)
     if key in seen:
         return ProbeResult(seen[key]["ok"], params, seen[key]["detail"], cached=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "rag_generate.native",
-        model_path,
-        "--extra-buffers",
-        "on" if params.extra_buffers else "off",
-        "--threads",
-        str(n_threads),
-    ]
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])
-        ),
-    }
     try:
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout_s)
+        done = subprocess.run(
+            **_probe_command(model_path, params, n_threads), capture_output=True, text=True, timeout=timeout_s
+        )
     except subprocess.TimeoutExpired:
         return ProbeResult(False, params, f"the probe did not finish within {timeout_s:.0f} s")
     if done.returncode == 0:
