@@ -120,20 +120,7 @@ class RetrieveAPI:
 
     def __init__(self, settings: Settings | None = None, retriever: Retriever | None = None):
         self.settings = settings or Settings.from_env()
-        s = self.settings
-        self.retriever = retriever or Retriever(
-            model=s.embed_model,
-            index_dir=s.index_dir,
-            chunk_tokens=s.chunk_tokens,
-            chunk_overlap=s.chunk_overlap,
-            batch_size=s.batch_size,
-            fusion=s.fusion,
-            max_file_bytes=s.max_file_bytes,
-            backend=s.backend,
-            qdrant_url=s.qdrant_url,
-            qdrant_api_key=s.qdrant_api_key,
-            qdrant_collection=s.qdrant_collection,
-        )
+        self.retriever = retriever or Retriever.from_settings(self.settings)
         self.startup_message = ""
 
     def start(self) -> str:
@@ -216,6 +203,27 @@ class RetrieveAPI:
         self._check_token(token)
         if not files:
             raise gr.Error("No files were given. Upload at least one .txt, .md, .pdf, .html, .jsonl or .zip file.")
+        paths = self._upload_paths(files)
+        docs, errors = [], []
+        for path in paths:
+            # Uploaded files keep their original name as the last path component; any folders in
+            # it are dropped, so a name like ../../x.md is stored as the source x.md.
+            name = path.name
+            try:
+                docs.extend(load_file(path, name, max_bytes=self.settings.max_file_bytes))
+            except IngestError as exc:
+                errors.append(str(exc))
+        if not docs:
+            raise gr.Error("Nothing was indexed.\n" + "\n".join(errors))
+        try:
+            report = self.retriever.ingest(docs, progress=lambda frac, desc: progress(frac, desc=desc))
+        except IndexWriteError as exc:
+            raise gr.Error(str(exc)) from None
+        report.errors = errors
+        return report.summary()
+
+    def _upload_paths(self, files) -> list[Path]:
+        """The uploaded files' paths, after the checks on their number and total size."""
         if isinstance(files, (str, dict)):
             files = [files]
         if not isinstance(files, (list, tuple)):
@@ -240,23 +248,7 @@ class RetrieveAPI:
                 f"{s.max_upload_bytes / 2**20:.0f} MiB. Upload them in several requests, or raise "
                 "RETRIEVE_MAX_UPLOAD_MB."
             )
-        docs, errors = [], []
-        for path in paths:
-            # Uploaded files keep their original name as the last path component; any folders in
-            # it are dropped, so a name like ../../x.md is stored as the source x.md.
-            name = path.name
-            try:
-                docs.extend(load_file(path, name, max_bytes=s.max_file_bytes))
-            except IngestError as exc:
-                errors.append(str(exc))
-        if not docs:
-            raise gr.Error("Nothing was indexed.\n" + "\n".join(errors))
-        try:
-            report = self.retriever.ingest(docs, progress=lambda frac, desc: progress(frac, desc=desc))
-        except IndexWriteError as exc:
-            raise gr.Error(str(exc)) from None
-        report.errors = errors
-        return report.summary()
+        return paths
 
     def delete_source(self, source: str, token: str) -> str:
         """Remove every chunk of one source from the index.

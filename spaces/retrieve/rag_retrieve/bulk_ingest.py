@@ -170,6 +170,34 @@ def bulk_ingest(
     s = settings or Settings.from_env()
     start = time.perf_counter()
     report = BulkReport()
+    sources = _sources(paths, report)
+    files = sorted(sources)
+    report.files = len(files)
+    if not files:
+        report.seconds = time.perf_counter() - start
+        return report
+    retriever = Retriever.from_settings(s, backend=backend)
+    writer = _Writer(retriever.backend, report)  # opens (and checks) the collection before work is spread out
+    ray = start_ray(num_cpus)
+    n_actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    bar = tqdm(desc="Indexing", unit=" chunks", disable=not progress)
+    for batch in _dataset(ray, files, sources, s, batch_size, n_actors).iter_batches(
+        batch_size=write_batch, batch_format="numpy"
+    ):
+        bar.update(writer.take(batch))
+        if backend != "local" and len(writer.pending) >= write_batch:
+            writer.flush()
+    writer.flush()  # the local index: once, at the end
+    bar.close()
+    retriever.close()
+    report.documents = len(writer.docs_seen)
+    report.duplicates_skipped = report.chunks - report.chunks_added
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _sources(paths, report: BulkReport) -> dict[str, str]:
+    """Every file under `paths`, by absolute path, with the source name it is indexed under."""
     sources: dict[str, str] = {}
     for root in paths:
         if not Path(root).exists():
@@ -177,27 +205,15 @@ def bulk_ingest(
             continue
         for path, source in iter_files(root):
             sources[os.path.abspath(path)] = source
-    files = sorted(sources)
-    report.files = len(files)
-    if not files:
-        report.seconds = time.perf_counter() - start
-        return report
-    retriever = Retriever(
-        model=s.embed_model,
-        index_dir=s.index_dir,
-        fusion=s.fusion,
-        backend=backend,
-        qdrant_url=s.qdrant_url,
-        qdrant_api_key=s.qdrant_api_key,
-        qdrant_collection=s.qdrant_collection,
-    )
-    index = retriever.backend  # opens (and checks) the collection before any work is spread out
-    ray = start_ray(num_cpus)
-    n_actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return sources
+
+
+def _dataset(ray, files: list[str], sources: dict[str, str], s: Settings, batch_size: int, n_actors: int):
+    """Read, parse, chunk and embed, as a Ray Data pipeline of chunk rows."""
     # Ray counts CPUs logically: actors that each claimed a whole CPU would leave none for the
     # read and parse tasks, and the pipeline would wait forever. Each stage claims half a CPU;
     # each actor still computes on one thread (torch), so N actors keep N cores busy.
-    ds = (
+    return (
         ray.data.read_binary_files(files, include_paths=True, num_cpus=0.5)
         .flat_map(parse_file, fn_kwargs={"sources": sources, "max_bytes": s.max_file_bytes}, num_cpus=0.5)
         .map_batches(
@@ -214,44 +230,43 @@ def bulk_ingest(
             batch_format="numpy",
         )
     )
-    bar = tqdm(desc="Indexing", unit=" chunks", disable=not progress)
-    pending: list[Chunk] = []
-    vectors: list = []
 
-    def flush():
-        fresh_ids = {id(c) for c in index.new_chunks(pending)}
-        keep = [i for i, c in enumerate(pending) if id(c) in fresh_ids]
-        if keep:
-            index.add(
-                [pending[i] for i in keep],
-                np.asarray([vectors[i] for i in keep], dtype=np.float32).reshape(len(keep), -1),
-            )
-            report.chunks_added += len(keep)
-        pending.clear()
-        vectors.clear()
 
-    docs_seen = set()
-    for batch in ds.iter_batches(batch_size=write_batch, batch_format="numpy"):
+class _Writer:
+    """Collects embedded chunks and writes the new ones to the index, a batch at a time."""
+
+    def __init__(self, index, report: BulkReport):
+        self.index, self.report = index, report
+        self.pending: list[Chunk] = []
+        self.vectors: list = []
+        self.docs_seen: set[tuple[str, str]] = set()
+
+    def take(self, batch: dict) -> int:
+        """Queue a batch's chunks (errors go to the report); returns how many were queued."""
+        n = 0
         for row, vec, err in zip(batch["chunk"], batch["vector"], batch["error"]):
             if err:
-                report.errors.append(str(err))
+                self.report.errors.append(str(err))
                 continue
             chunk = Chunk(**json.loads(row))
-            docs_seen.add((chunk.source, chunk.doc_id))
-            pending.append(chunk)
-            vectors.append(vec)
-            report.chunks += 1
-            bar.update(1)
-        if backend != "local" and len(pending) >= write_batch:
-            flush()
-    if pending:
-        flush()  # the local index: once, at the end
-    bar.close()
-    retriever.close()
-    report.documents = len(docs_seen)
-    report.duplicates_skipped = report.chunks - report.chunks_added
-    report.seconds = time.perf_counter() - start
-    return report
+            self.docs_seen.add((chunk.source, chunk.doc_id))
+            self.pending.append(chunk)
+            self.vectors.append(vec)
+            n += 1
+        self.report.chunks += n
+        return n
+
+    def flush(self) -> None:
+        fresh_ids = {id(c) for c in self.index.new_chunks(self.pending)}
+        keep = [i for i, c in enumerate(self.pending) if id(c) in fresh_ids]
+        if keep:
+            self.index.add(
+                [self.pending[i] for i in keep],
+                np.asarray([self.vectors[i] for i in keep], dtype=np.float32).reshape(len(keep), -1),
+            )
+            self.report.chunks_added += len(keep)
+        self.pending.clear()
+        self.vectors.clear()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

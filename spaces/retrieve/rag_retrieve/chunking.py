@@ -67,30 +67,35 @@ def split_spans(
         # Ending at `limit` keeps at most max_tokens tokens and max_chars characters.
         limit = token_starts[first + max_tokens] if n_tok - first > max_tokens else len(text)
         limit = min(limit, start + max_chars)
-        if limit >= len(text):
-            end = len(text)
-        else:
-            floor = start + int((limit - start) * _MIN_FILL)
-            end = limit
-            for bounds in levels:
-                i = bisect.bisect_right(bounds, limit) - 1
-                if i >= 0 and bounds[i] > floor:
-                    end = bounds[i]
-                    break
+        end = len(text) if limit >= len(text) else _best_end(levels, start, limit)
         s, e = _strip(text, start, end)
         if s < e:
             spans.append((s, e))
         if end >= len(text):
             return spans
-        # Step back `overlap` tokens (never past the chunk's second token, so there is
-        # progress), then forward to the next word start.
-        back_tok = max(tok_index(end) - overlap, first + 1)
-        back = token_starts[back_tok] if overlap and back_tok < n_tok else end
-        if back >= end:
-            start = end
-            continue
-        i = bisect.bisect_left(words, back)
-        start = words[i] if i < len(words) and words[i] < end else back
+        start = _next_start(token_starts, words, first, end, overlap)
+
+
+def _next_start(token_starts: Sequence[int], words: list[int], first: int, end: int, overlap: int) -> int:
+    """Where the chunk after one ending at `end` starts: `overlap` tokens back (never past the
+    chunk's second token, so there is progress), then forward to the next word start."""
+    back_tok = max(bisect.bisect_left(token_starts, end) - overlap, first + 1)
+    back = token_starts[back_tok] if overlap and back_tok < len(token_starts) else end
+    if back >= end:
+        return end
+    i = bisect.bisect_left(words, back)
+    return words[i] if i < len(words) and words[i] < end else back
+
+
+def _best_end(levels: list[list[int]], start: int, limit: int) -> int:
+    """The coarsest boundary (paragraph, sentence, word) at or before `limit` that keeps the
+    chunk at least _MIN_FILL full; else `limit` itself."""
+    floor = start + int((limit - start) * _MIN_FILL)
+    for bounds in levels:
+        i = bisect.bisect_right(bounds, limit) - 1
+        if i >= 0 and bounds[i] > floor:
+            return bounds[i]
+    return limit
 
 
 def _strip(text: str, s: int, e: int) -> tuple[int, int]:

@@ -220,6 +220,39 @@ def load_jsonl(raw: bytes, name: str, source: str) -> list[Document]:
     return docs
 
 
+def _check_archive(members, name: str, max_bytes: int) -> None:
+    """Refuse a whole archive that is too many files, too large unpacked, or a likely bomb."""
+    if len(members) > MAX_ARCHIVE_MEMBERS:
+        raise IngestError(
+            f"{name}: holds {len(members):,} files, over the limit of {MAX_ARCHIVE_MEMBERS:,}. Upload it in parts."
+        )
+    for m in members:
+        if m.file_size > MAX_COMPRESSION_RATIO * max(m.compress_size, 1) and m.file_size > 64 * 2**10:
+            raise IngestError(
+                f"{name}: refused: {m.filename} unpacks to {m.file_size // max(m.compress_size, 1):,} times its packed size, as a decompression bomb does."
+            )
+    total = sum(m.file_size for m in members)
+    if total > max_bytes:
+        raise IngestError(
+            f"{name}: unpacks to {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Upload it in parts, or raise RETRIEVE_MAX_FILE_MB."
+        )
+
+
+def _load_member(archive, m, parts: list[str], ext: str, name: str, source: str, max_bytes: int) -> list[Document]:
+    """One archive member's documents, filed under the archive's source."""
+    member_source = f"{source}/{'/'.join(parts)}"
+    with archive.open(m) as f:
+        data = f.read(max_bytes + 1)  # the header's size can lie; never read past the limit
+    if len(data) > max_bytes:
+        raise IngestError(f"{name}: {m.filename} unpacks past the {max_bytes / 2**20:.0f} MiB limit.")
+    if not data.strip():
+        return []
+    return [
+        dataclasses.replace(d, id=member_source if d.id == member_source else f"{member_source}#{d.id}", source=source)
+        for d in _LOADERS[ext](data, f"{name}/{'/'.join(parts)}", member_source)
+    ]
+
+
 def load_zip(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20) -> list[Document]:
     """The supported files inside a .zip: one source (the archive, so deleting it removes them
     all), one document per file, with id `<archive>/<path inside>`.
@@ -238,20 +271,7 @@ def load_zip(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20)
         members = [m for m in archive.infolist() if not m.is_dir()]
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
         raise IngestError(f"{name}: is not a readable .zip archive ({exc}). Check that the file is complete.") from None
-    if len(members) > MAX_ARCHIVE_MEMBERS:
-        raise IngestError(
-            f"{name}: holds {len(members):,} files, over the limit of {MAX_ARCHIVE_MEMBERS:,}. Upload it in parts."
-        )
-    for m in members:
-        if m.file_size > MAX_COMPRESSION_RATIO * max(m.compress_size, 1) and m.file_size > 64 * 2**10:
-            raise IngestError(
-                f"{name}: refused: {m.filename} unpacks to {m.file_size // max(m.compress_size, 1):,} times its packed size, as a decompression bomb does."
-            )
-    total = sum(m.file_size for m in members)
-    if total > max_bytes:
-        raise IngestError(
-            f"{name}: unpacks to {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit. Upload it in parts, or raise RETRIEVE_MAX_FILE_MB."
-        )
+    _check_archive(members, name, max_bytes)
     docs: list[Document] = []
     skipped = []
     for m in members:
@@ -261,19 +281,8 @@ def load_zip(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20)
         if not parts or ext not in _LOADERS or ext == ".zip" or any(p.startswith(".") for p in parts):
             skipped.append(m.filename)
             continue
-        member_source = f"{source}/{'/'.join(parts)}"
         try:
-            with archive.open(m) as f:
-                data = f.read(max_bytes + 1)  # the header's size can lie; never read past the limit
-            if len(data) > max_bytes:
-                raise IngestError(f"{name}: {m.filename} unpacks past the {max_bytes / 2**20:.0f} MiB limit.")
-            if data.strip():
-                docs.extend(
-                    dataclasses.replace(
-                        d, id=member_source if d.id == member_source else f"{member_source}#{d.id}", source=source
-                    )
-                    for d in _LOADERS[ext](data, f"{name}/{'/'.join(parts)}", member_source)
-                )
+            docs.extend(_load_member(archive, m, parts, ext, name, source, max_bytes))
         except IngestError:
             raise
         except (zipfile.BadZipFile, ValueError, OSError, RuntimeError) as exc:  # RuntimeError: encrypted member

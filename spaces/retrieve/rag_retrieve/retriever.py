@@ -96,6 +96,24 @@ class Retriever:
         self._backend: IndexBackend | None = None
         self._write_lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, s, **overrides) -> "Retriever":
+        """A Retriever configured by the Space's `Settings` (config.py); `overrides` win."""
+        kwargs = dict(
+            model=s.embed_model,
+            index_dir=s.index_dir,
+            chunk_tokens=s.chunk_tokens,
+            chunk_overlap=s.chunk_overlap,
+            batch_size=s.batch_size,
+            fusion=s.fusion,
+            max_file_bytes=s.max_file_bytes,
+            backend=s.backend,
+            qdrant_url=s.qdrant_url,
+            qdrant_api_key=s.qdrant_api_key,
+            qdrant_collection=s.qdrant_collection,
+        )
+        return cls(**{**kwargs, **overrides})
+
     def warm_up(self) -> None:
         """Load the model and open the stored index (refusing one built with another model)."""
         if self._backend is not None:
