@@ -13,8 +13,6 @@ the previous generation, which every save keeps, is loaded instead.
 from __future__ import annotations
 
 import dataclasses
-import errno
-import hashlib
 import json
 import logging
 import os
@@ -26,8 +24,10 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from .bm25 import BM25Scorer, text_key
 from .documents import Chunk
 from .fusion import FUSIONS, top_indices
+from .generations import complete_generations, current_generation, fsync, fsync_dir, sha256, write_error, write_fix
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +52,6 @@ class IndexCorruptError(RuntimeError):
     """No generation in the index folder passes its checksums."""
 
 
-def _reason(exc: OSError, folder: Path) -> tuple[int | None, str]:
-    """errno and words for a failed write. numpy's short write on a full disk has no errno."""
-    if exc.errno is None and "requested and" in str(exc):
-        return errno.ENOSPC, os.strerror(errno.ENOSPC)
-    return exc.errno, exc.strerror or str(exc)
-
-
-def _write_fix(code: int | None) -> str:
-    if code in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return "Free some disk space (or raise the quota), then try again."
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "Make the folder writable by this process, or point RETRIEVE_INDEX_DIR at a writable folder."
-    return "Check the folder and the disk, then try again."
-
-
 @dataclass(frozen=True)
 class Hit:
     """A chunk returned by a search, with the score that ranked it."""
@@ -74,62 +59,6 @@ class Hit:
     chunk: Chunk
     score: float
     distance: float | None = None  # cosine distance to the query (1 - cosine; lower is closer); None in bm25 mode
-
-
-def normalize_text(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
-def text_key(chunk: Chunk) -> str:
-    """Identity for deduplication: identical text under the same title is indexed once."""
-    return hashlib.blake2b(normalize_text(chunk.embed_text).encode(), digest_size=16).hexdigest()
-
-
-class BM25Scorer:
-    """BM25 (Lucene variant, k1=1.2, b=0.75) over stemmed English tokens, through bm25s."""
-
-    def __init__(self, model=None):
-        self.model = model
-
-    @staticmethod
-    def _tokenize(texts: Sequence[str]) -> list[list[str]]:
-        import bm25s
-        import Stemmer
-
-        return bm25s.tokenize(
-            list(texts), stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False, show_progress=False
-        )
-
-    @classmethod
-    def build(cls, texts: Sequence[str]) -> "BM25Scorer":
-        import bm25s
-
-        if not texts:
-            return cls(None)
-        model = bm25s.BM25(method="lucene", k1=1.2, b=0.75)
-        model.index(cls._tokenize(texts), show_progress=False)
-        return cls(model)
-
-    def scores(self, query: str, n: int) -> np.ndarray:
-        if self.model is None:
-            return np.zeros(n, dtype=np.float32)
-        tokens = self._tokenize([query])[0]
-        ids = self.model.get_tokens_ids(tokens)
-        if not ids:
-            return np.zeros(n, dtype=np.float32)
-        return self.model.get_scores(ids)
-
-    def save(self, folder: Path) -> None:
-        if self.model is not None:
-            self.model.save(str(folder), show_progress=False)
-
-    @classmethod
-    def load(cls, folder: Path) -> "BM25Scorer":
-        import bm25s
-
-        if not (folder / "params.index.json").exists():
-            return cls(None)
-        return cls(bm25s.BM25.load(str(folder), show_progress=False, verbosity=0))
 
 
 class HybridIndex:
@@ -307,24 +236,24 @@ class HybridIndex:
             tmp.mkdir()
             self._write(tmp)
             os.rename(tmp, folder / name)
-            _fsync_dir(folder)
+            fsync_dir(folder)
             current_tmp = folder / ".CURRENT.tmp"
             current_tmp.write_text(name)
-            _fsync(current_tmp)
+            fsync(current_tmp)
             os.replace(current_tmp, folder / "CURRENT")
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
-            if (folder / name).exists() and _current_name(folder) != name:
+            if (folder / name).exists() and current_generation(folder) != name:
                 shutil.rmtree(folder / name, ignore_errors=True)
-            code, reason = _reason(exc, folder)
+            code, reason = write_error(exc, folder)
             raise IndexWriteError(
                 code,
                 f"Could not save the index in {folder}: {reason}. Nothing was changed: the index still holds "
-                f"what it held before this request. {_write_fix(code)}",
+                f"what it held before this request. {write_fix(code)}",
             ) from exc
         # Keep the previous generation too: if the new one is ever damaged on disk, load() falls back to it.
-        keep = {name, *_complete_generations(folder, before=name)[-1:]}
+        keep = {name, *complete_generations(folder, before=name)[-1:]}
         for old in folder.iterdir():
             if old.name not in keep and (old.name.startswith("gen-") or old.name.startswith(".tmp-gen-")):
                 shutil.rmtree(old, ignore_errors=True)
@@ -338,7 +267,7 @@ class HybridIndex:
                 f.write(json.dumps(dataclasses.asdict(c), ensure_ascii=False) + "\n")
         (tmp / "bm25").mkdir()
         self.bm25.save(tmp / "bm25")
-        files = {p.relative_to(tmp).as_posix(): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+        files = {p.relative_to(tmp).as_posix(): sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = {
             "format_version": FORMAT_VERSION,
             "model": self.model,
@@ -354,9 +283,9 @@ class HybridIndex:
         )  # written last: it marks the generation complete
         for path in tmp.rglob("*"):
             if path.is_file():
-                _fsync(path)
-        _fsync_dir(tmp / "bm25")
-        _fsync_dir(tmp)
+                fsync(path)
+        fsync_dir(tmp / "bm25")
+        fsync_dir(tmp)
 
     @classmethod
     def load(cls, folder: str | os.PathLike, *, model: str | None = None) -> "HybridIndex | None":
@@ -368,8 +297,8 @@ class HybridIndex:
         index was built with.
         """
         folder = Path(folder)
-        candidates = _complete_generations(folder)
-        current = _current_name(folder)
+        candidates = complete_generations(folder)
+        current = current_generation(folder)
         if current in candidates:  # CURRENT first, then the others, newest first
             candidates.remove(current)
             candidates.append(current)
@@ -407,7 +336,7 @@ class HybridIndex:
     @classmethod
     def _read(cls, gen: Path, manifest: dict) -> "HybridIndex":
         for rel, digest in manifest.get("sha256", {}).items():
-            if _sha256(gen / rel) != digest:
+            if sha256(gen / rel) != digest:
                 raise ValueError(f"{rel} does not match its checksum (the file was changed or damaged)")
         with open(gen / "vectors.npy", "rb") as f:
             vectors = np.load(f, allow_pickle=False)
@@ -424,42 +353,3 @@ class HybridIndex:
             bm25=BM25Scorer.load(gen / "bm25"),
             fusion=manifest.get("fusion", DEFAULT_FUSION),
         )
-
-
-def _current_name(folder: Path) -> str | None:
-    try:
-        return (folder / "CURRENT").read_text().strip() or None
-    except OSError:
-        return None
-
-
-def _complete_generations(folder: Path, *, before: str | None = None) -> list[str]:
-    """Generation folders whose manifest (written last) exists, oldest first; only those older than `before` if given."""
-    if not folder.is_dir():
-        return []
-    return sorted(
-        p.name for p in folder.glob("gen-*") if (p / "manifest.json").exists() and (before is None or p.name < before)
-    )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        _fsync(path)
-    except OSError:  # some filesystems cannot fsync a directory; the rename is still atomic
-        pass
