@@ -16,10 +16,7 @@ the chunk's normalised text and title, so writing a chunk again replaces it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
@@ -29,11 +26,11 @@ from .backends import IndexUnavailable
 from .documents import Chunk
 from .filters import Clause, predicate
 from .fusion import FUSIONS
-from .index import FUSION_DEPTH, BM25Scorer, Hit, IndexMismatchError, IndexWriteError, text_key
+from .index import FUSION_DEPTH, BM25Scorer, Hit, IndexMismatchError, IndexWriteError
+from .qdrant_points import bm25_weights, chunk_of, grams, payload, point_id, query_weights
 
 log = logging.getLogger(__name__)
 
-K1, B = 1.2, 0.75
 DENSE, SPARSE = "dense", "bm25"
 _META_ID = 1
 
@@ -42,24 +39,20 @@ class QdrantUnavailable(IndexUnavailable):
     """qdrant-client is missing, the server cannot be reached, or the folder is in use."""
 
 
-def point_id(chunk: Chunk) -> str:
-    return str(uuid.UUID(hex=text_key(chunk)))
-
-
-def term_id(token: str) -> int:
-    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "big")
-
-
-def bm25_weights(tokens: Sequence[str], avgdl: float) -> dict[int, float]:
-    """A document's sparse vector: Lucene BM25 term-frequency weights, keyed by term id."""
-    tf = Counter(tokens)
-    norm = K1 * (1 - B + B * len(tokens) / max(avgdl, 1e-9))
-    return {term_id(t): n / (n + norm) for t, n in tf.items()}
-
-
-def query_weights(tokens: Sequence[str]) -> dict[int, float]:
-    """A query's sparse vector: each term counts as often as it occurs (as bm25s does)."""
-    return {term_id(t): float(n) for t, n in Counter(tokens).items()}
+def _client(QdrantClient, url: str, api_key: str, path, timeout: float):
+    """A client of the Qdrant server at `url`, or of embedded Qdrant in the folder `path`."""
+    if url:
+        return QdrantClient(url=url, api_key=api_key or None, timeout=int(timeout))
+    if path is None:
+        raise ValueError("QdrantIndex needs a url (a Qdrant server) or a path (embedded mode)")
+    Path(path).mkdir(parents=True, exist_ok=True)
+    try:
+        return QdrantClient(path=str(path))
+    except RuntimeError as exc:  # portalocker: another process holds the folder
+        raise QdrantUnavailable(
+            f"The Qdrant folder {path} is open in another process ({exc}). Embedded Qdrant allows one process "
+            "at a time: stop the other one, or run a Qdrant server and set QDRANT_URL."
+        ) from None
 
 
 class QdrantIndex:
@@ -114,19 +107,7 @@ class QdrantIndex:
         )
         self.url = url
         self.location = url or str(path)
-        if url:
-            self.client = QdrantClient(url=url, api_key=api_key or None, timeout=int(timeout))
-        else:
-            if path is None:
-                raise ValueError("QdrantIndex needs a url (a Qdrant server) or a path (embedded mode)")
-            Path(path).mkdir(parents=True, exist_ok=True)
-            try:
-                self.client = QdrantClient(path=str(path))
-            except RuntimeError as exc:  # portalocker: another process holds the folder
-                raise QdrantUnavailable(
-                    f"The Qdrant folder {path} is open in another process ({exc}). Embedded Qdrant allows one process "
-                    "at a time: stop the other one, or run a Qdrant server and set QDRANT_URL."
-                ) from None
+        self.client = _client(QdrantClient, url, api_key, path, timeout)
         try:
             self._open()
         except (IndexMismatchError, ValueError):
@@ -226,7 +207,7 @@ class QdrantIndex:
                             DENSE: v.tolist(),
                             SPARSE: m.SparseVector(indices=list(sparse), values=list(sparse.values())),
                         },
-                        payload=_payload(c),
+                        payload=payload(c),
                     )
                 )
             self.client.upsert(self.collection, points, wait=True)
@@ -273,14 +254,14 @@ class QdrantIndex:
     def _search(self, query_vector, query: str, *, k: int, mode: str, where) -> list[Hit]:
         if mode == "dense":
             return [
-                Hit(_chunk(p.payload), float(p.score), round(1.0 - float(p.score), 6))
+                Hit(chunk_of(p.payload), float(p.score), round(1.0 - float(p.score), 6))
                 for p in self._query(self._dense(query_vector), DENSE, k, where)
             ]
         sparse = self._sparse(query)
         if mode == "bm25":
             if sparse is None:
                 return []
-            return [Hit(_chunk(p.payload), float(p.score)) for p in self._query(sparse, SPARSE, k, where)]
+            return [Hit(chunk_of(p.payload), float(p.score)) for p in self._query(sparse, SPARSE, k, where)]
         depth = max(FUSION_DEPTH, k)
         dense_pts = self._query(self._dense(query_vector), DENSE, depth, where)
         sparse_pts = self._query(sparse, SPARSE, depth, where) if sparse is not None else []
@@ -298,7 +279,7 @@ class QdrantIndex:
         s = np.array([bm25.get(i, 0.0) for i in ids], dtype=np.float32)
         idx, fused = FUSIONS[self.fusion](d, s, depth=depth)
         return [
-            Hit(_chunk(payloads[ids[j]]), float(v), round(1.0 - float(d[j]), 6)) for j, v in zip(idx[:k], fused[:k])
+            Hit(chunk_of(payloads[ids[j]]), float(v), round(1.0 - float(d[j]), 6)) for j, v in zip(idx[:k], fused[:k])
         ]
 
     def _dense(self, query_vector) -> list[float]:
@@ -337,7 +318,7 @@ class QdrantIndex:
             if c.op == "~":
                 must += [
                     m.FieldCondition(key=f"g.{c.field}", match=m.MatchValue(value=g))
-                    for g in sorted(_grams(c.value, exact=True))
+                    for g in sorted(grams(c.value, exact=True))
                 ]
             else:
                 (must if c.op == "=" else must_not).append(
@@ -367,46 +348,3 @@ class QdrantIndex:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _payload(c: Chunk) -> dict:
-    meta = {str(k): str(v).lower() for k, v in (c.metadata or {}).items()}
-    return {
-        "chunk": {
-            "id": c.id,
-            "doc_id": c.doc_id,
-            "text": c.text,
-            "source": c.source,
-            "title": c.title,
-            "position": c.position,
-            "start": c.start,
-            "end": c.end,
-            "metadata": c.metadata or {},
-        },
-        "source": c.source,
-        "first": c.position == 0,  # one per document: counts documents without a scan
-        "f": (
-            f := {
-                "source": c.source.lower(),
-                "title": c.title.lower(),
-                "doc_id": str(c.doc_id).lower(),
-                "id": str(c.id).lower(),
-                "meta": meta,
-            }
-        ),
-        "g": {
-            **{k: sorted(_grams(v)) for k, v in f.items() if k != "meta"},
-            "meta": {k: sorted(_grams(v)) for k, v in meta.items()},
-        },
-    }
-
-
-def _grams(value: str, *, exact: bool = False) -> set[str]:
-    """Character n-grams of 1 to 3 characters: all of them for a stored field; for a `~`
-    value, those of its longest length (which imply the shorter ones)."""
-    sizes = [min(3, len(value))] if exact else range(1, 4)
-    return {value[i : i + n] for n in sizes for i in range(len(value) - n + 1)}
-
-
-def _chunk(payload: dict) -> Chunk:
-    return Chunk(**payload["chunk"])
