@@ -6,6 +6,6 @@ answer = RAGPipeline().ask("What causes tides?")
 
 from .clients import StageClient, StageError
 from .launcher import DEFAULT_PORTS, Service, Stack
-from .rag import Answer, RAGPipeline, Source
+from .rag import Answer, Passage, RAGPipeline
 
-__all__ = ["Answer", "DEFAULT_PORTS", "RAGPipeline", "Service", "Source", "Stack", "StageClient", "StageError"]
+__all__ = ["Answer", "DEFAULT_PORTS", "RAGPipeline", "Service", "Passage", "Stack", "StageClient", "StageError"]

@@ -7,7 +7,7 @@ import re
 import gradio as gr
 
 from .clients import StageError
-from .rag import RAGPipeline, Source
+from .rag import Passage, RAGPipeline
 
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".zip"]
 # Questions the bundled corpus (docs/faq.md) answers; shown when `make run` serves it.
@@ -32,8 +32,8 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else (many or word + 's')}"
 
 
-def sources_markdown(sources: list[Source], *, highlight: dict[int, str] | None = None) -> str:
-    """Source cards: the file, and a snippet cut at sentence boundaries around the sentence the
+def sources_markdown(sources: list[Passage], *, highlight: dict[int, str] | None = None) -> str:
+    """Passage cards: the file, and a snippet cut at sentence boundaries around the sentence the
     answer quotes (highlighted), with the whole passage behind an expander."""
     if not sources:
         return "_No passages found. Add documents on the right._"
@@ -43,7 +43,7 @@ def sources_markdown(sources: list[Source], *, highlight: dict[int, str] | None 
         where = [plain(s.source or s.title or s.id)]
         where += [f"page {s.page}"] if s.page else []
         where += [f"“{plain(s.section)}”"] if s.section else []
-        head = f"**Source {s.n}** · {' · '.join(where)}" + (" · quoted in the answer" if s.cited else "")
+        head = f"**Passage {s.n}** · {' · '.join(where)}" + (" · quoted in the answer" if s.cited else "")
         lines.append(f"{head}\n\n> {snippet(s.text, highlight.get(s.n, ''))}\n")
         if len(s.text) > 300:
             lines.append(f"<details><summary>Whole passage</summary>\n\n{plain(s.text)}\n\n</details>\n")
@@ -215,7 +215,7 @@ def build_chat_app(
 
     def list_sources():
         try:
-            listed = pipeline.sources()
+            listed = pipeline.documents()
         except StageError as exc:
             return gr.update(value=None), gr.update(choices=[], value=None), f"⚠️ {exc}"
         rows = [[r["source"], r["documents"], r["chunks"]] for r in listed]
@@ -297,7 +297,7 @@ def build_chat_app(
                     headers=["source", "documents", "chunks"], label="Indexed", interactive=False, wrap=True
                 )
                 with gr.Row():
-                    chosen = gr.Dropdown(label="Source to delete", choices=[], scale=3)
+                    chosen = gr.Dropdown(label="Passage to delete", choices=[], scale=3)
                     remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
         # The UI's handler stays callable (api_name /chat) but undocumented, so it is no MCP tool;
         # `ask` is the tool: a question in, the answer and its sources out.

@@ -13,7 +13,7 @@ from .launcher import DEFAULT_PORTS
 
 
 @dataclass
-class Source:
+class Passage:
     """A passage the answer was given, with the scores that chose it."""
 
     n: int
@@ -33,7 +33,7 @@ class Answer:
     """What `RAGPipeline.ask` returns."""
 
     text: str
-    sources: list[Source]
+    sources: list[Passage]
     backend: str
     timings: dict = field(default_factory=dict)  # client-side seconds per stage, and what each Space reported
     rerank_method: str = ""
@@ -79,8 +79,8 @@ class _Run:
     rerank_method: str = "none"
 
 
-def _source(i: int, row: dict) -> Source:
-    return Source(
+def _source(i: int, row: dict) -> Passage:
+    return Passage(
         n=i + 1,
         id=str(row.get("id", i + 1)),
         text=str(row.get("text", "")),
@@ -93,7 +93,7 @@ def _source(i: int, row: dict) -> Source:
     )
 
 
-def numbered(candidates: list[Source], used: list[dict] | None, *, cited: list[dict] = ()) -> list[Source]:
+def numbered(candidates: list[Passage], used: list[dict] | None, *, cited: list[dict] = ()) -> list[Passage]:
     """The sources the generate Space read, with its numbers (the ones the answer cites), in
     that order; new objects, so a list already shown never changes. Without its list (an older
     Space, or no answer yet), the candidates in rank order."""
@@ -222,7 +222,7 @@ class RAGPipeline:
 
     # -- the documents behind the answers (the retrieve Space's write endpoints) -----------------
 
-    def sources(self) -> list[dict]:
+    def documents(self) -> list[dict]:
         """What the retrieve Space has indexed: [{"source", "documents", "chunks"}, ...]."""
         return _rows(self.retrieve.call("/list_sources"))
 
@@ -262,7 +262,7 @@ class RAGPipeline:
     def stream(
         self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation
     ) -> Iterator[tuple[str, object]]:
-        """Yield ("sources", list[Source]) once their numbers are fixed (the generate Space's, as
+        """Yield ("sources", list[Passage]) once their numbers are fixed (the generate Space's, as
         the answer will cite them, before its first token), then ("delta", text) as the answer
         grows (the full text so far), then ("done", Answer)."""
         if not isinstance(query, str) or not query.strip():
@@ -271,7 +271,7 @@ class RAGPipeline:
         searched, hits = self._retrieve(query, history, k_retrieve, run)
         ranked = self._rerank(searched, hits, k_rerank, run)
         candidates = [_source(i, r) for i, r in enumerate(ranked)]
-        shown: list[Source] | None = None
+        shown: list[Passage] | None = None
         text, info = "", {}
         for text, info in self._generate(query, candidates, history, generation, run):
             if shown is None and (info.get("sources") is not None or text):
@@ -305,7 +305,7 @@ class RAGPipeline:
         run.timings["rerank_s"] = time.perf_counter() - t
         return ranked
 
-    def _generate(self, query: str, candidates: list[Source], history, generation: dict, run: "_Run"):
+    def _generate(self, query: str, candidates: list[Passage], history, generation: dict, run: "_Run"):
         """(text so far, info) from the generate Space's /answer, as it streams."""
         docs = [{"id": s.id, "text": s.text, "source": s.source, "title": s.title} for s in candidates]
         args = (
@@ -332,7 +332,7 @@ class RAGPipeline:
         run.timings["generate_server"] = info.get("timings", {})
 
     @staticmethod
-    def _answer(text: str, info: dict, sources: list[Source], searched: str, run: "_Run") -> Answer:
+    def _answer(text: str, info: dict, sources: list[Passage], searched: str, run: "_Run") -> Answer:
         notes = list(run.notes)
         used = info.get("sources")
         if used is not None and len(used) < len(sources):

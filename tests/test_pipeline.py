@@ -131,7 +131,7 @@ def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
     )
     report = rag.add_documents([str(pdf)], STACK_TOKEN)
     assert "Indexed 1 new chunks from 1 documents" in report
-    listed = {r["source"]: r for r in rag.sources()}
+    listed = {r["source"]: r for r in rag.documents()}
     assert listed["glaciers.pdf"]["chunks"] == 1 and "tides.txt" in listed
     answer = rag.ask("When do glaciers advance?", 10, 3, max_tokens=16, temperature=0.0)
     assert answer.sources[0].source == "glaciers.pdf" and answer.info["grounding"]["candidate"].startswith(
@@ -142,7 +142,7 @@ def test_your_own_pdf_upload_ask_delete(rag, tmp_path):
     with pytest.raises(StageError, match="Wrong write token"):
         rag.add_documents([str(pdf)], "not-the-token")
     assert rag.delete_source("glaciers.pdf", STACK_TOKEN) == "Removed 1 chunks of 'glaciers.pdf'."
-    assert "glaciers.pdf" not in {r["source"] for r in rag.sources()}
+    assert "glaciers.pdf" not in {r["source"] for r in rag.documents()}
 
 
 def test_the_chat_page_never_holds_the_write_token(stack):

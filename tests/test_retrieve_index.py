@@ -78,7 +78,7 @@ def open_retriever(request, tmp_path, embedder):
 
     yield open_
     if kind == "qdrant-server" and opened:
-        client = opened[-1].backend.client
+        client = opened[-1].store.client
         for name in (kwargs["qdrant_collection"], kwargs["qdrant_collection"] + "__meta"):
             client.delete_collection(name)
     if opened:
@@ -167,17 +167,17 @@ def test_local_vectors_are_saved_exactly(tmp_path, embedder):
 def test_adding_a_chunk_again_replaces_it(retriever):
     # The write path under ingest's dedup: the same chunk id upserts, never duplicates.
     chunks = [c for d in DOCS[:2] for c in retriever.chunker.chunk(d)]
-    retriever.backend.add(chunks, retriever.embedder.embed([c.embed_text for c in chunks]))
-    if retriever.backend.name == "qdrant":
+    retriever.store.add(chunks, retriever.embedder.embed([c.embed_text for c in chunks]))
+    if retriever.store.name == "qdrant":
         assert len(retriever) == 4
-    assert retriever.backend.new_chunks(chunks) == []
+    assert retriever.store.new_chunks(chunks) == []
 
 
 def test_sources_and_stats(retriever):
     assert retriever.sources() == [{"source": s, "documents": 1, "chunks": 1} for s in sorted(d.source for d in DOCS)]
     stats = retriever.stats()
     assert (stats["documents"], stats["chunks"], stats["sources"], stats["dimension"]) == (4, 4, 4, 384)
-    assert stats["backend"].startswith(retriever.backend.name)
+    assert stats["backend"].startswith(retriever.store.name)
 
 
 def test_delete_by_source_persists(retriever, open_retriever):
@@ -227,7 +227,7 @@ def test_an_unavailable_model_fails_with_the_fix():
 
 
 def test_an_unreachable_qdrant_server_gives_the_fix(embedder):
-    from rag_retrieve.backends import IndexUnavailable
+    from rag_retrieve.stores import IndexUnavailable
 
     with pytest.raises(IndexUnavailable, match="Check QDRANT_URL"):
         Retriever(embedder=embedder, backend="qdrant", qdrant_url="http://127.0.0.1:9").warm_up()

@@ -14,12 +14,12 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
-from .backends import IndexUnavailable
 from .config import Settings
 from .documents import IngestError, load_file
 from .filters import FilterError
 from .index import MODES, Hit, IndexCorruptError, IndexMismatchError, IndexWriteError
 from .retriever import Retriever
+from .stores import IndexUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -177,7 +177,7 @@ def bulk_ingest(
         report.seconds = time.perf_counter() - start
         return report
     retriever = Retriever.from_settings(s, backend=backend)
-    writer = _Writer(retriever.backend, report)  # opens (and checks) the collection before work is spread out
+    writer = _Writer(retriever.store, report)  # opens (and checks) the collection before work is spread out
     ray = start_ray(num_cpus)
     n_actors = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
     bar = tqdm(desc="Indexing", unit=" chunks", disable=not progress)

@@ -22,12 +22,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import IndexUnavailable
 from .documents import Chunk
 from .filters import Clause, predicate
 from .fusion import FUSIONS
 from .index import FUSION_DEPTH, BM25Scorer, Hit, IndexMismatchError, IndexWriteError
 from .qdrant_points import bm25_weights, chunk_of, grams, payload, point_id, query_weights
+from .stores import IndexUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from .backends import BACKENDS, IndexBackend, LocalIndex
 from .chunking import TokenChunker
 from .documents import Chunk, Document, load_paths
 from .embedder import DEFAULT_MODEL, SentenceTransformerEmbedder
 from .filters import parse_clauses
 from .index import DEFAULT_FUSION, MODES, Hit, HybridIndex
+from .stores import STORES, IndexStore, LocalIndex
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ class Retriever:
         qdrant_api_key: str = "",
         qdrant_collection: str = "rag_chunks",
     ):
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, but got {backend!r}")
+        if backend not in STORES:
+            raise ValueError(f"backend must be one of {', '.join(STORES)}, but got {backend!r}")
         self.embedder = embedder or SentenceTransformerEmbedder(model, batch_size=batch_size)
         self.model_name = self.embedder.model_name
         self.index_dir = Path(index_dir) if index_dir is not None else None
@@ -90,10 +90,10 @@ class Retriever:
         self.chunk_overlap = chunk_overlap
         self.fusion = fusion
         self.max_file_bytes = max_file_bytes
-        self.backend_name = backend
+        self.store_name = backend
         self._qdrant = {"url": qdrant_url, "api_key": qdrant_api_key, "collection": qdrant_collection}
         self._chunker: TokenChunker | None = None
-        self._backend: IndexBackend | None = None
+        self._store: IndexStore | None = None
         self._write_lock = threading.Lock()
 
     @classmethod
@@ -116,21 +116,21 @@ class Retriever:
 
     def warm_up(self) -> None:
         """Load the model and open the stored index (refusing one built with another model)."""
-        if self._backend is not None:
+        if self._store is not None:
             return
         self.embedder.warm_up()
         limit = self.embedder.max_seq_length
         size = min(self.chunk_tokens or limit, limit)
         self._chunker = TokenChunker(self.embedder.tokenizer, max_tokens=size, overlap=self.chunk_overlap)
         dimension = self.embedder.dimension
-        if self.backend_name == "qdrant":
+        if self.store_name == "qdrant":
             from .qdrant_index import QdrantIndex  # optional dependency: imported only when asked for
 
             q = self._qdrant
             path = None if q["url"] or self.index_dir is None else self.index_dir / "qdrant"
             if not q["url"] and path is None:
                 raise ValueError("The qdrant backend needs QDRANT_URL or an index_dir for embedded mode.")
-            self._backend = QdrantIndex(
+            self._store = QdrantIndex(
                 model=self.model_name,
                 dimension=dimension,
                 fusion=self.fusion,
@@ -140,31 +140,31 @@ class Retriever:
                 collection=q["collection"],
             )
         else:
-            self._backend = LocalIndex(self.index_dir, model=self.model_name, dimension=dimension, fusion=self.fusion)
+            self._store = LocalIndex(self.index_dir, model=self.model_name, dimension=dimension, fusion=self.fusion)
 
     @property
-    def backend(self) -> IndexBackend:
+    def store(self) -> IndexStore:
         self.warm_up()
-        return self._backend
+        return self._store
 
     @property
     def index(self) -> HybridIndex:
-        """The local backend's current snapshot (exact vectors and chunks), for inspection."""
-        if not isinstance(self.backend, LocalIndex):
+        """The local store's current snapshot (exact vectors and chunks), for inspection."""
+        if not isinstance(self.store, LocalIndex):
             raise TypeError(
-                f"Retriever.index is the local backend's snapshot; this Retriever uses {self.backend.name}. Use Retriever.backend."
+                f"Retriever.index is the local store's snapshot; this Retriever uses {self.store.name}. Use Retriever.store."
             )
-        return self.backend.snapshot
+        return self.store.snapshot
 
     def __len__(self) -> int:
         """How many chunks are indexed."""
-        return len(self.backend)
+        return len(self.store)
 
     def close(self) -> None:
-        """Release the backend (embedded Qdrant holds its folder until then)."""
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
+        """Release the store (embedded Qdrant holds its folder until then)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     @property
     def chunker(self) -> TokenChunker:
@@ -179,14 +179,14 @@ class Retriever:
         report = IngestReport(documents=len(documents))
         progress = progress or (lambda frac, desc: None)
         with self._write_lock:
-            backend = self.backend
+            store = self.store
             progress(0.0, "Chunking")
             chunks: list[Chunk] = [c for doc in documents for c in self.chunker.chunk(doc)]
-            fresh = backend.new_chunks(chunks)
+            fresh = store.new_chunks(chunks)
             report.duplicates_skipped = len(chunks) - len(fresh)
             vectors = self._embed_with_progress([c.embed_text for c in fresh], progress)
             progress(0.95, "Saving the index")
-            backend.add(fresh, vectors)
+            store.add(fresh, vectors)
             report.chunks_added = len(fresh)
         report.seconds = time.perf_counter() - start
         progress(1.0, "Done")
@@ -212,7 +212,7 @@ class Retriever:
     def delete_source(self, source: str) -> int:
         """Remove every chunk of `source`; returns how many were removed."""
         with self._write_lock:
-            return self.backend.delete_source(source)
+            return self.store.delete_source(source)
 
     # -- reads -----------------------------------------------------------------------
 
@@ -222,14 +222,14 @@ class Retriever:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, but got {mode!r}")
         clauses = parse_clauses(filters)
         vector = self.embedder.embed([query])[0] if mode != "bm25" else None
-        return self.backend.search(vector, query, k=k, mode=mode, clauses=clauses)
+        return self.store.search(vector, query, k=k, mode=mode, clauses=clauses)
 
     def sources(self) -> list[dict]:
         """Every indexed source with its document and chunk counts, by name."""
-        return self.backend.sources()
+        return self.store.sources()
 
     def stats(self) -> dict:
-        s = self.backend.stats()
+        s = self.store.stats()
         return {
             "documents": s["documents"],
             "chunks": s["chunks"],

@@ -1,10 +1,11 @@
-"""Where the chunks live: the interface every index backend implements, and the local one.
+"""Where the chunks live: the `IndexStore` interface every index store implements, and the local one.
 
 `LocalIndex` (the default) keeps a `HybridIndex` snapshot in memory and persists it in
 generations under the index folder. `QdrantIndex` (qdrant_index.py, optional dependency)
 keeps the same data in a Qdrant collection: a server or cluster through `QDRANT_URL`, or
 qdrant-client's embedded mode in the index folder. `Retriever` talks only to this interface,
-so moving to Qdrant is a setting, not a rewrite.
+so moving to Qdrant is a setting (RETRIEVE_BACKEND), not a rewrite. ("Backend" in the
+generate Space means a generation model; here the thing is called a store.)
 """
 
 from __future__ import annotations
@@ -18,14 +19,14 @@ from .documents import Chunk
 from .filters import Clause, predicate
 from .index import Hit, HybridIndex
 
-BACKENDS = ("local", "qdrant")
+STORES = ("local", "qdrant")
 
 
 class IndexUnavailable(RuntimeError):
     """The index cannot be reached (a Qdrant server down, a folder in use); the message says why and what to do."""
 
 
-class IndexBackend(Protocol):
+class IndexStore(Protocol):
     """Add, delete by source, search (dense, bm25, hybrid) with filters, stats; persisted.
 
     Writes are called one at a time (the Retriever holds a lock); reads may run beside them.
