@@ -189,6 +189,14 @@ def is_cue(sentence: str) -> bool:
     return text.endswith("?") or text.startswith("#")
 
 
+@dataclass
+class EvidenceTrim(Trim):
+    """`select_evidence`'s budget report, with the sentences it chose as the answer's evidence."""
+
+    best: str = ""  # the best evidence sentence, in the first source kept
+    runner_up: str = ""  # a second sentence of that source that scored nearly as well ("" when none did)
+
+
 def select_evidence(
     query: str,
     sources: Sequence[Source],
@@ -198,7 +206,7 @@ def select_evidence(
     max_sentences: int = 8,
     similarity: Similarity | None = None,
     runner_up_margin: float = 0.2,
-) -> tuple[list[tuple[Source, str]], Trim]:
+) -> tuple[list[tuple[Source, str]], EvidenceTrim]:
     """The sentences most likely to hold the answer, within `budget` tokens, grouped by source.
 
     Sentences are taken best first, each with the question or heading just before it, until the
@@ -210,7 +218,7 @@ def select_evidence(
     whose `best` is the best sentence and `runner_up` the next one of the same source when it
     scores within `runner_up_margin` of it. `similarity`: see `score_sentences`.
     """
-    trim = Trim(budget_tokens=max(budget, 0))
+    trim = EvidenceTrim(budget_tokens=max(budget, 0))
     scored = score_sentences(query, sources, similarity=similarity)
     chosen = _choose(scored, count, trim, max_sentences)
     trim.best, trim.runner_up = _best_two(chosen, runner_up_margin)

@@ -305,7 +305,7 @@ class AnswerGate:
         kept: the (source, excerpt) pairs the model was given, numbered from 1.
         max_words: the model's answer is judged once it is this long, sentence or not.
         similarity: see `score_sentences`; the one that chose the evidence.
-        best, runner_up: the evidence sentences as chosen with the sources (`Trim`); see `judge`.
+        best, runner_up: the evidence sentences as chosen with the sources (`EvidenceTrim`); see `judge`.
         model_read, calibration: see `judge`.
     """
 

@@ -39,10 +39,6 @@ class Trim:
     kept: list[int] = field(default_factory=list)  # original positions of sources kept (whole or cut)
     cut: list[int] = field(default_factory=list)  # kept, but only some of their sentences
     dropped: list[int] = field(default_factory=list)
-    best: str = (
-        ""  # the sentence chosen as the best evidence, in the first source kept ("" when not chosen by sentence)
-    )
-    runner_up: str = ""  # a second sentence of that source that scored nearly as well ("" when none did)
 
     def report(self) -> dict:
         return {

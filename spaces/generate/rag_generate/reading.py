@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .backends import Backend, Sampling
-from .evidence import Similarity, best_evidence, select_evidence
+from .evidence import EvidenceTrim, Similarity, best_evidence, select_evidence
 from .grounding import AnswerGate
 from .inputs import PromptTooLong
-from .prompts import Source, Trim, build_messages
+from .prompts import Source, build_messages
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Reading:
 
     backend: Backend
     kept: list[tuple[Source, str]]
-    trim: Trim
+    trim: EvidenceTrim
     gate: AnswerGate
     messages: list[dict] | None = None  # None: no model reads the sources (the extractive backend)
     sampling: Sampling | None = None
@@ -96,7 +96,7 @@ class Reader:
             prompt_tokens=backend.count_messages(messages),
         )
 
-    def _gate(self, question: Question, kept, trim: Trim, *, model_read: bool) -> AnswerGate:
+    def _gate(self, question: Question, kept, trim: EvidenceTrim, *, model_read: bool) -> AnswerGate:
         return AnswerGate(
             question.query,
             kept,
