@@ -46,3 +46,33 @@ def test_the_readme_lists_every_setting_of_every_space_and_no_other():
         shown = re.fullmatch(r"`([^`]*)`", documented[name])
         if shown and default and "/" not in default:
             assert shown.group(1) == default, f"{name}: the README says {shown.group(1)!r}, config.py {default!r}"
+
+
+# UI layout builders are long by nature: one component after another.
+LAYOUT_BUILDERS = {"build_chat_app"}
+
+
+def test_product_code_stays_small_enough_to_change():
+    import ast
+
+    files = sorted([*SPACES.glob("*/rag_*/*.py"), *(ROOT / "pipeline").glob("*.py")])
+    too_long = [f"{p.relative_to(ROOT)}: {n} lines" for p in files if (n := len(p.read_text().splitlines())) > 400]
+    big = []
+    for p in files:
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name not in LAYOUT_BUILDERS:
+                lines = node.end_lineno - node.lineno + 1  # docstring included
+                if lines > 50:
+                    big.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.name}: {lines} lines")
+    assert not too_long and not big, f"files over 400 lines: {too_long}; functions over 50 lines: {big}"
+
+
+def test_no_script_or_test_edits_the_import_path():
+    sources = [*ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("tests/*.py"), *ROOT.glob("docs/*.py")]
+    sources += [*SPACES.glob("**/*.py"), *(ROOT / "pipeline").glob("*.py")]
+    edits = [
+        str(p.relative_to(ROOT))
+        for p in sources
+        if "sys.path.insert" in p.read_text() and p.name != "test_contracts.py"
+    ]
+    assert not edits, f"sys.path edits (pyproject.toml makes the packages importable): {edits}"
