@@ -37,12 +37,10 @@ ENV = {
         "450",
         "most tokens of source sentences /answer puts in the prompt (latency vs. evidence)",
     ),
-    "GENERATE_EVIDENCE_SENTENCES": ("10", "most source sentences /answer puts in the prompt, best-matching first"),
     "GENERATE_EVIDENCE_EMBEDDER": (
         "sentence-transformers/all-MiniLM-L6-v2",
         "embedding model that helps BM25 choose the answer sentence (Hub id or local folder; offline, the packaged copy); none turns it off",
     ),
-    "GENERATE_REPEAT_PENALTY": ("1.1", "llama-cpp repeat penalty for answers (1.0 is off)"),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
     "GENERATE_QUEUE_SIZE": (
@@ -87,9 +85,7 @@ class Settings:
     llama_extra_buffers: str
     threads: int | None
     source_tokens: int
-    evidence_sentences: int
     evidence_embedder: str
-    repeat_penalty: float
     max_tokens: int
     timeout_s: float
     queue_size: int
@@ -97,6 +93,10 @@ class Settings:
     api_base_url: str
     api_n_ctx: int
     hf_token: str = field(repr=False, default="")
+    # Tuned on the QA set's development half (BENCHMARKS.md), not deployment settings: the most
+    # evidence sentences an /answer prompt holds, and llama-cpp's repeat penalty for answers.
+    evidence_sentences: int = 10
+    repeat_penalty: float = 1.1
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -110,9 +110,7 @@ class Settings:
             llama_extra_buffers=_get("GENERATE_LLAMA_EXTRA_BUFFERS").lower(),
             threads=_num("GENERATE_THREADS") if _get("GENERATE_THREADS") else None,
             source_tokens=_num("GENERATE_SOURCE_TOKENS"),
-            evidence_sentences=_num("GENERATE_EVIDENCE_SENTENCES"),
             evidence_embedder=_get("GENERATE_EVIDENCE_EMBEDDER"),
-            repeat_penalty=_num("GENERATE_REPEAT_PENALTY", float),
             max_tokens=_num("GENERATE_MAX_TOKENS"),
             timeout_s=_num("GENERATE_TIMEOUT_S", float),
             queue_size=_num("GENERATE_QUEUE_SIZE"),

@@ -51,7 +51,7 @@ class Reader:
 
     Args:
         similarity: the evidence embedder's similarity, or None (BM25 alone chooses).
-        max_sentences: the most evidence sentences a prompt holds (GENERATE_EVIDENCE_SENTENCES).
+        max_sentences: the most evidence sentences a prompt holds (Settings.evidence_sentences).
         source_tokens: the most tokens the sources take (GENERATE_SOURCE_TOKENS).
     """
 
