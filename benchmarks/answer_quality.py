@@ -382,14 +382,13 @@ def pipeline(articles, items, name: str, report: Report, show: int, k_retrieve: 
             backend = rerank_method = ""
             for i, it in enumerate(items):
                 start = time.perf_counter()
-                top, first, answer = [], None, None
+                first, answer = None, None
                 for event, value in rag.stream(it["question"], k_retrieve, k_rerank, temperature=0.0):
-                    if event == "sources":
-                        top = [s.text for s in value]
-                    elif event == "delta" and value and first is None:
+                    if event == "delta" and value and first is None:
                         first = time.perf_counter() - start
                     elif event == "done":
                         answer = value
+                top = [s.text for s in answer.candidates]  # the reranked passages, in rank order
                 info = answer.info
                 right = {s["n"] for s in info.get("sources", []) if has_gold(s["text"], it["golds"])}
                 row = score(answer.text, info, it["golds"], right)

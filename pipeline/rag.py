@@ -42,6 +42,7 @@ class Answer:
     confidence: float | None = None  # calibrated probability that the shown sentence answers the question
     notes: list[str] = field(default_factory=list)  # degraded paths, said out loud
     search_query: str = ""  # what retrieval searched with: the question, with earlier ones for a follow-up
+    candidates: list[Passage] = field(default_factory=list)  # every passage sent to the generate Space, in rank order
     info: dict = field(default_factory=dict)  # the generate Space's final report
 
     def to_dict(self) -> dict:
@@ -279,7 +280,9 @@ class RAGPipeline:
                 yield "sources", shown
             yield "delta", text
         final = numbered(candidates, info.get("sources"), cited=info.get("citations", []))
-        yield "done", self._answer(text, info, final or candidates, searched, run)
+        answer = self._answer(text, info, final or candidates, searched, run)
+        answer.candidates = candidates
+        yield "done", answer
 
     def _retrieve(self, query: str, history, k: int, run: "_Run") -> tuple[str, list[dict]]:
         """The passages for `query`: a follow-up also searches with the conversation's subject."""
