@@ -52,16 +52,46 @@ EMBEDDER = ("cosine", "cosine_margin")
 SETS = {"full": (), "no_model": POINTER, "lexical": EMBEDDER + POINTER}
 
 
-def collect(path: Path, split: str, n: int, n_no: int, seed: int) -> list[dict]:
-    cache = ROOT / ".cache" / "bench" / f"confidence-{path.stem}-{split}-{n}-{n_no}-{seed}.jsonl"
+def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], str]]:
+    """Each question with the top 5 passages hybrid retrieval finds among every paragraph of the
+    half's articles, with their retrieval scores, as the pipeline sends them when the reranker
+    keeps the retrieval order (the offline fallback)."""
+    from rag_retrieve.documents import Document
+    from rag_retrieve.retriever import Retriever
+
+    retriever = Retriever(index_dir=ROOT / ".cache" / "bench" / f"confidence-{split}-index")
+    if len(retriever) == 0:
+        retriever.ingest(
+            [
+                Document(id=f"a{a}p{p}", text=para["context"], source="qa.jsonl", title=art["title"])
+                for a, art in enumerate(articles)
+                for p, para in enumerate(art["paragraphs"])
+            ]
+        )
+    cases = []
+    for it in items:
+        hits = retriever.search(it["question"], k=5, mode="hybrid")
+        docs = [{"id": h.chunk.id, "text": h.chunk.text, "title": h.chunk.title, "score": h.score} for h in hits]
+        cases.append((it, docs, ""))
+    retriever.close()
+    return cases
+
+
+def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "reader") -> list[dict]:
+    tag = "" if mode == "reader" else f"-{mode}"
+    cache = ROOT / ".cache" / "bench" / f"confidence{tag}-{path.stem}-{split}-{n}-{n_no}-{seed}.jsonl"
     if cache.exists():
         return [json.loads(line) for line in cache.read_text().splitlines()]
     from rag_generate.api import GenerateAPI
 
-    articles, items = load_items(path, split, n + n_no, seed)
-    cases = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [
-        ("no_answer", *c) for c in no_answer_cases(articles, items[n:], seed)
-    ]
+    if mode == "pipeline":
+        articles, items = load_items(path, split, n, seed)
+        cases = [("answerable", *c) for c in pipeline_cases(articles, items, split)]
+    else:
+        articles, items = load_items(path, split, n + n_no, seed)
+        cases = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [
+            ("no_answer", *c) for c in no_answer_cases(articles, items[n:], seed)
+        ]
     api = GenerateAPI()
     api.backends = [api.llama]
     rows, t0 = [], time.time()
@@ -141,7 +171,7 @@ def thresholds(
     return answer, min(likely, answer)
 
 
-def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report) -> list[dict]:
+def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report, sets: dict = SETS) -> list[dict]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
@@ -149,7 +179,7 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report) -
     answerable = np.array([r["kind"] == "answerable" for r in rows])
     full = sorted(rows[0]["signals"])
     models = []
-    for name, drop in SETS.items():
+    for name, drop in sets.items():
         feats = [f for f in full if f not in drop]
         X = np.array([[r["signals"][f] for f in feats] for r in rows], dtype=float)
         p = out_of_fold(X, y, seed)
@@ -216,6 +246,13 @@ def main() -> int:
         help="most answerable questions whose sentence holds the answer but get not_found",
     )
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--n-pipeline",
+        type=int,
+        default=0,
+        help="questions asked through hybrid retrieval (top 5, with scores): fits the `pipeline` model, "
+        "which reads where retrieval ranked the candidate's source",
+    )
     ap.add_argument("--write", action="store_true", help="write rag_generate/calibration.json")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -232,18 +269,23 @@ def main() -> int:
         "the shown sentence holds a gold answer (answerable)",
     )
     models = fit(rows, args.risk, args.miss, args.seed, report)
+    if args.n_pipeline:
+        piped = collect(path, args.split, args.n_pipeline, 0, args.seed, mode="pipeline")
+        report.add("pipeline/base_rate", float(np.mean([r["label"] for r in piped])), "ratio", "pipeline rows")
+        models = fit(piped, args.risk, args.miss, args.seed, report, sets={"pipeline": ()}) + models
     report.print()
     if args.write:
         OUT.write_text(
             json.dumps(
                 {
-                    "fitted_on": f"{path.name}, split={args.split}, {args.n} answerable + {args.n_no_answer} no-answer questions, seed {args.seed}",
+                    "fitted_on": f"{path.name}, split={args.split}, {args.n} answerable + {args.n_no_answer} no-answer questions "
+                    f"(reader), {args.n_pipeline} through retrieval (pipeline), seed {args.seed}",
                     "stated_risk": {
                         "answer": f"wrong among answer <= {args.risk} at the one-sided 95 % Wilson upper bound (out of fold, development half)",
                         "likely": f"answerable questions whose sentence holds the answer sent to not_found <= {args.miss}",
                     },
                     "command": f"python benchmarks/fit_confidence.py --split {args.split} --n {args.n} --n-no-answer "
-                    f"{args.n_no_answer} --risk {args.risk} --miss {args.miss} --write",
+                    f"{args.n_no_answer} --n-pipeline {args.n_pipeline} --risk {args.risk} --miss {args.miss} --write",
                     "machine": machine(),
                     "models": models,
                 },

@@ -310,7 +310,12 @@ class RAGPipeline:
 
     def _generate(self, query: str, candidates: list[Passage], history, generation: dict, run: "_Run"):
         """(text so far, info) from the generate Space's /answer, as it streams."""
-        docs = [{"id": s.id, "text": s.text, "source": s.source, "title": s.title} for s in candidates]
+        # The retrieval score goes along: the generate Space's calibration reads where retrieval
+        # ranked the passage it quotes.
+        docs = [
+            {"id": s.id, "text": s.text, "source": s.source, "title": s.title, "score": s.retrieve_score}
+            for s in candidates
+        ]
         args = (
             query,
             docs,

@@ -98,6 +98,8 @@ class Evidence:
     pointer_support: float = 0.0  # share of the model's content words in the sentence it comes from
     pointer_numbers_ok: bool = True  # every number of the model's answer is in that sentence
     abstained: bool = False  # the model said the sources do not answer
+    source_rank: int | None = None  # the candidate's source's place in a retrieved table (None: not retrieved)
+    source_score_z: float = 0.0  # its retrieval score against the other sources'
 
 
 def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
@@ -127,6 +129,9 @@ def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
         c = list(ev.cosine) or [0.0]
         out["cosine"] = float(c[0])
         out["cosine_margin"] = float(c[0] - max(c[1:])) if len(c) > 1 else 0.0
+    if ev.source_rank is not None:
+        out["source_rank_inv"] = 1.0 / (1.0 + ev.source_rank)
+        out["source_score_z"] = float(ev.source_score_z)
     if ev.model_text is not None:
         m = set(terms(ev.model_text))
         m_new = m - q  # what the model adds to the question: its answer, if it has one

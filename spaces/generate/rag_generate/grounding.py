@@ -203,6 +203,7 @@ def _evidence(query, answer, kept, candidate, claims, similarity, model_read: bo
         pointer_numbers_ok=pointer is None or not any(_NUMBER.search(m) for m in pointer.missing),
         abstained=abstains(answer),
         **_competition(query, kept, n_best, sentence, similarity),
+        **_retrieval(kept, n_best),
     )
 
 
@@ -239,6 +240,19 @@ def _with_previous(sentence: str, excerpt: str) -> str:
     sents = [" ".join(s.split()).lstrip("… ") for s in split_sentences(excerpt)]
     i = sents.index(sentence) if sentence in sents else -1
     return f"{sents[i - 1]} {sentence}" if i > 0 else sentence
+
+
+def _retrieval(kept: Sequence[tuple[Source, str]], n_best: int) -> dict:
+    """Where retrieval ranked the candidate's source, when the sources came with retrieval
+    scores (the pipeline, or a caller passing the retrieve table): its place in the table and
+    its score against the other sources' (a z-score)."""
+    source = kept[n_best - 1][0]
+    scores = [s.score for s, _ in kept if s.score is not None]
+    if source.score is None or len(scores) < 2:
+        return {}
+    mean = sum(scores) / len(scores)
+    sd = (sum((x - mean) ** 2 for x in scores) / len(scores)) ** 0.5
+    return {"source_rank": source.rank, "source_score_z": (source.score - mean) / sd if sd > 1e-9 else 0.0}
 
 
 def _competition(

@@ -40,9 +40,19 @@ def parse_sources(documents) -> list[Source]:
             id=cell(row, "id", "doc_id") or str(i + 1),
             source=cell(row, "source"),
             title=cell(row, "title"),
+            rank=i,
+            score=_number(cell(row, "score")),
         )
         for i, row in enumerate(table.rows)
     ]
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if value == value and abs(value) != float("inf") else None
 
 
 def check_sampling(max_tokens, temperature, top_p, top_k, limit: int) -> Sampling:

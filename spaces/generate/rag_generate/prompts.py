@@ -28,6 +28,8 @@ class Source:
     id: str = ""
     source: str = ""
     title: str = ""
+    rank: int = 0  # its place in the documents table as given (0: first, the best-ranked)
+    score: float | None = None  # the retrieval score from the table's `score` column, when it has one
 
 
 @dataclass
