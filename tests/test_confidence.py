@@ -259,3 +259,29 @@ def test_the_fitted_calibration_commits_on_a_plain_answer_and_quotes_no_code_for
         "What causes the tides?", "Tides are caused by the gravitational pull of the moon.", kept, similarity=minilm
     )
     assert (again.verdict, again.confidence) == (sure.verdict, sure.confidence)
+
+
+def test_retrieval_scores_become_signals_only_when_the_table_has_them():
+    from rag_generate.inputs import parse_sources
+
+    table = {
+        "headers": ["id", "text", "score"],
+        "data": [
+            ["a", "The moon orbits the Earth about once every 27 days.", 2.5],
+            ["b", "Tides are caused by the gravitational pull of the moon.", 0.5],
+            ["c", "Volcanoes erupt when magma rises.", -1.0],
+        ],
+    }
+    sources = parse_sources(table)
+    assert [(s.rank, s.score) for s in sources] == [(0, 2.5), (1, 0.5), (2, -1.0)]
+    kept = [(s, s.text) for s in sources]
+    v = judge("What causes the tides?", "The moon's pull.", kept)
+    assert v.candidate.startswith("Tides are caused") and v.signals["source_rank_inv"] == 0.5
+    assert v.signals["source_score_z"] == pytest.approx((0.5 - 0.6667) / 1.4337, abs=1e-3)
+    # Passages without retrieval scores (the reader, a list of strings): no such signals.
+    plain = parse_sources([s.text for s in sources])
+    assert (
+        "source_rank_inv"
+        not in judge("What causes the tides?", "The moon's pull.", [(s, s.text) for s in plain]).signals
+    )
+    assert parse_sources({"headers": ["text", "score"], "data": [["x", "n/a"]]})[0].score is None
