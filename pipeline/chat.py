@@ -256,7 +256,7 @@ def build_chat_app(
         )
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Chat", value=[], height=460)
+                chatbot = gr.Chatbot(label="Chat", value=[], height=360)
                 with gr.Row():
                     box = gr.Textbox(
                         label="Question",
@@ -271,14 +271,15 @@ def build_chat_app(
                     with gr.Row():
                         gr.Markdown("Try:")
                         example_buttons = [(q, gr.Button(q, size="sm", variant="secondary")) for q in examples]
+                # The answer's sources right under it, above the fold at 1400x900; settings last.
+                sources = gr.Markdown(label="Sources")
+                with gr.Accordion("How this answer was made", open=False):
+                    details = gr.Markdown("_Ask a question to see which model answered, and how long each step took._")
+                clear = gr.Button("New conversation")
                 with gr.Accordion("Settings", open=False):
                     k_retrieve = gr.Slider(1, 100, value=20, step=1, label="k_retrieve (passages retrieved)")
                     k_rerank = gr.Slider(1, 20, value=5, step=1, label="k_rerank (passages given to the model)")
                     max_tokens = gr.Slider(16, 1024, value=256, step=16, label="max tokens")
-                clear = gr.Button("New conversation")
-                sources = gr.Markdown(label="Sources")
-                with gr.Accordion("How this answer was made", open=False):
-                    details = gr.Markdown("_Ask a question to see which model answered, and how long each step took._")
             with gr.Column(scale=2):
                 gr.Markdown("### Your documents")
                 summary = gr.Markdown()
