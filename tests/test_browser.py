@@ -87,7 +87,9 @@ def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
     answer = ask(page, "When do glaciers advance?")
     assert answer.strip() and "[1]" not in answer  # our citation reads "(source 1)"
     sources = page.get_by_text("Source 1").first
-    assert sources.is_visible()
+    assert sources.is_visible()  # above the fold, under the answer
+    card = page.locator("p", has_text="glaciers.pdf · page 1").first  # the card says where to look
+    assert card.is_visible() and sources.bounding_box()["y"] < 900
     marked = page.locator("mark")
     if "source" in answer:  # answer or likely: the quoted sentence is highlighted in its card
         assert marked.first.is_visible() and "Glaciers advance" in marked.first.inner_text()
