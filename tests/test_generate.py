@@ -500,3 +500,23 @@ def test_past_the_queue_bound_a_call_is_refused_at_once_as_busy(start_space, tmp
         assert max(answered) >= 4  # each answer waited out the stalled API (4 s) before the extractive one
     finally:
         slow.close()
+
+
+def test_the_page_answers_over_passages_pasted_as_plain_text():
+    from dataclasses import replace
+
+    from rag_generate.api import GenerateAPI
+    from rag_generate.config import Settings
+
+    api = GenerateAPI(replace(Settings.from_env(), evidence_embedder="none", hf_token=""))
+    api.backends = [api.extractive]  # no model file: the pure tier
+    passages = (
+        "The moon orbits the Earth.\n\n  Tides are caused by the gravitational pull of the moon.  \n \nVolcanoes erupt."
+    )
+    *_, (text, info) = api.answer_from_text("What causes the tides?", passages, 64)
+    assert [s["text"] for s in sorted(info["sources"], key=lambda s: s["id"])] == [
+        "The moon orbits the Earth.",
+        "Tides are caused by the gravitational pull of the moon.",
+        "Volcanoes erupt.",
+    ]
+    assert "gravitational pull" in text and info["backend"] == "extractive"
