@@ -33,7 +33,7 @@ def plural(n: int, word: str, many: str | None = None) -> str:
 
 
 def sources_markdown(sources: list[Passage], *, highlight: dict[int, str] | None = None) -> str:
-    """Passage cards: the file, and a snippet cut at sentence boundaries around the sentence the
+    """Source cards: the file, and a snippet cut at sentence boundaries around the sentence the
     answer quotes (highlighted), with the whole passage behind an expander."""
     if not sources:
         return "_No passages found. Add documents on the right._"
@@ -42,8 +42,9 @@ def sources_markdown(sources: list[Passage], *, highlight: dict[int, str] | None
     for s in sorted(sources, key=lambda s: s.n):
         where = [plain(s.source or s.title or s.id)]
         where += [f"page {s.page}"] if s.page else []
-        where += [f"“{plain(s.section)}”"] if s.section else []
-        head = f"**Passage {s.n}** · {' · '.join(where)}" + (" · quoted in the answer" if s.cited else "")
+        section = section_of(s.text, highlight.get(s.n, ""), s.section)
+        where += [f"“{plain(section)}”"] if section else []
+        head = f"**Source {s.n}** · {' · '.join(where)}" + (" · quoted in the answer" if s.cited else "")
         lines.append(f"{head}\n\n> {snippet(s.text, highlight.get(s.n, ''))}\n")
         if len(s.text) > 300:
             lines.append(f"<details><summary>Whole passage</summary>\n\n{plain(s.text)}\n\n</details>\n")
@@ -51,13 +52,40 @@ def sources_markdown(sources: list[Passage], *, highlight: dict[int, str] | None
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+_HEADING = re.compile(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+_MARKS = [
+    (re.compile(r"(^|\s)#{1,6}\s+"), r"\1"),  # heading marks
+    (re.compile(r"\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?"), " "),  # a table's |---|---| rule
+    (re.compile(r"\s*\|\s*(\|\s*)*"), " · "),  # table cells
+    (re.compile(r"\*\*|__|`"), ""),  # bold and code marks
+]
+
+
+def unmarked(text: str) -> str:
+    """Passage text as a person reads it: Markdown heading, table and emphasis marks removed."""
+    for pattern, repl in _MARKS:
+        text = pattern.sub(repl, text)
+    return " ".join(text.split()).strip(" ·")
+
+
+def section_of(text: str, sentence: str, known: str) -> str:
+    """The heading the quoted `sentence` sits under: the last Markdown heading before it in the
+    passage, else the section the retrieve Space recorded for the passage."""
+    key = " ".join(sentence.split())[:60]
+    flat = " ".join(text.split())
+    at = flat.find(key) if key else -1
+    if at > 0:
+        before = [m.group(1) for m in _HEADING.finditer(text) if flat.find(" ".join(m.group(0).split())) < at]
+        if before:
+            return before[-1]
+    return known
 
 
 def snippet(text: str, sentence: str = "", *, around: int = 1, limit: int = 60) -> str:
     """The sentence the answer quotes with `around` sentences either side, cut at sentence
     boundaries and marked; without one, the passage's first sentences up to about `limit` words."""
-    sents = [x for x in _SENTENCE.split(" ".join(str(text).split())) if x]
-    key = " ".join(sentence.split()).rstrip(" …").split(" … ")[0][:60]
+    sents = [x for x in _SENTENCE.split(unmarked(str(text))) if x]
+    key = unmarked(sentence).rstrip(" …").split(" … ")[0][:60]
     at = next((i for i, x in enumerate(sents) if key and key in x), None)
     if at is None:
         out, words = [], 0
@@ -298,7 +326,7 @@ def build_chat_app(
                     headers=["source", "documents", "chunks"], label="Indexed", interactive=False, wrap=True
                 )
                 with gr.Row():
-                    chosen = gr.Dropdown(label="Passage to delete", choices=[], scale=3)
+                    chosen = gr.Dropdown(label="Source to delete", choices=[], scale=3)
                     remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
         # The UI's handler stays callable (api_name /chat) but undocumented, so it is no MCP tool;
         # `ask` is the tool: a question in, the answer and its sources out.
