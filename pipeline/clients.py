@@ -90,6 +90,14 @@ class StageClient:
         self._client = None
         self._http: httpx.Client | None = None
 
+    def _timed_out(self, api_name: str) -> StageError:
+        return StageError(
+            self.stage,
+            self.url,
+            f"{api_name} gave no answer within {self.timeout:g} s",
+            "The Space may be overloaded or stuck; raise the timeout or restart it.",
+        )
+
     def _busy(self, api_name: str) -> StageError:
         return StageError(
             self.stage,
@@ -174,12 +182,7 @@ class StageClient:
             except StageError:
                 raise
             except (TimeoutError, httpx.TimeoutException) as exc:
-                raise StageError(
-                    self.stage,
-                    self.url,
-                    f"{api_name} gave no answer within {self.timeout:g} s",
-                    "The Space may be overloaded or stuck; raise the timeout or restart it.",
-                ) from exc
+                raise self._timed_out(api_name) from exc
             except Exception as exc:
                 last = exc
                 if _is_busy(exc):
@@ -215,12 +218,7 @@ class StageClient:
             while not job.done():
                 if time.monotonic() > deadline:
                     job.cancel()
-                    raise StageError(
-                        self.stage,
-                        self.url,
-                        f"{api_name} gave no answer within {self.timeout:g} s",
-                        "The Space may be overloaded or stuck; raise the timeout or restart it.",
-                    )
+                    raise self._timed_out(api_name)
                 outputs = job.outputs()
                 for out in outputs[seen:]:
                     yield out
@@ -257,12 +255,7 @@ class StageClient:
         try:
             yield from self._rest_events(api_name, args)
         except httpx.TimeoutException as exc:
-            raise StageError(
-                self.stage,
-                self.url,
-                f"{api_name} gave no answer within {self.timeout:g} s",
-                "The Space may be overloaded or stuck; raise the timeout or restart it.",
-            ) from exc
+            raise self._timed_out(api_name) from exc
         except Exception as exc:
             self._http = None
             if _is_busy(exc):
