@@ -82,14 +82,18 @@ def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
     )
     page.locator("#upload input[type=file]").set_input_files(str(pdf))
     page.get_by_role("button", name="Add to the index").click()
-    page.get_by_text("glaciers.pdf").first.wait_for(timeout=60_000)
+    # Indexed, not only chosen: the file input shows the name at once, the report once it is searchable.
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Indexed'))", timeout=60_000
+    )
 
     answer = ask(page, "When do glaciers advance?")
     assert answer.strip() and "[1]" not in answer  # our citation reads "(source 1)"
     sources = page.get_by_text("Source 1").first
     assert sources.is_visible()  # above the fold, under the answer
     card = page.locator("p", has_text="glaciers.pdf · page 1").first  # the card says where to look
-    assert card.is_visible() and sources.bounding_box()["y"] < 900
+    card.wait_for(state="visible", timeout=15_000)  # the cards may render a moment after the answer
+    assert sources.bounding_box()["y"] < 900
     marked = page.locator("mark")
     if "source" in answer:  # answer or likely: the quoted sentence is highlighted in its card
         assert marked.first.is_visible() and "Glaciers advance" in marked.first.inner_text()
