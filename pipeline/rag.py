@@ -144,28 +144,43 @@ def names(text: str) -> str:
     )
 
 
-def search_queries(question: str, history=None, *, max_turns: int = 3) -> list[str]:
-    """What retrieval searches with: the question alone, and for a follow-up that points back
-    ("When was it built?") two more, each with the conversation's subject: the question with the
-    names of the earlier questions, and the earlier questions and the question together.
-
-    Earlier questions are taken back to the first that points back at nothing (it names its
-    subject), at most `max_turns`. A self-contained question, or one with no history, is searched
-    alone, so a new conversation forgets the old one. The rankings are fused (`fuse_rankings`):
-    the question alone keeps its say, because a follow-up may also change the subject.
-    """
-    question = " ".join(question.split())
+def earlier_questions(question: str, history=None, *, max_turns: int = 3) -> list[str]:
+    """The earlier questions a follow-up ("When was it built?") depends on, oldest first: back to
+    the first that points back at nothing (it names its subject), at most `max_turns`. Empty for a
+    self-contained question or no history, so a new conversation forgets the old one."""
     if not _REFERS_BACK.search(question):
-        return [question]
+        return []
     context: list[str] = []
     for earlier in reversed(user_turns(history)[-max_turns:]):
         context.insert(0, " ".join(earlier.split()))
         if not _REFERS_BACK.search(earlier):
             break
+    return context
+
+
+def topic(rows: list[dict]) -> str:
+    """The title of the best passage found for the earlier questions: the document the conversation
+    is about, which a person reads on the first answer's source card, and what "it" usually means."""
+    return " ".join(str(rows[0].get("title") or "").split()) if rows else ""
+
+
+def search_queries(question: str, history=None, *, about: str = "", max_turns: int = 3) -> list[str]:
+    """What retrieval searches with: the question alone, and for a follow-up two more, each with
+    the conversation's subject: the question with the subject, and the earlier questions it
+    depends on (`earlier_questions`) with it. The subject is `about` (the `topic` of the earlier
+    questions' passages) when known, else the names in the earlier questions.
+
+    The rankings are fused (`fuse_rankings`): the question alone keeps its say, because a
+    follow-up may also change the subject.
+    """
+    question = " ".join(question.split())
+    context = earlier_questions(question, history, max_turns=max_turns)
     if not context:
         return [question]
-    subject = names(" ".join(context))
-    return [question] + ([f"{question} {subject}"] if subject else []) + [" ".join(context + [question])]
+    subject = about or names(" ".join(context))
+    with_subject = f"{question} {subject}" if subject else question
+    queries = [question, with_subject, " ".join(context + [question, about]).strip()]
+    return list(dict.fromkeys(queries))
 
 
 def fuse_rankings(rankings: list[list[dict]], *, k: int = 60) -> list[dict]:
@@ -287,7 +302,9 @@ class RAGPipeline:
     def _retrieve(self, query: str, history, k: int, run: "_Run") -> tuple[str, list[dict]]:
         """The passages for `query`: a follow-up also searches with the conversation's subject."""
         t = time.perf_counter()
-        queries = search_queries(query, history)
+        context = earlier_questions(query, history)
+        about = topic(_rows(self.retrieve.call("/retrieve", " ".join(context), 1, "hybrid", ""))) if context else ""
+        queries = search_queries(query, history, about=about)
         hits = fuse_rankings([_rows(self.retrieve.call("/retrieve", q, k, "hybrid", "")) for q in queries])[:k]
         run.timings["retrieve_s"] = time.perf_counter() - t
         return queries[-1], hits  # the last query holds the subject: the reranker reads it too

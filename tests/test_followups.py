@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.rag import fuse_rankings, names, search_queries, user_turns
+from pipeline.rag import earlier_questions, fuse_rankings, names, search_queries, topic, user_turns
 
 
 def test_a_self_contained_question_is_searched_alone_whatever_came_before():
@@ -19,9 +19,31 @@ def test_a_follow_up_is_searched_with_the_subject_of_the_conversation():
     assert queries[-1] == "What is the capital of Shandong province? And how developed is it economically?"
 
 
+def test_the_topic_of_the_earlier_answer_names_what_it_is():
+    # "Who has won every election?" names nothing; the document it was answered from does.
+    history = [["Who has won in every election?", "The Republican Party (source 1)."]]
+    assert earlier_questions("Where is it located?", history) == ["Who has won in every election?"]
+    about = topic([{"id": "c3", "title": " Politics of  Connecticut "}, {"id": "c9", "title": "Istanbul"}])
+    assert about == "Politics of Connecticut"  # the best passage's title, spaces tidied
+    queries = search_queries("Where is it located?", history, about=about)
+    assert queries == [
+        "Where is it located?",
+        "Where is it located? Politics of Connecticut",
+        "Who has won in every election? Where is it located? Politics of Connecticut",
+    ]
+    assert topic([]) == "" and topic([{"id": "x", "title": None}]) == ""
+    # Without a topic, the earlier question's names stand in (here none); a self-contained question ignores both.
+    assert search_queries("Where is it located?", history) == [
+        "Where is it located?",
+        "Who has won in every election? Where is it located?",
+    ]
+    assert search_queries("Where is Istanbul?", history, about="Connecticut") == ["Where is Istanbul?"]
+
+
 def test_a_new_conversation_forgets():
     assert search_queries("When was it built?", []) == ["When was it built?"]
     assert search_queries("When was it built?", None) == ["When was it built?"]
+    assert earlier_questions("When was it built?", []) == []
 
 
 def test_a_chain_of_follow_ups_reaches_back_to_the_question_that_named_the_subject():

@@ -55,6 +55,16 @@ def test_history_reaches_the_generate_stage(rag):
     assert answer.info["history_messages_kept"] == 2
 
 
+def test_a_follow_up_is_searched_with_the_document_the_conversation_is_about(rag):
+    # The first question names nothing; the retrieve Space's best passage for it has the title "Volcanoes".
+    history = [["What rises through the crust?", "Magma (source 1)."]]
+    answer = rag.ask("How fast does it move?", 10, 3, history=history, max_tokens=8)
+    assert answer.search_query == "What rises through the crust? How fast does it move? Volcanoes"
+    assert "volcanoes.md" in {p.source for p in answer.sources}  # the order is the tiny reranker's
+    alone = rag.ask("How fast does it move?", 10, 3, max_tokens=8)
+    assert alone.search_query == "How fast does it move?"  # a new conversation forgets
+
+
 def test_cli_ask_json(stack):
     u = stack.urls
     out = subprocess.run(
