@@ -142,6 +142,8 @@ def details_markdown(answer) -> str:
             else ""
         ),
     ]
+    if answer.topic:
+        parts.append(f"**Taken as a follow-up about:** {answer.topic} (where your earlier question was answered from)")
     parts += [f"- {n}" for n in answer.notes]
     return "\n\n".join(parts)
 

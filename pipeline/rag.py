@@ -42,6 +42,7 @@ class Answer:
     confidence: float | None = None  # calibrated probability that the shown sentence answers the question
     notes: list[str] = field(default_factory=list)  # degraded paths, said out loud
     search_query: str = ""  # what retrieval searched with: the question, with earlier ones for a follow-up
+    topic: str = ""  # for a follow-up, the title of the document the earlier questions found ("it")
     candidates: list[Passage] = field(default_factory=list)  # every passage sent to the generate Space, in rank order
     info: dict = field(default_factory=dict)  # the generate Space's final report
 
@@ -58,6 +59,8 @@ class Answer:
             "model": self.info.get("backend_label"),
             "evidence_scorer": self.info.get("evidence_scorer"),
             "notes": self.notes,
+            "search_query": self.search_query,
+            "topic": self.topic,
         }
 
 
@@ -78,6 +81,7 @@ class _Run:
     timings: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     rerank_method: str = "none"
+    topic: str = ""  # what a follow-up was taken to be about
 
 
 def _source(i: int, row: dict) -> Passage:
@@ -304,6 +308,7 @@ class RAGPipeline:
         t = time.perf_counter()
         context = earlier_questions(query, history)
         about = topic(_rows(self.retrieve.call("/retrieve", " ".join(context), 1, "hybrid", ""))) if context else ""
+        run.topic = about
         queries = search_queries(query, history, about=about)
         hits = fuse_rankings([_rows(self.retrieve.call("/retrieve", q, k, "hybrid", "")) for q in queries])[:k]
         run.timings["retrieve_s"] = time.perf_counter() - t
@@ -385,4 +390,5 @@ class RAGPipeline:
             notes=notes,
             info=info,
             search_query=searched,
+            topic=run.topic,
         )
