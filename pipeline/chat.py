@@ -143,7 +143,9 @@ def details_markdown(answer) -> str:
         ),
     ]
     if answer.topic:
-        parts.append(f"**Taken as a follow-up about:** {answer.topic} (where your earlier question was answered from)")
+        parts.append(
+            f"**Follow-up:** searched with your earlier question and “{answer.topic}”, the document it was answered from."
+        )
     parts += [f"- {n}" for n in answer.notes]
     return "\n\n".join(parts)
 
