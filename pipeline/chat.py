@@ -143,9 +143,7 @@ def details_markdown(answer) -> str:
         ),
     ]
     if answer.topic:
-        parts.append(
-            f"**Follow-up:** searched with your earlier question and “{answer.topic}”, the document it was answered from."
-        )
+        parts.append(f"**Follow-up:** searched with your earlier question and its document, “{answer.topic}”.")
     parts += [f"- {n}" for n in answer.notes]
     return "\n\n".join(parts)
 

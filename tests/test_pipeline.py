@@ -60,7 +60,7 @@ def test_a_follow_up_is_searched_with_the_document_the_conversation_is_about(rag
     history = [["What rises through the crust?", "Magma (source 1)."]]
     answer = rag.ask("How fast does it move?", 10, 3, history=history, max_tokens=8)
     assert answer.search_query == "What rises through the crust? How fast does it move? Volcanoes"
-    assert answer.topic == "Volcanoes" and "“Volcanoes”, the document" in details_markdown(answer)
+    assert answer.topic == "Volcanoes" and "its document, “Volcanoes”." in details_markdown(answer)
     assert "volcanoes.md" in {p.source for p in answer.sources}  # the order is the tiny reranker's
     alone = rag.ask("How fast does it move?", 10, 3, max_tokens=8)
     assert alone.search_query == "How fast does it move?" and not alone.topic  # a new conversation forgets
