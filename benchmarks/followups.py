@@ -16,8 +16,8 @@ the subject, so that a person could tell what "it" is):
                   names only (no topic): the design before this benchmark's target was met
   followup_alone  the follow-up alone: what the pipeline searched with before it read the history
   followup_after  the follow-up after the first question, as RAGPipeline.stream searches it: the
-                  first question is searched for its topic (pipeline.rag.topic: the title of its
-                  best passage), then each of pipeline.rag.search_queries, fused by fuse_rankings
+                  first question is searched for its topic (pipeline.followups.topic: the title of its
+                  best passage), then each of pipeline.followups.search_queries, fused by fuse_rankings
 Targets: followup_after >= original - 0.05; followup_alone no better than before (the history
 must be what helps).
 """
@@ -35,7 +35,8 @@ from pathlib import Path
 
 from _common import ROOT, Report
 
-from pipeline.rag import earlier_questions, fuse_rankings, search_queries, topic  # noqa: E402
+from pipeline.followups import earlier_questions, search_queries, topic  # noqa: E402
+from pipeline.rag import fuse_rankings  # noqa: E402
 
 DEFAULT_FILE = ROOT.parent / "shared" / "data" / "qa_dev" / "squadshifts_new_wiki.json"
 

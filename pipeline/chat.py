@@ -7,6 +7,7 @@ import re
 import gradio as gr
 
 from .clients import StageError
+from .followups import message_text
 from .rag import Passage, RAGPipeline
 
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".zip"]
@@ -168,7 +169,7 @@ def build_chat_app(
         pairs = []  # earlier exchanges, for follow-up questions
         for i in range(0, len(history) - 1, 2):
             if history[i].get("role") == "user" and history[i + 1].get("role") == "assistant":
-                pairs.append([history[i]["content"], history[i + 1]["content"]])
+                pairs.append([message_text(history[i]["content"]), message_text(history[i + 1]["content"])])
         history = history + [
             {"role": "user", "content": message},
             {"role": "assistant", "content": "_Searching your documents…_"},

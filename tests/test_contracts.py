@@ -1,5 +1,6 @@
 """Contracts that live in more than one place, kept in step: the documents-table schema each
-Space keeps its own copy of, and the README's settings table against every Space's config.py."""
+Space keeps its own copy of, how chat messages are read, and the README's settings table against
+every Space's config.py."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ def test_every_space_reads_the_documents_table_with_the_same_schema():
     assert all(text == first for text in others), f"the copies differ: {list(copies)}"
     api = (ROOT / "docs" / "api.md").read_text()
     assert "## The documents table" in api and "1000" in api
+
+
+def test_the_pipeline_and_the_generate_space_read_chat_messages_alike():
+    # Each package deploys alone, so each keeps its copy of message_text; the copies stay the same.
+    import inspect
+
+    from rag_generate import prompts
+
+    from pipeline import followups
+
+    assert inspect.getsource(prompts.message_text) == inspect.getsource(followups.message_text)
 
 
 def readme_settings() -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline.rag import earlier_questions, fuse_rankings, names, search_queries, topic, user_turns
+from pipeline.followups import earlier_questions, message_text, names, search_queries, topic, user_turns
+from pipeline.rag import fuse_rankings
 
 
 def test_a_self_contained_question_is_searched_alone_whatever_came_before():
@@ -66,6 +67,19 @@ def test_history_in_messages_form_works_too():
     ]
     assert user_turns(messages) == ["What is the Eiffel Tower?"]
     assert "Eiffel Tower" in search_queries("When was it built?", messages)[1]
+
+
+def test_a_chatbots_messages_with_content_parts_work_too():
+    # What a Gradio 6 Chatbot holds: content as a list of parts, not a string.
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "What is the Eiffel Tower?"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A tower (source 1)."}]},
+    ]
+    assert user_turns(messages) == ["What is the Eiffel Tower?"]
+    assert user_turns([[[{"type": "text", "text": "Where is Paris?"}], "In France."]]) == ["Where is Paris?"]
+    assert search_queries("When was it built?", messages)[-1] == "What is the Eiffel Tower? When was it built?"
+    assert message_text([{"type": "file", "file": {"path": "x.png"}}, {"type": "text", "text": "see"}]) == "see"
+    assert message_text(None) == "" and message_text("as is ") == "as is "
 
 
 def test_names_keeps_what_a_question_is_about():

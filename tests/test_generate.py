@@ -16,6 +16,7 @@ from rag_generate.prompts import (
     Source,
     build_messages,
     fit_sources,
+    history_messages,
     parse_citations,
     split_sentences,
 )
@@ -520,3 +521,25 @@ def test_the_page_answers_over_passages_pasted_as_plain_text():
         "Volcanoes erupt.",
     ]
     assert "gravitational pull" in text and info["backend"] == "extractive"
+
+
+def test_history_reads_a_chatbots_content_parts():
+    # A Gradio 6 Chatbot holds content as parts; its text must reach the prompt, not vanish.
+    chatbot = [
+        {"role": "user", "content": [{"type": "text", "text": "What causes tides?"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "file", "file": {"path": "x.png"}}, {"type": "text", "text": "The moon."}],
+        },
+        {"role": "assistant", "content": []},
+    ]
+    assert history_messages(chatbot) == [
+        {"role": "user", "content": "What causes tides?"},
+        {"role": "assistant", "content": "The moon."},
+    ]
+    assert history_messages([["Q?", "A."]]) == [
+        {"role": "user", "content": "Q?"},
+        {"role": "assistant", "content": "A."},
+    ]
+    with pytest.raises(ValueError, match="history must be"):
+        history_messages([{"role": "system", "content": "x"}])

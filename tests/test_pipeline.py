@@ -130,6 +130,11 @@ def test_chat_ui_answers_through_its_api(stack):
         assert history[-1]["role"] == "assistant" and history[-1]["content"]
         assert "**Source 1**" in sources and "Answered by:** `llama-cpp`" in details and box == ""
         assert "[1]" not in history[-1]["content"]  # our citations read "(source 1)", unlike a document's own "[1]"
+        # The page's own history goes back as the Chatbot holds it; the follow-up is searched with it.
+        history, _, _, details = Client(url, verbose=False).predict(
+            "When are they strongest?", history, 10, 3, 16, api_name="/chat"
+        )
+        assert len(history) == 4 and "**Follow-up:** searched with your earlier question" in details
 
 
 def test_your_own_pdf_upload_ask_delete(rag, tmp_path):

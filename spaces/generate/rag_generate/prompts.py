@@ -118,22 +118,31 @@ def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
     )
 
 
+def message_text(content) -> str:
+    """A chat message's text: a string as it is, or the text parts of Gradio 6's list of content
+    parts (`[{"type": "text", "text": ...}]`, what a Chatbot holds); files and other parts are skipped."""
+    if isinstance(content, str):
+        return content
+    parts = [content] if isinstance(content, dict) else content if isinstance(content, (list, tuple)) else []
+    return " ".join(
+        p["text"]
+        for p in parts
+        if isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("text"), str)
+    ).strip()
+
+
 def history_messages(history) -> list[dict]:
-    """Accept [[user, assistant], ...] pairs or [{"role", "content"}, ...] messages."""
+    """Accept [[user, assistant], ...] pairs or [{"role", "content"}, ...] messages (content as a
+    string or as a Chatbot's content parts); empty turns are dropped."""
     out: list[dict] = []
     for turn in history or []:
-        if (
-            isinstance(turn, dict)
-            and turn.get("role") in ("user", "assistant")
-            and isinstance(turn.get("content"), str)
-        ):
-            out.append({"role": turn["role"], "content": turn["content"]})
+        if isinstance(turn, dict) and turn.get("role") in ("user", "assistant"):
+            pairs = [(turn["role"], turn.get("content"))]
         elif isinstance(turn, (list, tuple)) and len(turn) == 2:
-            for role, content in zip(("user", "assistant"), turn):
-                if isinstance(content, str) and content:
-                    out.append({"role": role, "content": content})
+            pairs = list(zip(("user", "assistant"), turn))
         else:
             raise ValueError("history must be a list of [user, assistant] pairs or of {'role', 'content'} messages.")
+        out += [{"role": role, "content": text} for role, text in ((r, message_text(c)) for r, c in pairs) if text]
     return out
 
 
