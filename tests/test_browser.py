@@ -103,7 +103,7 @@ def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
     follow = ask(page, "And when do they retreat?")
     assert follow.strip()
     page.get_by_text("How this answer was made").click()  # the follow-up was searched with the conversation
-    assert page.get_by_text("Follow-up:").first.is_visible()
+    page.get_by_text("Follow-up:").first.wait_for(state="visible", timeout=15_000)  # the details follow the answer
     page.get_by_text("How this answer was made").click()
     off = ask(page, "What is the capital of Australia?")
     assert off.strip() and "def " not in off  # never a line of code as "the closest passage"
