@@ -166,7 +166,7 @@ def bf16_supported() -> bool:
 def encode(tokenizer, pairs, max_len: dict[str, int]) -> list[dict]:
     out = []
     for q, text, label, kind in pairs:
-        enc = tokenizer(q, text, truncation="only_second", max_length=max_len[kind])
+        enc = tokenizer(q, text, truncation="longest_first", max_length=max_len[kind])
         out.append({"input_ids": enc["input_ids"], "token_type_ids": enc["token_type_ids"], "label": label})
     return out
 

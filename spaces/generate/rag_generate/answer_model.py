@@ -149,7 +149,7 @@ class AnswerCrossEncoder:
                 enc = tokenizer(
                     [query] * len(idx),
                     [texts[i] for i in idx],
-                    truncation="only_second",
+                    truncation="longest_first",
                     max_length=self.max_length,
                     padding=True,
                     return_tensors="pt",
