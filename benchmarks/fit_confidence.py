@@ -50,6 +50,11 @@ EMBEDDER = ("cosine", "cosine_margin")
 # development half the pointer did not add to the lexical signals (AUC 0.79 without the embedder,
 # 0.79 lexical), and a separate model for it never reached the stated risk.
 SETS = {"full": (), "no_model": POINTER, "lexical": EMBEDDER + POINTER}
+# With the answer reader (the default since it ships), the reader replaces the embedder: rows carry
+# reader_* signals and no cosine. Its models come first in calibration.json; the reader-less ones
+# above are kept from the file as they were fitted (the path without the reader is unchanged).
+READER = ("reader_logit", "reader_margin", "reader_others_logit")
+READER_SETS = {"reader": (), "reader_no_model": POINTER}
 
 
 def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], str]]:
@@ -77,8 +82,19 @@ def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], 
     return cases
 
 
+def reader_tag() -> str:
+    """Rows depend on the answer reader's weights: a new model gets new rows."""
+    import os
+
+    from rag_generate.answer_model import card_hash, find_model_dir
+
+    folder = find_model_dir()
+    off = os.environ.get("GENERATE_ANSWER_READER", "").lower() in ("none", "off")
+    return "" if folder is None or off else f"-reader-{card_hash(folder)[:8]}"
+
+
 def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "reader") -> list[dict]:
-    tag = "" if mode == "reader" else f"-{mode}"
+    tag = ("" if mode == "reader" else f"-{mode}") + reader_tag()
     cache = ROOT / ".cache" / "bench" / f"confidence{tag}-{path.stem}-{split}-{n}-{n_no}-{seed}.jsonl"
     if cache.exists():
         return [json.loads(line) for line in cache.read_text().splitlines()]
@@ -175,13 +191,20 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report, s
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    y = np.array([r["label"] for r in rows])
-    answerable = np.array([r["kind"] == "answerable" for r in rows])
-    full = sorted(rows[0]["signals"])
+    y_all = np.array([r["label"] for r in rows])
+    answerable_all = np.array([r["kind"] == "answerable" for r in rows])
+    full = sorted({f for r in rows for f in r["signals"]})
     models = []
     for name, drop in sets.items():
         feats = [f for f in full if f not in drop]
-        X = np.array([[r["signals"][f] for f in feats] for r in rows], dtype=float)
+        # A row without every signal (the reader's are missing when the candidate is not the
+        # reader's best) cannot train this model; the verdict there comes from a leaner one.
+        have = np.array([all(f in r["signals"] for f in feats) for r in rows])
+        if not have.all():
+            report.add(f"{name}/rows_without_signals", float((~have).sum()), "rows", "left out of this model")
+        sub = [r for r, h in zip(rows, have) if h]
+        y, answerable = y_all[have], answerable_all[have]
+        X = np.array([[r["signals"][f] for f in feats] for r in sub], dtype=float)
         p = out_of_fold(X, y, seed)
         t_answer, t_likely = thresholds(p, y, answerable, risk, miss)
         scaler = StandardScaler().fit(X)
@@ -233,7 +256,7 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report, s
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("file", nargs="?", default=str(DEFAULT_FILE))
-    ap.add_argument("--split", choices=("all", "even", "odd"), default="even")
+    ap.add_argument("--split", choices=("all", "even", "odd", "calib"), default="calib")
     ap.add_argument("--n", type=int, default=500, help="answerable questions")
     ap.add_argument("--n-no-answer", type=int, default=150, help="questions asked against another article")
     ap.add_argument(
@@ -268,7 +291,18 @@ def main() -> int:
         "ratio",
         "the shown sentence holds a gold answer (answerable)",
     )
-    models = fit(rows, args.risk, args.miss, args.seed, report)
+    read = any(READER[0] in r["signals"] for r in rows)
+    models = fit(rows, args.risk, args.miss, args.seed, report, sets=READER_SETS if read else SETS)
+    kept_from = None
+    if read and OUT.exists():  # the reader-less models, as they were fitted
+        earlier = json.loads(OUT.read_text())
+        kept = [m for m in earlier["models"] if m["name"] not in set(READER_SETS)]
+        kept_from = earlier.get("kept_from_before") or {
+            "models": [m["name"] for m in kept],
+            "fitted_on": earlier.get("fitted_on"),
+            "command": earlier.get("command"),
+        }
+        models += kept
     if args.n_pipeline:
         piped = collect(path, args.split, args.n_pipeline, 0, args.seed, mode="pipeline")
         report.add("pipeline/base_rate", float(np.mean([r["label"] for r in piped])), "ratio", "pipeline rows")
@@ -287,6 +321,7 @@ def main() -> int:
                     "command": f"python benchmarks/fit_confidence.py --split {args.split} --n {args.n} --n-no-answer "
                     f"{args.n_no_answer} --n-pipeline {args.n_pipeline} --risk {args.risk} --miss {args.miss} --write",
                     "machine": machine(),
+                    "kept_from_before": kept_from,
                     "models": models,
                 },
                 indent=1,

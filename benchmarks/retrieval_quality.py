@@ -1,6 +1,7 @@
 """Retrieval quality on a BEIR folder: nDCG@10 and Recall@100 for dense, bm25 and hybrid.
 
     python benchmarks/retrieval_quality.py [BEIR_DIR] [--json] [--fusions zscore,convex,rrf] [--backend local|qdrant|both]
+    python benchmarks/retrieval_quality.py [BEIR_DIR] --rerank [--rerank-depth 20]
 
 Documents go through the Retrieve Space's own ingestion (chunking, title, dedup,
 embedding) and search. Chunk rankings become document rankings by each document's
@@ -8,11 +9,17 @@ best chunk. Hybrid is reported for the default fusion and, for comparison, the o
 `--backend qdrant` copies the local index's chunks and vectors (the same embeddings) into an
 embedded Qdrant collection and ranks with `QdrantIndex.search`; `both` prints the two side by
 side with their difference.
+
+`--rerank` reranks hybrid's top 20 documents (their best chunks, as /retrieve returns them) with
+the rerank Space's own scorer (`load_scorer`: offline, the project's answer cross-encoder) and
+prints `ndcg@10/hybrid+rerank` (the reranker's order) and `ndcg@10/hybrid+rerank-fused` (z-scored
+reranker logit plus z-scored hybrid score) beside `ndcg@10/hybrid`.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import statistics
 import sys
@@ -44,6 +51,8 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--fusions", default=",".join(FUSIONS), help="hybrid fusions to compare")
     ap.add_argument("--max-queries", type=int, default=0)
+    ap.add_argument("--rerank", action="store_true", help="also rerank hybrid's top documents (see above)")
+    ap.add_argument("--rerank-depth", type=int, default=20)
     ap.add_argument("--backend", choices=("local", "qdrant", "both"), default="local")
     ap.add_argument(
         "--index-dir",
@@ -111,6 +120,8 @@ def main() -> int:
                 report.add(
                     f"search_p50_ms/{name}{tag}", 1000 * statistics.median(took), "ms", "top 1000 chunks, in process"
                 )
+    if args.rerank:
+        rerank_rows(index, qids, qvecs, queries, qrels, args.rerank_depth, report)
     if args.backend == "both":
         for (backend, name), (ndcg, _) in results.items():
             if backend == "qdrant":
@@ -122,6 +133,48 @@ def main() -> int:
                 )
     report.print()
     return 0
+
+
+def rerank_rows(index: HybridIndex, qids, qvecs, queries, qrels, depth: int, report: Report) -> None:
+    """nDCG@10 of hybrid's top `depth` documents reranked, and fused with the hybrid score."""
+    from rag_rerank.scorers import load_scorer
+
+    index.fusion = DEFAULT_FUSION
+    choice = load_scorer()
+    if choice.scorer is None or choice.scorer.method == "input-order":
+        report.add("rerank", float("nan"), "-", f"no cross-encoder loads here: {choice.reason or choice.refused}")
+        return
+    plain, reranked, fused, took = [], [], [], []
+    for qid, vec in zip(qids, qvecs):
+        idx, scores = index.scores(vec, queries[qid], "hybrid", depth=1000)
+        best: dict[str, tuple[int, float]] = {}
+        for i, sc in zip(idx, scores):
+            best.setdefault(index.chunks[i].doc_id, (int(i), float(sc)))
+        ranked = list(best)[:100]
+        top = ranked[:depth]
+        t = time.perf_counter()
+        probs = choice.scorer.score(queries[qid], [index.chunks[best[d][0]].text for d in top])
+        took.append(time.perf_counter() - t)
+        logits = [math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in probs]
+        z = [a + b for a, b in zip(_z(logits), _z([best[d][1] for d in top]))]
+        plain.append(ndcg_at(ranked, qrels[qid]))
+        reranked.append(ndcg_at(_order(top, logits) + ranked[depth:], qrels[qid]))
+        fused.append(ndcg_at(_order(top, z) + ranked[depth:], qrels[qid]))
+    note = f"top {depth} by {choice.label}"
+    report.add("ndcg@10/hybrid", sum(plain) / len(plain), "score", "the input of the reranker")
+    report.add("ndcg@10/hybrid+rerank", sum(reranked) / len(reranked), "score", note)
+    report.add("ndcg@10/hybrid+rerank-fused", sum(fused) / len(fused), "score", note + ", z-fused with hybrid")
+    report.add(f"rerank_p50_ms/{depth}", 1000 * statistics.median(took), "ms", "scoring only, in process")
+
+
+def _z(xs: list[float]) -> list[float]:
+    mean = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
+    return [(x - mean) / sd if sd > 1e-9 else 0.0 for x in xs]
+
+
+def _order(docs: list[str], scores: list[float]) -> list[str]:
+    return [docs[i] for i in sorted(range(len(docs)), key=lambda i: (-scores[i], i))]
 
 
 def hit_ranking(hits, depth: int = 100) -> list[str]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from .launcher import ROOT, SPACES_DIR
 
 STAGES = ("retrieve", "rerank", "generate")
+ANSWER_MODEL = ROOT / "models" / "answer-reader"
 # Never uploaded: local state, caches, bytecode.
 IGNORE = ["index", "index/*", "__pycache__/*", "**/__pycache__/*", "*.pyc", ".*", "**/.*"]
 
@@ -82,8 +83,14 @@ def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None)
             retrieve.secrets["QDRANT_API_KEY"] = env["QDRANT_API_KEY"]
     plans = [
         retrieve,
-        SpacePlan("rerank", repo["rerank"], [(SPACES_DIR / "rerank", "")]),
-        SpacePlan("generate", repo["generate"], [(SPACES_DIR / "generate", "")], secrets=dict(hf_token)),
+        # The answer cross-encoder ships once in the repo; each Space that reads it gets a copy.
+        SpacePlan("rerank", repo["rerank"], [(SPACES_DIR / "rerank", ""), (ANSWER_MODEL, "models/answer-reader")]),
+        SpacePlan(
+            "generate",
+            repo["generate"],
+            [(SPACES_DIR / "generate", ""), (ANSWER_MODEL, "models/answer-reader")],
+            secrets=dict(hf_token),
+        ),
         SpacePlan(
             "chat",
             repo["chat"],

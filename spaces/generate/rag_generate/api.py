@@ -18,6 +18,7 @@ from .inputs import DEFAULT_SYSTEM_PROMPT, PromptTooLong, check_sampling, check_
 from .llama import LlamaCppBackend
 from .prompts import GROUNDED_SYSTEM_PROMPT, parse_citations
 from .reading import Question, Reader, Reading
+from .sentence_reader import SentenceReader
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,13 @@ class GenerateAPI:
         self.extractive = ExtractiveBackend()
         self.backends = backends or [self.llama, self.api, self.extractive]
         self.evidence = EvidenceEmbedder(s.evidence_embedder)
+        self.answer_reader = SentenceReader(s.answer_reader)
 
     def start(self) -> str:
         """Load what can be loaded now, and describe it for the UI."""
-        self.evidence.warm_up()
+        self.answer_reader.warm_up()
+        if not self.answer_reader.available:
+            self.evidence.warm_up()
         return self.status_markdown()
 
     def status(self) -> dict:
@@ -62,7 +66,9 @@ class GenerateAPI:
         out = {
             **{b.name: b.status() for b in self.backends},
             "evidence_scorer": self._scorer_label(),
-            "evidence_fallback": self.evidence.fallback,
+            "evidence_fallback": self._evidence_fallback(),
+            "reader": self.answer_reader.label,
+            "reader_fallback": self.answer_reader.fallback,
         }
         return {**out, "llama_cpp_native": self._native()}
 
@@ -83,7 +89,13 @@ class GenerateAPI:
         return "\n".join(lines)
 
     def _scorer_label(self) -> str:
+        if self.answer_reader.available:
+            return f"answer reader: {self.answer_reader.label}"
         return self.evidence.label
+
+    def _evidence_fallback(self) -> bool:
+        """True when neither the reader nor the embedder serves: BM25 alone chooses."""
+        return self.answer_reader.fallback and self.evidence.fallback
 
     def _limit(self) -> int:
         return max((b.n_ctx for b in self.backends if b.reads_prompts), default=self.settings.n_ctx) - 16
@@ -219,9 +231,15 @@ class GenerateAPI:
         yield from self.answer(query, documents, [], max_tokens)
 
     def _reader(self) -> Reader:
-        similarity = self.evidence.similarity if self.evidence.available else None
+        # The answer reader replaces the embedder: it reads every sentence, so cosine adds nothing
+        # and would cost ~15 ms a sentence.
+        if self.answer_reader.available:
+            reader, similarity = self.answer_reader.score, None
+        else:
+            reader, similarity = None, (self.evidence.similarity if self.evidence.available else None)
         return Reader(
             similarity=similarity,
+            reader=reader,
             max_sentences=self.settings.evidence_sentences,
             source_tokens=self.settings.source_tokens,
         )
@@ -260,8 +278,10 @@ class GenerateAPI:
             "supported": verdict.supported,
             "verdict": verdict.verdict,
             "confidence": round(verdict.confidence, 3),
-            "evidence_scorer": self.evidence.label,
-            "evidence_fallback": self.evidence.fallback,
+            "evidence_scorer": self._scorer_label(),
+            "evidence_fallback": self._evidence_fallback(),
+            "reader": self.answer_reader.label,
+            "reader_fallback": self.answer_reader.fallback,
             "llama_cpp_native": self._native(),
             "grounding": {
                 "reason": verdict.reason or None,

@@ -41,6 +41,11 @@ ENV = {
         "sentence-transformers/all-MiniLM-L6-v2",
         "embedding model that helps BM25 choose the answer sentence (Hub id or local folder; offline, the packaged copy); none turns it off",
     ),
+    "GENERATE_ANSWER_READER": (
+        "",
+        "folder of the answer cross-encoder that chooses and grades the answer sentence (empty: models/answer-reader, "
+        "shipped with the Space); none turns it off, and BM25 with the embedder choose",
+    ),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
     "GENERATE_QUEUE_SIZE": (
@@ -86,6 +91,7 @@ class Settings:
     threads: int | None
     source_tokens: int
     evidence_embedder: str
+    answer_reader: str
     max_tokens: int
     timeout_s: float
     queue_size: int
@@ -111,6 +117,7 @@ class Settings:
             threads=_num("GENERATE_THREADS") if _get("GENERATE_THREADS") else None,
             source_tokens=_num("GENERATE_SOURCE_TOKENS"),
             evidence_embedder=_get("GENERATE_EVIDENCE_EMBEDDER"),
+            answer_reader=_get("GENERATE_ANSWER_READER"),
             max_tokens=_num("GENERATE_MAX_TOKENS"),
             timeout_s=_num("GENERATE_TIMEOUT_S", float),
             queue_size=_num("GENERATE_QUEUE_SIZE"),

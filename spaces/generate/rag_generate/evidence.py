@@ -12,14 +12,17 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
+from .answer_model import pair_text
 from .prompts import Source, Trim, source_text, split_sentences
 
 Count = Callable[[str], int]
 # (question, sentences) -> one similarity per sentence, higher is closer.
 Similarity = Callable[[str, Sequence[str]], Sequence[float]]
+# (question, pair texts) -> the answer reader's probability that each answers it (sentence_reader.py).
+ReaderScore = Callable[[str, Sequence[str]], Sequence[float]]
 
 _TOKEN = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d")
@@ -96,6 +99,7 @@ class Sentence:
     index: int  # position in its source
     text: str
     score: float = 0.0
+    read: float | None = None  # the answer reader's probability that it answers, when a reader scored it
 
 
 def score_sentences(
@@ -104,6 +108,7 @@ def score_sentences(
     *,
     similarity: Similarity | None = None,
     candidates: int = 6,
+    reader: ReaderScore | None = None,
 ) -> list[Sentence]:
     """Every sentence of every source, scored with BM25 against the question.
 
@@ -117,6 +122,11 @@ def score_sentences(
     it), and take the BM25 scores in that order: the set of scores is unchanged, so budgets and
     thresholds downstream mean the same. Only a few are embedded, to keep the cost (~15 ms a
     sentence on 2 cores) off the first token.
+
+    With a `reader` (the answer cross-encoder), every sentence is read with the one before it, and
+    the reader's order replaces both (the same way: the BM25 scores are taken in its order), and
+    each sentence carries its probability in `read`. The reader reads the answer, not only the
+    question's words (BENCHMARKS.md, "A reader that reads the answer").
     """
     q = Counter(terms(query))
     split = [[s for s in split_sentences(src.text) if s.strip()] for src in sources]
@@ -134,11 +144,25 @@ def score_sentences(
         lead = own[k - 1] if k and cue[k - 1] and flat[k - 1][0] == i else 0.0
         score = 0.25 * context + (0.0 if cue[k] else own[k] + lead)
         out.append(Sentence(source=i, index=j, text=s, score=score))
+    if reader is not None:
+        return _read(query, out, flat, cue, reader)
     if similarity is None:
         return out
     leads = [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)]
     top = sorted((k for k in range(n) if not cue[k]), key=lambda k: (-out[k].score, k))[:candidates]
     return _reorder(out, _fuse(query, out, similarity, top, leads))
+
+
+def _read(query: str, scored: list[Sentence], flat: list, cue: list[bool], reader: ReaderScore) -> list[Sentence]:
+    """`scored` in the reader's order, each answer sentence with its probability."""
+    answers = [k for k in range(len(flat)) if not cue[k]]
+    texts = [pair_text(flat[k][2], flat[k - 1][2] if k and flat[k - 1][0] == flat[k][0] else "") for k in answers]
+    probs = [float(p) for p in reader(query, texts)] if texts else []
+    order = [answers[i] for i in sorted(range(len(answers)), key=lambda i: (-probs[i], answers[i]))]
+    out = _reorder(scored, order)
+    for k, p in zip(answers, probs):
+        out[k] = replace(out[k], read=p)
+    return out
 
 
 def _bm25(query: Counter, docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> list[float]:
@@ -195,6 +219,7 @@ class EvidenceTrim(Trim):
 
     best: str = ""  # the best evidence sentence, in the first source kept
     runner_up: str = ""  # a second sentence of that source that scored nearly as well ("" when none did)
+    reading: dict = field(default_factory=dict)  # the answer reader's view (reader_signals), empty without one
 
 
 def select_evidence(
@@ -206,6 +231,7 @@ def select_evidence(
     max_sentences: int = 8,
     similarity: Similarity | None = None,
     runner_up_margin: float = 0.2,
+    reader: ReaderScore | None = None,
 ) -> tuple[list[tuple[Source, str]], EvidenceTrim]:
     """The sentences most likely to hold the answer, within `budget` tokens, grouped by source.
 
@@ -216,12 +242,14 @@ def select_evidence(
     sentence, so [1] holds the best evidence; a source with no chosen sentence is dropped.
     Returns the same shape as `fit_sources`: (source, excerpt) pairs and a `Trim` report,
     whose `best` is the best sentence and `runner_up` the next one of the same source when it
-    scores within `runner_up_margin` of it. `similarity`: see `score_sentences`.
+    scores within `runner_up_margin` of it. `similarity`, `reader`: see `score_sentences`; with a
+    reader, `trim.reading` holds its view of every sentence sent (`reader_signals`).
     """
     trim = EvidenceTrim(budget_tokens=max(budget, 0))
-    scored = score_sentences(query, sources, similarity=similarity)
+    scored = score_sentences(query, sources, similarity=similarity, reader=reader)
     chosen = _choose(scored, count, trim, max_sentences)
     trim.best, trim.runner_up = _best_two(chosen, runner_up_margin)
+    trim.reading = reader_signals(scored, trim.best) if reader is not None else {}
     # The best evidence first: a small model reads the start of its prompt most closely.
     kept = []
     best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
@@ -271,9 +299,35 @@ def _best_two(chosen: dict[int, list[Sentence]], margin: float) -> tuple[str, st
     # as often in the second (benchmarks/evidence_choice.py): both are shown.
     if len(answers) > 1:
         second = answers[1]
-        if second.source == first.source and first.score > 0 and second.score >= (1 - margin) * first.score:
+        close = (
+            second.read >= (1 - margin) * first.read
+            if first.read is not None and second.read is not None
+            else first.score > 0 and second.score >= (1 - margin) * first.score
+        )
+        if second.source == first.source and close:
             runner_up = " ".join(second.text.split())
     return " ".join(first.text.split()), runner_up
+
+
+def reader_signals(scored: list[Sentence], best: str) -> dict[str, float]:
+    """What the calibration reads of the reader: its probability for the best sentence (as a
+    logit), its margin over the next sentence anywhere, and the best of the other sources."""
+    read = [s for s in scored if s.read is not None]
+    top = next((s for s in read if " ".join(s.text.split()) == best), None)
+    if top is None:
+        return {}
+    rest = [s.read for s in read if s is not top]
+    others = [s.read for s in read if s.source != top.source]
+    return {
+        "reader_logit": _logit(top.read),
+        "reader_margin": _logit(top.read) - _logit(max(rest, default=0.0)),
+        "reader_others_logit": _logit(max(others, default=0.0)),
+    }
+
+
+def _logit(p: float) -> float:
+    p = min(max(float(p), 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 def _excerpt(sents: list[Sentence]) -> str:
@@ -302,10 +356,11 @@ def best_evidence(
     kept: Sequence[tuple[Source, str]],
     *,
     similarity: Similarity | None = None,
+    reader: ReaderScore | None = None,
 ) -> Sentence | None:
     """The sentence of the given excerpts that best matches the question; `source` is 0-based."""
     ranked = sorted(
-        score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity),
+        score_sentences(query, [Source(text=t) for _, t in kept], similarity=similarity, reader=reader),
         key=lambda s: (-s.score, s.source, s.index),
     )
     return ranked[0] if ranked else None

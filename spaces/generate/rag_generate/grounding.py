@@ -151,6 +151,7 @@ def judge(
     runner_up: str = "",
     model_read: bool = True,
     calibration: Calibration | None = None,
+    reading: dict | None = None,
 ) -> Verdict:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
@@ -161,7 +162,8 @@ def judge(
     "answer" shows the candidate cited "[n]" (the source's words: small models paraphrase the
     answer away more often than they pick the wrong sentence); "likely" shows it hedged; and
     "not_found" quotes nothing. `model_read` is False when no model wrote `answer` (the
-    extractive backend): the calibration then reads the signals without the pointer.
+    extractive backend): the calibration then reads the signals without the pointer. `reading`
+    is the answer reader's view of `best` (`EvidenceTrim.reading`), read when `best` is shown.
     """
     candidate = _candidate(query, kept, best, runner_up, similarity)
     if candidate is None:
@@ -171,6 +173,8 @@ def judge(
     x = signals(
         _evidence(query, answer, kept, candidate, claims, similarity, model_read), terms=terms, coverage=coverage
     )
+    if reading and n_best == 1 and _sentence == " ".join(best.split()):
+        x.update(reading)
     verdict, p, model = (calibration or default_calibration()).judge(x)
     text, cited = _wording(verdict, shown, n_best)
     return Verdict(
@@ -320,7 +324,7 @@ class AnswerGate:
         max_words: the model's answer is judged once it is this long, sentence or not.
         similarity: see `score_sentences`; the one that chose the evidence.
         best, runner_up: the evidence sentences as chosen with the sources (`EvidenceTrim`); see `judge`.
-        model_read, calibration: see `judge`.
+        model_read, calibration, reading: see `judge`.
     """
 
     def __init__(
@@ -334,8 +338,9 @@ class AnswerGate:
         runner_up: str = "",
         model_read: bool = True,
         calibration: Calibration | None = None,
+        reading: dict | None = None,
     ):
-        self.query, self.kept, self.max_words = query, list(kept), max_words
+        self.query, self.kept, self.max_words, self.reading = query, list(kept), max_words, reading
         self.model_read, self.calibration = model_read, calibration
         self.similarity, self.best, self.runner_up = similarity, best, runner_up
         self.raw = ""  # what the model wrote
@@ -380,6 +385,7 @@ class AnswerGate:
                 runner_up=self.runner_up,
                 model_read=self.model_read,
                 calibration=self.calibration,
+                reading=self.reading,
             )
             self.text = self.verdict.text
         return self.verdict

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from .backends import Backend, Sampling
-from .evidence import EvidenceTrim, Similarity, best_evidence, select_evidence
+from .evidence import EvidenceTrim, ReaderScore, Similarity, best_evidence, select_evidence
 from .grounding import AnswerGate
 from .inputs import PromptTooLong
 from .prompts import Source, build_messages
@@ -51,24 +51,39 @@ class Reader:
 
     Args:
         similarity: the evidence embedder's similarity, or None (BM25 alone chooses).
+        reader: the answer reader's scores, or None; when given, it chooses and grades the sentence.
         max_sentences: the most evidence sentences a prompt holds (Settings.evidence_sentences).
         source_tokens: the most tokens the sources take (GENERATE_SOURCE_TOKENS).
     """
 
-    def __init__(self, *, similarity: Similarity | None, max_sentences: int, source_tokens: int):
+    def __init__(
+        self,
+        *,
+        similarity: Similarity | None,
+        max_sentences: int,
+        source_tokens: int,
+        reader: ReaderScore | None = None,
+    ):
         self.similarity, self.max_sentences, self.source_tokens = similarity, max_sentences, source_tokens
+        self.reader = reader
 
     def read(self, backend: Backend, question: Question) -> Reading:
         def select(sources, budget, count):
             return select_evidence(
-                question.query, sources, budget, count, max_sentences=self.max_sentences, similarity=self.similarity
+                question.query,
+                sources,
+                budget,
+                count,
+                max_sentences=self.max_sentences,
+                similarity=self.similarity,
+                reader=self.reader,
             )
 
         if not backend.reads_prompts:
             kept, trim = select(question.sources, self.source_tokens, backend.count)
             sentence = trim.best
             if not sentence:
-                found = best_evidence(question.query, kept, similarity=self.similarity)
+                found = best_evidence(question.query, kept, similarity=self.similarity, reader=self.reader)
                 sentence = found.text if found else ""
             gate = self._gate(question, kept, trim, model_read=False)
             return Reading(backend, kept, trim, gate, sentence=sentence)
@@ -104,4 +119,5 @@ class Reader:
             best=trim.best,
             runner_up=trim.runner_up,
             model_read=model_read,
+            reading=trim.reading,
         )

@@ -30,13 +30,24 @@ class RerankAPI:
         self.settings = settings or Settings.from_env()
         s = self.settings
         self.reranker = reranker or Reranker(
-            load_scorer(s.model, max_length=s.max_length, batch_size=s.batch_size, quantize=s.quantize)
+            load_scorer(
+                s.model,
+                max_length=s.max_length,
+                batch_size=s.batch_size,
+                quantize=s.quantize,
+                fallback_model=s.fallback_model,
+            )
         )
 
     def status_markdown(self) -> str:
         choice = self.reranker.choice
         if choice.refused:
             return f"**Refusing to rerank.** {choice.refused}"
+        if choice.reason and choice.scorer is not None and choice.scorer.method == "answer-reader":
+            return (
+                f"**Reranking with the project's answer cross-encoder (fallback).** {choice.summary} "
+                "Scores are relevance probabilities from 0 to 1. The Status section below has the details."
+            )
         if choice.reason:
             return (
                 f"**Not reranking: passages keep the order they came in.** {choice.summary} "
@@ -48,7 +59,7 @@ class RerankAPI:
         """Which scorer serves this Space, and why.
 
         Returns:
-            method (the label every /rerank row carries in rerank_method), model (the configured cross-encoder), fallback (true when the cross-encoder is not serving; every row carries it in rerank_fallback), fallback_reason (why the cross-encoder is not serving, or null), refused (why reranking is refused, or null), and the limits on rows and query length.
+            method (the label every /rerank row carries in rerank_method), model (the configured cross-encoder), fallback (true when the configured cross-encoder is not serving, also when the project's answer cross-encoder scores in its place; every row carries it in rerank_fallback), fallback_reason (why the cross-encoder is not serving, or null), refused (why reranking is refused, or null), and the limits on rows and query length.
         """
         choice = self.reranker.choice
         return {

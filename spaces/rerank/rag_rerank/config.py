@@ -15,6 +15,11 @@ ENV = {
     "RERANK_MAX_LENGTH": ("512", "tokens per (query, passage) pair; longer pairs are truncated"),
     "RERANK_BATCH_SIZE": ("32", "pairs per forward pass"),
     "RERANK_QUANTIZE": ("none", "'int8' runs the cross-encoder's Linear layers in dynamic int8"),
+    "RERANK_FALLBACK_MODEL": (
+        "",
+        "folder of the cross-encoder that scores when RERANK_MODEL cannot load (empty: the project's answer "
+        "cross-encoder, models/answer-reader, shipped with the Space); none keeps the input order instead",
+    ),
 }
 
 
@@ -36,6 +41,7 @@ class Settings:
     max_length: int
     batch_size: int
     quantize: str
+    fallback_model: str = ""
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -44,4 +50,5 @@ class Settings:
             max_length=_int("RERANK_MAX_LENGTH"),
             batch_size=_int("RERANK_BATCH_SIZE"),
             quantize=_get("RERANK_QUANTIZE"),
+            fallback_model=_get("RERANK_FALLBACK_MODEL"),
         )

@@ -1,4 +1,5 @@
-"""Scorers: a real cross-encoder, and the visible offline fallback (keep the input order).
+"""Scorers: a real cross-encoder; offline, the project's own answer cross-encoder; and, when
+neither loads, the visible last resort (keep the input order).
 
 `load_scorer` picks the scorer and says why. A checkpoint whose classification head is
 missing (a bi-encoder loaded as a cross-encoder) is refused, never served: its scores
@@ -149,6 +150,32 @@ class CrossEncoderScorer:
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
 
+class AnswerReaderScorer:
+    """Offline fallback: the project's answer cross-encoder (models/answer-reader), a real
+    cross-encoder trained here from the packaged MiniLM on (question, passage) and (question,
+    sentence) pairs. It is not the configured model, so every row still says `rerank_fallback`.
+
+    Args:
+        path: its folder; None finds it beside the Space or in the repo.
+        max_length: tokens per pair (it was trained on passages of up to 256).
+        batch_size: pairs per forward pass.
+    """
+
+    method = "answer-reader"
+
+    def __init__(self, path=None, *, max_length: int = 256, batch_size: int = 32):
+        from .answer_model import AnswerCrossEncoder
+
+        self.model = AnswerCrossEncoder(path, max_length=max_length, batch_size=batch_size)
+        self.label = f"cross-encoder {self.model.label}"
+
+    def warm_up(self) -> None:
+        self.model.warm_up()
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        return self.model.score(query, texts)
+
+
 class InputOrderScorer:
     """Offline fallback: keeps the order the passages came in, which is retrieval's ranking.
 
@@ -174,7 +201,7 @@ class InputOrderScorer:
 class ScorerChoice:
     """The scorer that serves, or the refusal that stops serving, and why."""
 
-    scorer: CrossEncoderScorer | InputOrderScorer | None
+    scorer: CrossEncoderScorer | AnswerReaderScorer | InputOrderScorer | None
     reason: str = ""  # why the fallback serves, in full (/status, logs)
     refused: str = ""
     summary: str = ""  # the same, as a sentence for the page
@@ -185,12 +212,19 @@ class ScorerChoice:
 
 
 def load_scorer(
-    model: str = DEFAULT_MODEL, *, max_length: int = 512, batch_size: int = 32, quantize: str = "none"
+    model: str = DEFAULT_MODEL,
+    *,
+    max_length: int = 512,
+    batch_size: int = 32,
+    quantize: str = "none",
+    fallback_model: str = "",
 ) -> ScorerChoice:
-    """The configured cross-encoder; if it cannot load, the input-order fallback, with the reason.
+    """The configured cross-encoder; if it cannot load, the project's answer cross-encoder; if
+    that cannot load either, the input order. The reason is kept with the choice.
 
     A checkpoint that is not a cross-encoder is refused, not replaced: that is a
-    configuration error the operator must see.
+    configuration error the operator must see. `fallback_model`: the answer cross-encoder's folder
+    ("" finds the shipped one; "none" goes straight to the input order).
     """
     primary = CrossEncoderScorer(model, max_length=max_length, batch_size=batch_size, quantize=quantize)
     try:
@@ -202,8 +236,20 @@ def load_scorer(
     except Exception as exc:
         reason = f"cross-encoder '{model}' could not be loaded ({type(exc).__name__}: {exc})"
         summary = why_not_loaded(model, exc)
-    log.warning("%s; falling back to the input order (no reranking)", reason)
-    return ScorerChoice(InputOrderScorer(), reason=reason, summary=summary)
+    try:
+        if fallback_model.strip().lower() in ("none", "off"):
+            raise OSError("turned off (RERANK_FALLBACK_MODEL=none)")
+        reader = AnswerReaderScorer(fallback_model or None, max_length=min(max_length, 256), batch_size=batch_size)
+        reader.warm_up()
+    except Exception as exc:
+        reason += f"; the project's answer cross-encoder could not be loaded either ({type(exc).__name__}: {exc})"
+        log.warning("%s; falling back to the input order (no reranking)", reason)
+        return ScorerChoice(
+            InputOrderScorer(), reason=reason, summary=summary + " The passages keep their input order."
+        )
+    log.warning("%s; the project's answer cross-encoder scores instead", reason)
+    summary += " Until then the project's own answer cross-encoder (answer-reader) reranks."
+    return ScorerChoice(reader, reason=reason, summary=summary)
 
 
 def why_not_loaded(model: str, exc: Exception) -> str:

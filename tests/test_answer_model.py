@@ -1,0 +1,113 @@
+"""The project's answer cross-encoder (models/answer-reader): the shipped file is the one its card
+describes, it reads answers (real weights, real questions), the generate Space chooses and grades
+with it, the rerank Space falls back to it, and the training script still runs end to end."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from rag_generate.answer_model import (
+    WEIGHTS,
+    AnswerCrossEncoder,
+    card_hash,
+    file_hash,
+    find_model_dir,
+    load_model,
+    pair_text,
+)
+
+from tests.conftest import ROOT
+
+MODEL = ROOT / "models" / "answer-reader"
+DATA = ROOT.parent / "shared" / "data"
+
+
+def test_the_shipped_weights_are_the_ones_the_card_names():
+    assert find_model_dir() == MODEL
+    expected = card_hash(MODEL)
+    assert len(expected) == 64, "the model card states no sha256"
+    assert file_hash(MODEL / WEIGHTS) == expected
+    assert (MODEL / WEIGHTS).stat().st_size <= 30 * 1024 * 1024
+    card = (MODEL / "README.md").read_text()
+    for needed in ("training/train_reader.py", "Seed", "Machine", "Held out", "Apache-2.0", "CC BY 4.0"):
+        assert needed in card, needed
+
+
+def test_a_damaged_file_is_refused_with_the_fix(tmp_path):
+    import shutil
+
+    copy = tmp_path / "answer-reader"
+    shutil.copytree(MODEL, copy)
+    data = bytearray((copy / WEIGHTS).read_bytes())
+    data[-1] ^= 0xFF
+    (copy / WEIGHTS).write_bytes(bytes(data))
+    with pytest.raises(OSError, match="does not match the SHA-256 in its model card.*restore it"):
+        load_model(copy)
+
+
+@pytest.fixture(scope="module")
+def reader():
+    model = AnswerCrossEncoder()
+    model.warm_up()
+    return model
+
+
+BRIDGE = [
+    "The Lune Bridge was designed by the engineer Maria Holt.",
+    "Construction began in 1884, and the bridge opened to traffic in 1887.",
+    "It crosses the river at its widest point.",
+    "In 1990 it was painted green.",
+]
+
+
+@pytest.mark.parametrize(
+    "question, answer",
+    [
+        ("When did the Lune Bridge open?", 1),
+        ("Who designed the Lune Bridge?", 0),
+        ("What colour is the bridge painted?", 3),
+    ],
+)
+def test_the_reader_picks_the_sentence_that_holds_the_answer(reader, question, answer):
+    texts = [pair_text(s, BRIDGE[i - 1] if i else "") for i, s in enumerate(BRIDGE)]
+    scores = reader.score(question, texts)
+    assert int(np.argmax(scores)) == answer, scores
+    assert scores[answer] > 0.5
+
+
+def test_the_reader_does_not_answer_from_an_unrelated_passage(reader):
+    texts = [pair_text(s, BRIDGE[i - 1] if i else "") for i, s in enumerate(BRIDGE)]
+    scores = reader.score("Which team won the 1998 football World Cup?", texts)
+    assert scores.max() < 0.3, scores
+
+
+def test_the_reader_reads_past_the_question_words(reader):
+    # Both sentences share the question's words; only one holds the answer.
+    scores = reader.score(
+        "How many people live in Bredon?",
+        [
+            "Bredon is a village where many people live near the river.",
+            "Its population was 2,341 at the 2011 census.",
+        ],
+    )
+    assert scores[1] > scores[0], scores
+
+
+@pytest.mark.skipif(not (DATA / "qa_train").is_dir(), reason="needs ../shared/data (the training data)")
+def test_the_training_script_runs_end_to_end_on_a_tiny_subset(tmp_path):
+    out = tmp_path / "reader"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "training" / "train_reader.py"), "--questions", "12", "--steps", "2"]
+        + ["--every", "2", "--eval", "8", "--val", "8", "--bf16", "off", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "step 2/2" in run.stdout and "wrote" in run.stdout
+    assert file_hash(out / WEIGHTS) == card_hash(out)
+    tokenizer, model = load_model(out)
+    assert model.config.num_labels == 1 and tokenizer("q", "s")["input_ids"]
