@@ -63,7 +63,7 @@ class SentenceReader:
 
     @property
     def label(self) -> str:
-        return AnswerCrossEncoder.label if self.available else f"none: {self.reason}"
+        return self._model.label if self.available else f"none: {self.reason}"
 
     def warm_up(self) -> None:
         with self._lock:

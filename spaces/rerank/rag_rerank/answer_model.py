@@ -102,6 +102,17 @@ def load_model(folder: str | Path, *, verify: bool = True):
     return AutoTokenizer.from_pretrained(folder), model
 
 
+def quantize_int8(model):
+    """The model with its Linear layers in dynamic int8 (weights int8, activations quantised per batch)."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice: the API still serves in torch 2.13
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class AnswerCrossEncoder:
     """Scores (question, text) pairs: the probability that the text answers the question.
 
@@ -111,26 +122,43 @@ class AnswerCrossEncoder:
 
     Args:
         path: the model folder; None finds `models/answer-reader` (`find_model_dir`).
-        max_length: tokens per pair; longer pairs are truncated (the text, not the question).
+        max_length: tokens per pair; longer pairs are truncated (the longer of question and text first).
         batch_size: pairs per forward pass.
+        quantize: "int8" (default) runs the Linear layers in dynamic int8, several times faster on a
+            CPU, with held-out AUC within 0.005 of fp32 (the model card); "none" keeps fp32.
     """
 
-    label = f"{MODEL_NAME} (the project's answer cross-encoder, MiniLM-L6 fine-tuned on SQuADShifts)"
-
-    def __init__(self, path: str | Path | None = None, *, max_length: int = 256, batch_size: int = 32):
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        max_length: int = 256,
+        batch_size: int = 32,
+        quantize: str = "int8",
+    ):
         if max_length < 16:
             raise ValueError(f"max_length must be >= 16, but got {max_length}")
+        if quantize not in ("none", "int8"):
+            raise ValueError(f"quantize must be 'none' or 'int8', but got {quantize!r}")
         self.path = Path(path) if path else find_model_dir()
-        self.max_length, self.batch_size = max_length, batch_size
+        self.max_length, self.batch_size, self.quantize = max_length, batch_size, quantize
         self._loaded = None
         self._lock = threading.Lock()
+
+    @property
+    def label(self) -> str:
+        quantized = ", int8" if self.quantize == "int8" else ""
+        return f"{MODEL_NAME} (the project's answer cross-encoder, MiniLM-L6 fine-tuned on SQuADShifts{quantized})"
 
     def warm_up(self) -> None:
         with self._lock:
             if self._loaded is None:
                 if self.path is None:
                     raise OSError(f"models/{MODEL_NAME} was not found beside the Space or in the repo")
-                self._loaded = load_model(self.path)
+                tokenizer, model = load_model(self.path)
+                if self.quantize == "int8":
+                    model = quantize_int8(model)
+                self._loaded = tokenizer, model
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """Probabilities in [0, 1], one per text, in order."""
