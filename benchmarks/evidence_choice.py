@@ -89,7 +89,6 @@ def main() -> int:
                 ]
             )
     from rag_generate.embedder import EvidenceEmbedder
-
     from rag_generate.sentence_reader import SentenceReader
 
     evidence = EvidenceEmbedder()
