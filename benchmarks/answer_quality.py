@@ -250,6 +250,8 @@ def reader(
     no_answer: int = 0,
     repeat: int = 0,
     plot: str = "",
+    rows_out: str = "",
+    before: str = "",
 ) -> None:
     from rag_generate.api import GenerateAPI
 
@@ -282,8 +284,11 @@ def reader(
             "-",
             getattr(chosen[name], "label", name) + ("" if label == "ready" else f" ({label})"),
         )
+        if rows_out and name == backends[0]:
+            Path(rows_out).write_text(json.dumps(tally.rows) + "\n")
         if plot and name == backends[0]:
-            risk_coverage_plot(tally.rows, plot, f"reader, {name}, {len(tally.rows)} questions")
+            earlier = json.loads(Path(before).read_text()) if before else None
+            risk_coverage_plot(tally.rows, plot, f"reader, {name}, {len(tally.rows)} questions", before=earlier)
         if no_answer:
             # The same questions against three paragraphs of another article: nothing there answers them.
             outcomes = Counter(
@@ -319,30 +324,41 @@ def reader(
             )
 
 
-def risk_coverage_plot(rows: list[dict], path: str, title: str) -> None:
-    """Coverage (share committed) against risk (wrong among committed) as the answer threshold moves."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _curve(rows: list[dict]) -> tuple[list[float], list[float]]:
     scored = sorted(((r["confidence"], r["holds"]) for r in rows if r["confidence"] is not None), reverse=True)
     cov, risk, wrong = [], [], 0
     for i, (_, ok) in enumerate(scored, start=1):
         wrong += not ok
         cov.append(i / len(rows))
         risk.append(wrong / i)
-    answered = [r for r in rows if r["verdict"] == "answer"]
+    return cov, risk
+
+
+def risk_coverage_plot(rows: list[dict], path: str, title: str, before: list[dict] | None = None) -> None:
+    """Coverage (share committed) against risk (wrong among committed) as the answer threshold moves;
+    with `before` (rows of an earlier run, --rows-out), both curves and both shipped points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5.5, 3.6), dpi=120)
-    ax.plot(cov, risk, color="#1f77b4", label="every threshold")
-    if answered:
-        ax.scatter(
-            [len(answered) / len(rows)],
-            [sum(not r["correct"] for r in answered) / len(answered)],
-            color="#d62728",
-            zorder=3,
-            label="shipped threshold",
-        )
+    risk = []
+    for label, data, colour in (("before", before, "#9a9a9a"), ("now", rows, "#1f77b4")):
+        if not data:
+            continue
+        cov, r = _curve(data)
+        risk += r
+        ax.plot(cov, r, color=colour, label=f"{label}: every threshold" if before else "every threshold")
+        answered = [x for x in data if x["verdict"] == "answer"]
+        if answered:
+            ax.scatter(
+                [len(answered) / len(data)],
+                [sum(not x["correct"] for x in answered) / len(answered)],
+                color="#d62728" if label == "now" else "#555555",
+                zorder=3,
+                label=f"{label}: shipped threshold" if before else "shipped threshold",
+            )
     ax.axhline(0.05, color="grey", linestyle="--", linewidth=0.8, label="risk 0.05")
     ax.set_xlabel("coverage (share answered)")
     ax.set_ylabel("risk (wrong among answered)")
@@ -443,6 +459,10 @@ def main() -> int:
     ap.add_argument(
         "--plot", default="", help="reader mode: write the risk-coverage curve of the first backend to this PNG"
     )
+    ap.add_argument("--rows-out", default="", help="reader mode: save the first backend's rows (JSON) for --before")
+    ap.add_argument(
+        "--before", default="", help="reader mode: rows of an earlier run (--rows-out), drawn beside this one's curve"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     path = Path(args.file)
@@ -461,6 +481,8 @@ def main() -> int:
             no_answer=args.no_answer,
             repeat=args.repeat,
             plot=args.plot,
+            rows_out=args.rows_out,
+            before=args.before,
         )
     if args.mode in ("pipeline", "both"):
         pipeline(articles, items, f"{path.stem}-{args.split}", report, args.show, args.k_retrieve, args.k_rerank)

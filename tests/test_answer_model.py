@@ -111,3 +111,28 @@ def test_the_training_script_runs_end_to_end_on_a_tiny_subset(tmp_path):
     assert file_hash(out / WEIGHTS) == card_hash(out)
     tokenizer, model = load_model(out)
     assert model.config.num_labels == 1 and tokenizer("q", "s")["input_ids"]
+
+
+def test_generate_chooses_the_sentence_the_reader_reads_and_hands_its_view_to_the_calibration():
+    from rag_generate.evidence import select_evidence
+    from rag_generate.prompts import Source
+    from rag_generate.sentence_reader import SentenceReader
+
+    reader = SentenceReader()
+    assert reader.available and "answer-reader" in reader.label and not reader.fallback
+    sources = [Source(text="The Lune is a river in England. It floods in winter."), Source(text=" ".join(BRIDGE))]
+    kept, trim = select_evidence(
+        "When did the Lune Bridge open?", sources, 400, lambda t: len(t.split()), reader=reader.score
+    )
+    assert trim.best == BRIDGE[1] and kept[0][0] is sources[1]  # the source holding the answer is [1]
+    assert set(trim.reading) == {"reader_logit", "reader_margin", "reader_others_logit"}
+    assert trim.reading["reader_logit"] > 0 > trim.reading["reader_others_logit"]
+
+
+def test_a_missing_reader_is_said_and_the_lexical_path_serves(tmp_path):
+    from rag_generate.sentence_reader import SentenceReader
+
+    missing = SentenceReader(str(tmp_path / "no-such-model"))
+    assert not missing.available and missing.fallback and "GENERATE_ANSWER_READER" in missing.label
+    off = SentenceReader("none")
+    assert not off.available and not off.fallback and "turned off" in off.label

@@ -73,10 +73,15 @@ def test_deploy_creates_uploads_and_configures_four_spaces(hub):
     for repo_id, repo in hub.repos.items():
         assert repo["type"] == "space" and repo["sdk"] == "gradio" and repo["visibility"] == "private", repo_id
         assert f"https://huggingface.co/spaces/{repo_id}" in out.stdout
+    model = {f"models/answer-reader/{f}" for f in tracked(ROOT / "models" / "answer-reader")}
+    assert "models/answer-reader/model.safetensors" in model
     for name in ("retrieve", "rerank", "generate"):
         files = hub.repos[f"alice/demo-{name}"]["files"]
-        assert set(files) == tracked(SPACES / name)  # the folder as is: nothing missing, no index or caches
+        # The folder as is (nothing missing, no index or caches); rerank and generate also get the answer model.
+        assert set(files) == tracked(SPACES / name) | (model if name != "retrieve" else set())
         assert files["app.py"] == (SPACES / name / "app.py").read_bytes()
+    weights = hub.repos["alice/demo-generate"]["files"]["models/answer-reader/model.safetensors"]
+    assert weights == (ROOT / "models" / "answer-reader" / "model.safetensors").read_bytes()
     chat = hub.repos["alice/demo-chat"]
     assert {
         "app.py",
