@@ -10,7 +10,7 @@ from .clients import StageError
 from .followups import message_text
 from .rag import Passage, RAGPipeline
 
-UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".zip"]
+UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".docx", ".pptx", ".xlsx", ".zip"]
 # Questions the bundled corpus (docs/faq.md) answers; shown when `make run` serves it.
 BUNDLED_EXAMPLES = [
     "What happens if ingestion crashes halfway?",
@@ -20,6 +20,11 @@ BUNDLED_EXAMPLES = [
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
+
+
+def page_word(source: str) -> str:
+    """A PowerPoint file's pages are slides."""
+    return "slide" if str(source).lower().endswith(".pptx") else "page"
 
 
 def plain(text: str) -> str:
@@ -42,7 +47,7 @@ def sources_markdown(sources: list[Passage], *, highlight: dict[int, str] | None
     lines = []
     for s in sorted(sources, key=lambda s: s.n):
         where = [plain(s.source or s.title or s.id)]
-        where += [f"page {s.page}"] if s.page else []
+        where += [f"{page_word(s.source)} {s.page}"] if s.page else []
         section = section_of(s.text, highlight.get(s.n, ""), s.section)
         where += [f"“{plain(section)}”"] if section else []
         head = f"**Source {s.n}** · {' · '.join(where)}" + (" · quoted in the answer" if s.cited else "")

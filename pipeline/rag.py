@@ -300,6 +300,10 @@ class RAGPipeline:
         reason = (info.get("grounding") or {}).get("reason")
         if info.get("verdict") in ("likely", "not_found") and reason:
             notes.append(reason)
+        if info.get("reader_fallback"):
+            notes.append(
+                f"The answer reader did not load, so it did not choose the sentence ({info.get('reader', '')})."
+            )
         if info.get("evidence_fallback"):
             notes.append(f"Evidence sentences chosen by BM25 alone ({info.get('evidence_scorer', '')}).")
         for a in info.get("attempts", []):

@@ -43,7 +43,10 @@ with gr.Blocks(title="Retrieve") as demo:
     alias.click(api.similarity_search, [query, k], results, api_name="similarity_search")
 
     with gr.Accordion("Add documents", open=False):
-        files = gr.File(label="Files (.txt, .md, .pdf, .html, .jsonl, or a .zip of them)", file_count="multiple")
+        files = gr.File(
+            label="Files (.txt, .md, .pdf, .html, .jsonl, .docx, .pptx, .xlsx, or a .zip of them)",
+            file_count="multiple",
+        )
         token = gr.Textbox(label="Write token", type="password")
         add = gr.Button("Add to index")
         add_report = gr.Textbox(label="Report", lines=4)

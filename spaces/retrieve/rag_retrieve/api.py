@@ -73,10 +73,15 @@ def plain_text(text: str, limit: int = 280) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
+def _page(source: str, page: str) -> str:
+    """ "page 3", or "slide 3" for a PowerPoint file; "" without a page."""
+    return f"{'slide' if str(source).lower().endswith('.pptx') else 'page'} {page}" if page else ""
+
+
 def readable_hits(table: pd.DataFrame) -> pd.DataFrame:
     """/retrieve's table for people: position, plain passage, where it is from, score."""
     where = [
-        " · ".join(x for x in (r["source"], f"page {r['page']}" if r["page"] else "", r["section"]) if x)
+        " · ".join(x for x in (r["source"], _page(r["source"], r["page"]), r["section"]) if x)
         for _, r in table.iterrows()
     ]
     return pd.DataFrame(
@@ -191,7 +196,7 @@ class RetrieveAPI:
             raise gr.Error("Wrong write token. Pass the value of RETRIEVE_WRITE_TOKEN as token.")
 
     def add_documents(self, files: list[str] | None, token: str, progress: gr.Progress = gr.Progress()) -> str:
-        """Chunk, embed and index uploaded files (.txt, .md, .pdf, .html, .jsonl in BEIR form, or a .zip of them).
+        """Chunk, embed and index uploaded files (.txt, .md, .pdf, .html, .jsonl in BEIR form, .docx, .pptx, .xlsx, or a .zip of them).
 
         Args:
             files: the files to index (at most RETRIEVE_MAX_FILES, RETRIEVE_MAX_FILE_MB each, RETRIEVE_MAX_UPLOAD_MB together).
@@ -202,7 +207,9 @@ class RetrieveAPI:
         """
         self._check_token(token)
         if not files:
-            raise gr.Error("No files were given. Upload at least one .txt, .md, .pdf, .html, .jsonl or .zip file.")
+            raise gr.Error(
+                "No files were given. Upload at least one .txt, .md, .pdf, .html, .jsonl, .docx, .pptx, .xlsx or .zip file."
+            )
         paths = self._upload_paths(files)
         docs, errors = [], []
         for path in paths:

@@ -7,6 +7,7 @@ wrong and what to do about it. Nothing here touches the index.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".zip")
+SUPPORTED_EXTENSIONS = (".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".docx", ".pptx", ".xlsx", ".zip")
 MAX_PDF_PAGES = 5000
 MAX_ARCHIVE_MEMBERS = 1000
 MAX_COMPRESSION_RATIO = 100  # zip members packed tighter than this are refused as likely bombs
@@ -305,6 +306,10 @@ _LOADERS = {
     ".jsonl": load_jsonl,
     ".zip": load_zip,
 }
+for _ext in (".docx", ".pptx", ".xlsx"):  # office.py imports this module, so its loaders are looked up late
+    _LOADERS[_ext] = lambda raw, name, source, max_bytes=50 * 2**20, _k=_ext[1:]: getattr(
+        importlib.import_module(f"{__package__}.office"), f"load_{_k}"
+    )(raw, name, source, max_bytes=max_bytes)
 
 
 def load_file(path: str | os.PathLike, source: str | None = None, *, max_bytes: int = 50 * 2**20) -> list[Document]:
@@ -346,8 +351,8 @@ def load_bytes(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**2
         raise IngestError(_too_big(name, len(raw), max_bytes))
     if not raw.strip():
         raise IngestError(f"{name}: is empty.")
-    if ext == ".zip":
-        return load_zip(raw, name, source, max_bytes=max_bytes)
+    if ext in (".zip", ".docx", ".pptx", ".xlsx"):  # archives: their unpacked size is checked too
+        return _LOADERS[ext](raw, name, source, max_bytes=max_bytes)
     return _LOADERS[ext](raw, name, source)
 
 
