@@ -45,20 +45,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         urls = stack.urls
         if not args.no_chat:
             from .chat import BUNDLED_EXAMPLES, build_chat_app
+            from .server import ChatServer, chat_server_app
 
             rag = RAGPipeline(retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"])
             # The examples are about the bundled corpus, so only when it is the one served.
-            chat = build_chat_app(
+            page = build_chat_app(
                 rag, write_token=token, examples=None if os.environ.get("RETRIEVE_CORPUS") else BUNDLED_EXAMPLES
             )
-            chat.queue(default_concurrency_limit=4).launch(
-                server_name="127.0.0.1",
-                server_port=args.chat_port,
-                prevent_thread_lock=True,
-                quiet=True,
-                mcp_server=True,
-            )
-            urls = {"chat": f"http://127.0.0.1:{args.chat_port}/", **urls}
+            chat = ChatServer(chat_server_app(rag, page), port=args.chat_port).start()
+            urls = {"chat": chat.url, "openai": f"{chat.url}v1", **urls}
         print("\nReady:", flush=True)
         for name, url in urls.items():
             print(f"  {name:<9} {url}", flush=True)
@@ -75,7 +70,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             stack.stop()  # the child Spaces first: they must never outlive us
         finally:
             if chat is not None:
-                chat.close()
+                chat.stop()
     return 0
 
 

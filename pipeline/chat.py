@@ -22,11 +22,6 @@ BUNDLED_EXAMPLES = [
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~])")
 
 
-def page_word(source: str) -> str:
-    """A PowerPoint file's pages are slides."""
-    return "slide" if str(source).lower().endswith(".pptx") else "page"
-
-
 def plain(text: str) -> str:
     """Document text shown as text: one line, markdown characters escaped, so a passage holding
     code or headings cannot break the page."""
@@ -47,7 +42,8 @@ def sources_markdown(sources: list[Passage], *, highlight: dict[int, str] | None
     lines = []
     for s in sorted(sources, key=lambda s: s.n):
         where = [plain(s.source or s.title or s.id)]
-        where += [f"{page_word(s.source)} {s.page}"] if s.page else []
+        unit = "slide" if s.source.lower().endswith(".pptx") else "page"  # a .pptx's pages are slides
+        where += [f"{unit} {s.page}"] if s.page else []
         section = section_of(s.text, highlight.get(s.n, ""), s.section)
         where += [f"“{plain(section)}”"] if section else []
         head = f"**Source {s.n}** · {' · '.join(where)}" + (" · quoted in the answer" if s.cited else "")
@@ -336,8 +332,7 @@ def build_chat_app(
                 with gr.Row():
                     chosen = gr.Dropdown(label="Source to delete", choices=[], scale=3)
                     remove = gr.Button("Delete", variant="stop", scale=1, interactive=bool(write_token))
-        # The UI's handler stays callable (api_name /chat) but undocumented, so it is no MCP tool;
-        # `ask` is the tool: a question in, the answer and its sources out.
+        # The handler stays callable (api_name /chat) but undocumented, so `ask` is the one MCP tool.
         box.submit(
             respond,
             [box, chatbot, k_retrieve, k_rerank, max_tokens],

@@ -91,22 +91,23 @@ def no_space_left_behind():
 
 
 @contextmanager
-def chat_app(urls: dict[str, str], *, pipeline_kw: dict | None = None, **chat_kw):
-    """The pipeline's chat app on a free loopback port, over the given stages; yields its URL."""
+def chat_app(urls: dict[str, str], *, pipeline_kw: dict | None = None, api_key: str | None = "", **chat_kw):
+    """The pipeline's chat server (the page, its MCP tool and the OpenAI routes, as `python -m
+    pipeline up` serves them) on a free loopback port, over the given stages; yields its URL."""
     from pipeline import RAGPipeline
     from pipeline.chat import build_chat_app
     from pipeline.launcher import free_port
+    from pipeline.server import ChatServer, chat_server_app
 
     rag = RAGPipeline(
         retrieve=urls["retrieve"], rerank=urls["rerank"], generate=urls["generate"], **(pipeline_kw or {})
     )
-    app = build_chat_app(rag, **chat_kw)
-    port = free_port()
-    app.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, mcp_server=True)
+    server = ChatServer(chat_server_app(rag, build_chat_app(rag, **chat_kw), api_key=api_key), port=free_port())
+    server.start()
     try:
-        yield f"http://127.0.0.1:{port}/"
+        yield server.url
     finally:
-        app.close()
+        server.stop()
 
 
 class SpaceServer(Service):
