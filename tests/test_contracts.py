@@ -64,7 +64,10 @@ def space_settings() -> dict[str, str]:
 def test_the_readme_lists_every_setting_of_every_space_and_no_other():
     documented, actual = readme_settings(), space_settings()
     # the pipeline's own, and huggingface_hub's offline switch, which every Space honours
-    pipeline = {f"PIPELINE_{s}_URL" for s in ("RETRIEVE", "RERANK", "GENERATE")} | {"HF_HUB_OFFLINE"}
+    pipeline = {f"PIPELINE_{s}_URL" for s in ("RETRIEVE", "RERANK", "GENERATE")} | {
+        "HF_HUB_OFFLINE",
+        "PIPELINE_API_KEY",
+    }
     assert set(documented) - pipeline == set(actual), (
         f"missing from the README: {sorted(set(actual) - set(documented))}; "
         f"in the README but read by no Space: {sorted(set(documented) - set(actual) - pipeline)}"
