@@ -120,3 +120,24 @@ def test_upload_ask_follow_up_out_of_scope_delete(page, tmp_path):
         "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Removed'))", timeout=30_000
     )
     assert "glaciers.pdf" not in page.get_by_label("Source to delete").input_value()
+
+
+def test_a_powerpoint_upload_is_cited_by_its_slide(page, tmp_path):
+    from tests.test_office import make_pptx
+
+    deck = make_pptx(tmp_path / "review.pptx")
+    page.locator("#upload input[type=file]").set_input_files(str(deck))
+    page.get_by_role("button", name="Add to the index").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('table td')].some(td => td.innerText.includes('review.pptx'))",
+        timeout=60_000,
+    )  # in the list of indexed sources: searchable, not only chosen
+    ask(page, "How much did Nordic revenue grow in the third quarter?")
+    card = page.locator("p", has_text="review.pptx · slide 2").first  # a slide, not a page
+    card.wait_for(state="visible", timeout=15_000)
+    page.get_by_label("Source to delete").click()
+    page.get_by_role("option", name="review.pptx").click()
+    page.get_by_role("button", name="Delete").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Removed'))", timeout=30_000
+    )
