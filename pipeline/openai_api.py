@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Iterator
 
+from fastapi import Request  # at module level: FastAPI reads the handlers' annotations by name
+
 from .clients import StageError
 from .rag import Answer, RAGPipeline
 
@@ -199,7 +201,6 @@ def stream_chunks(request: ChatRequest, events, render) -> Iterator[str]:
 def with_openai_routes(app, rag: RAGPipeline, *, render, api_key: str | None = None):
     """Add the /v1 routes to the FastAPI `app` (the chat server's, before Gradio is mounted on it).
     `render` turns the pipeline's answer text into what the chat page shows."""
-    from fastapi import Request
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse, StreamingResponse
 
