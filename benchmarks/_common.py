@@ -6,6 +6,8 @@ import json
 import math
 import os
 import platform
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,3 +91,17 @@ class Report:
         print(f"{'-' * w}  {'-' * 12}  --------  ----")
         for name, value, unit, note in self.rows:
             print(f"{name:<{w}}  {value:>12.4f}  {unit:<8}  {note}")
+
+
+@contextmanager
+def bundled_stack():
+    """The three Spaces on free loopback ports over the bundled corpus (README.md and docs/), offline,
+    with a fresh index, as `make run` serves them; yields a RAGPipeline over them."""
+    from pipeline import RAGPipeline, Service, Stack
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"RETRIEVE_INDEX_DIR": str(Path(tmp) / "index"), "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
+        services = [Service(n, env=env, log_path=Path(tmp) / f"{n}.log") for n in ("retrieve", "rerank", "generate")]
+        with Stack(services) as stack:
+            u = stack.urls
+            yield RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=300)

@@ -12,13 +12,10 @@ committed 0.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from _common import Report, median
+from _common import Report, bundled_stack, median
 
-from pipeline import RAGPipeline, Service, Stack
 from pipeline.chat import BUNDLED_EXAMPLES
 
 EXAMPLE_ANSWERS = {
@@ -52,22 +49,17 @@ def main() -> int:
     args = ap.parse_args()
     report = Report("The bundled corpus (README.md and docs/), asked through the local stack", args.json)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"RETRIEVE_INDEX_DIR": str(Path(tmp) / "index"), "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
-        services = [Service(n, env=env, log_path=Path(tmp) / f"{n}.log") for n in ("retrieve", "rerank", "generate")]
-        with Stack(services) as stack:
-            u = stack.urls
-            rag = RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=300)
-            rag.ask("What is this project?")  # connect and warm up
-            for q, golds in questions():
-                t = time.perf_counter()
-                answer = rag.ask(q, temperature=0.0)
-                took = time.perf_counter() - t
-                right = any(g.lower() in answer.text.lower() for g in golds)
-                rows.append((q, answer.verdict, right, took))
-                if args.show:
-                    print(f"{answer.verdict:9} {'right' if right else 'WRONG':5} {q}\n          {answer.text}\n")
-            method = answer.rerank_method
+    with bundled_stack() as rag:
+        rag.ask("What is this project?")  # connect and warm up
+        for q, golds in questions():
+            t = time.perf_counter()
+            answer = rag.ask(q, temperature=0.0)
+            took = time.perf_counter() - t
+            right = any(g.lower() in answer.text.lower() for g in golds)
+            rows.append((q, answer.verdict, right, took))
+            if args.show:
+                print(f"{answer.verdict:9} {'right' if right else 'WRONG':5} {q}\n          {answer.text}\n")
+        method = answer.rerank_method
     committed = [r for r in rows if r[1] == "answer"]
     report.add("right_and_committed", sum(r[2] for r in committed), "of 13", "target >= 8")
     report.add("wrong_and_committed", sum(not r[2] for r in committed), "of 13", "target 0")

@@ -12,13 +12,10 @@ per-question difference (target <= 20 ms).
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from _common import Report, machine, median
+from _common import Report, bundled_stack, machine, median
 
-from pipeline import RAGPipeline, Service, Stack
 from pipeline.chat import build_chat_app
 from pipeline.launcher import free_port
 from pipeline.server import ChatServer, chat_server_app
@@ -40,32 +37,27 @@ def main() -> int:
     import openai
 
     report = Report(f"OpenAI endpoint overhead over RAGPipeline.ask ({machine()})", args.json)
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"RETRIEVE_INDEX_DIR": str(Path(tmp) / "index"), "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
-        services = [Service(n, env=env, log_path=Path(tmp) / f"{n}.log") for n in ("retrieve", "rerank", "generate")]
-        with Stack(services) as stack:
-            u = stack.urls
-            rag = RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=300)
-            server = ChatServer(chat_server_app(rag, build_chat_app(rag), api_key=""), port=free_port()).start()
-            client = openai.OpenAI(base_url=f"{server.url}v1", api_key="x", max_retries=0, timeout=300)
-            times: dict[str, list[float]] = {"ask": [], "openai": [], "openai_stream": []}
-            try:
-                for q in QUESTIONS:  # warm every cache once
+    with bundled_stack() as rag:
+        server = ChatServer(chat_server_app(rag, build_chat_app(rag), api_key=""), port=free_port()).start()
+        client = openai.OpenAI(base_url=f"{server.url}v1", api_key="x", max_retries=0, timeout=300)
+        times: dict[str, list[float]] = {"ask": [], "openai": [], "openai_stream": []}
+        try:
+            for q in QUESTIONS:  # warm every cache once
+                rag.ask(q, temperature=0.0)
+            for _ in range(args.rounds):
+                for q in QUESTIONS:
+                    messages = [{"role": "user", "content": q}]
+                    t = time.perf_counter()
                     rag.ask(q, temperature=0.0)
-                for _ in range(args.rounds):
-                    for q in QUESTIONS:
-                        messages = [{"role": "user", "content": q}]
-                        t = time.perf_counter()
-                        rag.ask(q, temperature=0.0)
-                        times["ask"].append(time.perf_counter() - t)
-                        t = time.perf_counter()
-                        client.chat.completions.create(model="rag-pipeline", messages=messages)
-                        times["openai"].append(time.perf_counter() - t)
-                        t = time.perf_counter()
-                        list(client.chat.completions.create(model="rag-pipeline", messages=messages, stream=True))
-                        times["openai_stream"].append(time.perf_counter() - t)
-            finally:
-                server.stop()
+                    times["ask"].append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    client.chat.completions.create(model="rag-pipeline", messages=messages)
+                    times["openai"].append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    list(client.chat.completions.create(model="rag-pipeline", messages=messages, stream=True))
+                    times["openai_stream"].append(time.perf_counter() - t)
+        finally:
+            server.stop()
     for name, xs in times.items():
         report.add(f"p50_ms/{name}", 1000 * median(xs), "ms", f"{len(xs)} questions")
     for name in ("openai", "openai_stream"):
