@@ -58,9 +58,11 @@ READER_SETS = {"reader": (), "reader_no_model": POINTER}
 
 
 def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], str]]:
-    """Each question with the top 5 passages hybrid retrieval finds among every paragraph of the
-    half's articles, with their retrieval scores, as the pipeline sends them when the reranker
-    keeps the retrieval order (the offline fallback)."""
+    """Each question with the passages the pipeline would send: hybrid retrieval's top 20 among every
+    paragraph of the half's articles, reranked by the rerank Space's own offline scorer (the
+    project's answer cross-encoder; with none, the retrieval order stays), top 5, with their
+    retrieval scores (the rerank table keeps the score column)."""
+    from rag_rerank.scorers import load_scorer
     from rag_retrieve.documents import Document
     from rag_retrieve.retriever import Retriever
 
@@ -73,11 +75,15 @@ def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], 
                 for p, para in enumerate(art["paragraphs"])
             ]
         )
+    scorer = load_scorer().scorer
     cases = []
     for it in items:
-        hits = retriever.search(it["question"], k=5, mode="hybrid")
+        hits = retriever.search(it["question"], k=20, mode="hybrid")
         docs = [{"id": h.chunk.id, "text": h.chunk.text, "title": h.chunk.title, "score": h.score} for h in hits]
-        cases.append((it, docs, ""))
+        if scorer is not None and docs:
+            scores = scorer.score(it["question"], [d["text"] for d in docs])
+            docs = [docs[i] for i in sorted(range(len(docs)), key=lambda i: (-scores[i], i))]
+        cases.append((it, docs[:5], ""))
     retriever.close()
     return cases
 
@@ -273,7 +279,8 @@ def main() -> int:
         "--n-pipeline",
         type=int,
         default=0,
-        help="questions asked through hybrid retrieval (top 5, with scores): fits the `pipeline` model, "
+        help="questions asked as the pipeline asks them (hybrid top 20, reranked, top 5, with scores): fits the "
+        "`reader_pipeline` model (`pipeline` without the reader), first in the file, "
         "which reads where retrieval ranked the candidate's source",
     )
     ap.add_argument("--write", action="store_true", help="write rag_generate/calibration.json")
@@ -296,7 +303,7 @@ def main() -> int:
     kept_from = None
     if read and OUT.exists():  # the reader-less models, as they were fitted
         earlier = json.loads(OUT.read_text())
-        kept = [m for m in earlier["models"] if m["name"] not in set(READER_SETS)]
+        kept = [m for m in earlier["models"] if not m["name"].startswith("reader")]
         kept_from = earlier.get("kept_from_before") or {
             "models": [m["name"] for m in kept],
             "fitted_on": earlier.get("fitted_on"),
@@ -306,7 +313,8 @@ def main() -> int:
     if args.n_pipeline:
         piped = collect(path, args.split, args.n_pipeline, 0, args.seed, mode="pipeline")
         report.add("pipeline/base_rate", float(np.mean([r["label"] for r in piped])), "ratio", "pipeline rows")
-        models = fit(piped, args.risk, args.miss, args.seed, report, sets={"pipeline": ()}) + models
+        name = "reader_pipeline" if read else "pipeline"
+        models = fit(piped, args.risk, args.miss, args.seed, report, sets={name: ()}) + models
     report.print()
     if args.write:
         OUT.write_text(
