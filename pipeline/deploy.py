@@ -25,6 +25,12 @@ ANSWER_MODEL = ROOT / "models" / "answer-reader"
 IGNORE = ["index", "index/*", "__pycache__/*", "**/__pycache__/*", "*.pyc", ".*", "**/.*"]
 
 
+def ignored(folder: Path) -> list[str]:
+    """What `upload_folder` leaves out of `folder`. The model card goes up on its own (`generated`):
+    huggingface_hub checks a folder's README.md as the Space's card, whatever the path in the repo."""
+    return IGNORE + (["README.md"] if folder == ANSWER_MODEL else [])
+
+
 @dataclass
 class SpacePlan:
     """One Space: where it goes, what is uploaded, and its settings."""
@@ -46,7 +52,7 @@ class SpacePlan:
         for folder, prefix in self.uploads:
             for path in sorted(folder.rglob("*")):
                 rel = path.relative_to(folder).as_posix()
-                if path.is_file() and not any(fnmatch.fnmatch(rel, pattern) for pattern in IGNORE):
+                if path.is_file() and not any(fnmatch.fnmatch(rel, pattern) for pattern in ignored(folder)):
                     out.append((path, f"{prefix}/{rel}" if prefix else rel))
         return out
 
@@ -81,15 +87,22 @@ def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None)
         )
         if env.get("QDRANT_API_KEY"):
             retrieve.secrets["QDRANT_API_KEY"] = env["QDRANT_API_KEY"]
+    card = {"models/answer-reader/README.md": (ANSWER_MODEL / "README.md").read_bytes()}
     plans = [
         retrieve,
         # The answer cross-encoder ships once in the repo; each Space that reads it gets a copy.
-        SpacePlan("rerank", repo["rerank"], [(SPACES_DIR / "rerank", ""), (ANSWER_MODEL, "models/answer-reader")]),
+        SpacePlan(
+            "rerank",
+            repo["rerank"],
+            [(SPACES_DIR / "rerank", ""), (ANSWER_MODEL, "models/answer-reader")],
+            generated=card,
+        ),
         SpacePlan(
             "generate",
             repo["generate"],
             [(SPACES_DIR / "generate", ""), (ANSWER_MODEL, "models/answer-reader")],
             secrets=dict(hf_token),
+            generated=dict(card),
         ),
         SpacePlan(
             "chat",
@@ -111,7 +124,7 @@ def describe(plans: list[SpacePlan], *, private: bool) -> str:
             lines.append(f"  upload {remote}  ({local.relative_to(ROOT)}, {local.stat().st_size:,} bytes)")
         for remote, content in p.generated.items():
             lines.append(
-                f"  upload {remote} again, generated ({len(content):,} bytes: the folder's, plus what the settings need)"
+                f"  upload {remote} on its own, after the folders ({len(content):,} bytes: the model card, or a file the settings change)"
             )
         for key in p.secrets:
             lines.append(f"  secret {key} = (hidden)")
@@ -136,7 +149,7 @@ def deploy(plans: list[SpacePlan], *, private: bool = False, api=None, log=print
                 repo_type="space",
                 folder_path=str(folder),
                 path_in_repo=prefix or None,
-                ignore_patterns=IGNORE,
+                ignore_patterns=ignored(folder),
                 commit_message=f"Deploy {p.name} from the RAG microservice suite",
             )
         for remote, content in p.generated.items():

@@ -62,23 +62,27 @@ def make_xlsx(path):
 
 
 def test_docx_keeps_its_headings_as_sections(tmp_path):
-    (doc,) = load_file(make_docx(tmp_path / "kettle.docx"))
-    assert [h for _, h in doc.sections] == ["Installation", "Warranty"]
-    offset = dict((h, o) for o, h in doc.sections)["Warranty"]
-    assert doc.text[offset:].startswith("Warranty") and "24 months" in doc.text[offset:]
-    assert "Descaling filter | 12 EUR" in doc.text  # tables as rows
+    docs = load_file(make_docx(tmp_path / "kettle.docx"))  # one document a section: a passage never spans two
+    assert [d.sections for d in docs] == [((0, "Installation"),), ((0, "Warranty"),)]
+    assert {d.source for d in docs} == {"kettle.docx"}  # deleting the file removes them all
+    assert "24 months" in docs[1].text and "Descaling filter | 12 EUR" in docs[1].text  # tables as rows
 
 
 def test_pptx_keeps_slide_numbers_and_titles(tmp_path):
-    (doc,) = load_file(make_pptx(tmp_path / "review.pptx"))
-    assert len(doc.pages) == 3 and [h for _, h in doc.sections] == ["Quarterly review", "Sales", "Outlook"]
-    assert doc.text[doc.pages[1] :].startswith("Sales\n\nRevenue of the Nordic region grew 17 percent")
+    from rag_retrieve.chunking import locate
+
+    docs = load_file(make_pptx(tmp_path / "review.pptx"))
+    assert [d.sections[0][1] for d in docs] == ["Quarterly review", "Sales", "Outlook"]
+    assert docs[1].text.startswith("Sales\n\nRevenue of the Nordic region grew 17 percent")
+    assert [locate(d, 0, len(d.text)) for d in docs][1] == {"page": "2", "section": "Sales"}
 
 
 def test_xlsx_reads_each_sheet_as_rows_of_readable_text(tmp_path):
-    (doc,) = load_file(make_xlsx(tmp_path / "book.xlsx"))
-    assert [h for _, h in doc.sections] == ["Prices", "Staff"]
-    assert "Item: Titanium bolt; Cost: 3" in doc.text and "Name: Ana Lindqvist; Role: Head of safety" in doc.text
+    docs = load_file(make_xlsx(tmp_path / "book.xlsx"))
+    assert [d.sections for d in docs] == [((0, "Prices"),), ((0, "Staff"),)]
+    assert (
+        "Item: Titanium bolt; Cost: 3" in docs[0].text and "Name: Ana Lindqvist; Role: Head of safety" in docs[1].text
+    )
 
 
 def zip_bomb() -> bytes:

@@ -173,8 +173,8 @@ def locate(doc: Document, start: int, end: int) -> dict:
     else the first inside it). Empty when the document has no pages or headings."""
     out: dict = {}
     if doc.pages:
-        first = bisect.bisect_right(doc.pages, start)
-        last = bisect.bisect_right(doc.pages, max(end - 1, start))
+        first = bisect.bisect_right(doc.pages, start) + doc.first_page - 1
+        last = bisect.bisect_right(doc.pages, max(end - 1, start)) + doc.first_page - 1
         out["page"] = str(first) if last == first else f"{first}-{last}"
     if doc.sections:
         before = [h for at, h in doc.sections if at <= start]

@@ -38,6 +38,7 @@ class Document:
     # (offset, heading) for each Markdown or HTML heading. Chunks take theirs from these.
     pages: tuple[int, ...] = ()
     sections: tuple[tuple[int, str], ...] = ()
+    first_page: int = 1  # the number of the page at `pages[0]` (a slide of a deck, one document a slide)
 
 
 @dataclass(frozen=True)

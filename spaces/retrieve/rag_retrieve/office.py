@@ -1,9 +1,12 @@
 """Word, PowerPoint and Excel files (.docx, .pptx, .xlsx) into documents, with what a source card needs.
 
-- .docx: paragraphs and tables in body order; each heading starts a section (`Document.sections`).
-- .pptx: one page per slide (`Document.pages`, so a chunk's `page` is its slide number), the slide
-  title as its section; text frames, tables and speaker notes.
-- .xlsx: one section per sheet, each row as readable text ("Header: value; ...").
+One document per section, so a passage never spans two:
+- .docx: paragraphs and tables in body order; each heading starts a document, with the heading as
+  its `section`.
+- .pptx: a document per slide, whose `page` is the slide number (a source card says "slide 3"),
+  with the slide title as its section; text frames, tables and speaker notes.
+- .xlsx: a document per sheet, the sheet name as its section, each row as readable text
+  ("Header: value; ...").
 
 Read with python-docx, python-pptx and openpyxl (no hand-parsed XML). An Office file is a zip, so
 its members are checked as an uploaded .zip's are (size, count, compression ratio) before any
@@ -50,39 +53,43 @@ def _damaged(name: str, exc: Exception) -> IngestError:
     )
 
 
-class _Text:
-    """Text built piece by piece, with the offsets where pages and sections start."""
+class _Parts:
+    """Documents built piece by piece, one per section (a .docx heading, a slide, a sheet), so a
+    passage never spans two and its card names the right one."""
 
     def __init__(self):
-        self.parts: list[str] = []
-        self.size = 0
-        self.pages: list[int] = []
-        self.sections: list[tuple[int, str]] = []
+        self.parts: list[tuple[str, int | None, list[str]]] = []  # (heading, page, texts)
+
+    def start(self, heading: str, page: int | None = None) -> None:
+        self.parts.append((" ".join(heading.split()), page, []))
 
     def add(self, text: str) -> None:
         text = " ".join(text.split())
         if text:
-            self.parts.append(text)
-            self.size += len(text) + 2
+            if not self.parts:
+                self.start("")
+            self.parts[-1][2].append(text)
 
-    def section(self, heading: str) -> None:
-        heading = " ".join(heading.split())
-        if heading:
-            self.sections.append((self.size, heading))
-            self.add(heading)
-
-    def document(self, name: str, source: str, title: str) -> list[Document]:
-        text = _require_text("\n\n".join(self.parts), name)
-        return [
-            Document(
-                id=source,
-                text=text,
-                source=source,
-                title=title or Path(name).stem,
-                pages=tuple(self.pages),
-                sections=tuple(self.sections),
+    def documents(self, name: str, source: str, title: str) -> list[Document]:
+        docs = []
+        for k, (heading, page, texts) in enumerate(self.parts, start=1):
+            text = "\n\n".join(([heading] if heading else []) + texts)
+            if not texts and not (page and heading):  # an empty section; a slide's title alone is content
+                continue
+            docs.append(
+                Document(
+                    id=f"{source}#{k}",
+                    text=text,
+                    source=source,
+                    title=title or Path(name).stem,
+                    pages=(0,) if page else (),
+                    sections=((0, heading),) if heading else (),
+                    first_page=page or 1,
+                )
             )
-        ]
+        if not docs:
+            _require_text("", name)
+        return docs
 
 
 def load_docx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20) -> list[Document]:
@@ -93,14 +100,14 @@ def load_docx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20
     stream = _open(raw, name, max_bytes)
     try:
         doc = docx.Document(stream)
-        out = _Text()
+        out = _Parts()
         for block in doc.element.body.iterchildren():
             tag = block.tag.rsplit("}", 1)[-1]
             if tag == "p":
                 para = Paragraph(block, doc)
                 style = (para.style.name if para.style is not None else "") or ""
                 if style.startswith(("Heading", "Title")):
-                    out.section(para.text)
+                    out.start(para.text)
                 else:
                     out.add(para.text)
             elif tag == "tbl":
@@ -111,7 +118,7 @@ def load_docx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20
         raise
     except Exception as exc:  # python-docx raises many kinds on a damaged part
         raise _damaged(name, exc) from None
-    return out.document(name, source, title)
+    return out.documents(name, source, title)
 
 
 def load_pptx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20) -> list[Document]:
@@ -120,11 +127,10 @@ def load_pptx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20
     stream = _open(raw, name, max_bytes)
     try:
         deck = Presentation(stream)
-        out = _Text()
+        out = _Parts()
         for number, slide in enumerate(deck.slides, start=1):
-            out.pages.append(out.size)
             title = slide.shapes.title.text_frame.text if slide.shapes.title is not None else ""
-            out.section(title or f"Slide {number}")
+            out.start(title or f"Slide {number}", page=number)
             for shape in slide.shapes:
                 if shape == slide.shapes.title:
                     continue
@@ -141,7 +147,7 @@ def load_pptx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20
         raise
     except Exception as exc:
         raise _damaged(name, exc) from None
-    return out.document(name, source, title)
+    return out.documents(name, source, title)
 
 
 def load_xlsx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20) -> list[Document]:
@@ -150,9 +156,9 @@ def load_xlsx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20
     stream = _open(raw, name, max_bytes)
     try:
         book = openpyxl.load_workbook(stream, read_only=True, data_only=True)
-        out = _Text()
+        out = _Parts()
         for sheet in book.worksheets:
-            out.section(sheet.title)
+            out.start(sheet.title)
             headers: list[str] = []
             for i, row in enumerate(sheet.iter_rows(values_only=True)):
                 if i >= MAX_SHEET_ROWS:
@@ -173,4 +179,4 @@ def load_xlsx(raw: bytes, name: str, source: str, *, max_bytes: int = 50 * 2**20
         raise
     except Exception as exc:
         raise _damaged(name, exc) from None
-    return out.document(name, source, "")
+    return out.documents(name, source, "")
