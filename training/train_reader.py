@@ -272,7 +272,7 @@ def auc(scores, labels) -> float:
 
 def held_out_rows(folder: Path, tokenizer, odd_items, val_items, max_len, trained=None):
     """The card's held-out table, each format the model exists in, and the comparison that says
-    whether serving in int8 keeps the ranking (AUC within 0.005 of fp32)."""
+    whether a format keeps the ranking (AUC within 0.005 of fp32)."""
     from rag_generate.answer_model import quantize_int8
 
     _, shipped = load_model(folder)
@@ -280,18 +280,20 @@ def held_out_rows(folder: Path, tokenizer, odd_items, val_items, max_len, traine
     rows = []
     if trained is not None:
         rows.append(("qa_dev odd half (held out), fp32 as trained", evaluate(trained, tokenizer, odd_items, max_len)))
+    name = "qa_dev odd half (held out), fp16 weights, fp32 compute (as served)"
+    rows.append((name, evaluate(shipped, tokenizer, odd_items, max_len)))
+    rows.append(("qa_dev odd half (held out), dynamic int8 (opt-in)", evaluate(int8, tokenizer, odd_items, max_len)))
     rows.append(
-        ("qa_dev odd half (held out), fp16 weights as shipped", evaluate(shipped, tokenizer, odd_items, max_len))
+        (
+            f"validation (even articles from {HELD_FROM_ARTICLE}), as served",
+            evaluate(shipped, tokenizer, val_items, max_len),
+        )
     )
-    rows.append(("qa_dev odd half (held out), int8 as served", evaluate(int8, tokenizer, odd_items, max_len)))
-    rows.append(
-        (f"validation (even articles from {HELD_FROM_ARTICLE}), int8", evaluate(int8, tokenizer, val_items, max_len))
-    )
-    base = rows[0][1]["sentence_auc"]
-    served = rows[-2][1]["sentence_auc"]
+    base, served, quantized = (rows[i][1]["sentence_auc"] for i in (0, -3, -2))
     compare = (
-        f"int8 as served against {rows[0][0].split(', ')[-1]} on the odd half: AUC {served:.4f} against {base:.4f} "
-        f"(difference {served - base:+.4f}; the bound is 0.005)."
+        f"On the odd half, the shipped fp16 weights give AUC {served:.4f} against {base:.4f} for the "
+        f"{rows[0][0].split(', ')[-1]} (difference {served - base:+.4f}); dynamic int8 gives {quantized:.4f} "
+        f"({quantized - base:+.4f}), past the 0.005 the project allows, so the Spaces compute in fp32 and int8 is opt-in."
     )
     return rows, compare
 
@@ -311,7 +313,10 @@ def evaluate_only(args, tokenizer, held_out, validation, max_len) -> int:
     table_end = rest.index("\n\n")
     card = head + "| set | questions |" + rest[: rest.index("\n|---") + len("\n|---|---|---|---|")]
     card += "\n" + table_rows(rows) + rest[table_end:]
-    card = re.sub(r"\n(fp16 as shipped|int8 as served) against .*\n", "\n" + compare + "\n", card)
+    card = re.sub(r"\nOn the odd half, .*\n", "\n", card)  # the comparison of an earlier run of this mode
+    fp32_line = re.search(r"\nfp16 as shipped against .*\n", card)  # the training run's own comparison stays
+    at = fp32_line.end() if fp32_line else len(card.split("\n## Licences")[0])
+    card = card[:at] + ("\n" if fp32_line else "\n\n") + compare + "\n" + card[at:]
     card_path.write_text(card, encoding="utf-8")
     print(table_rows(rows) + "\n" + compare)
     return 0
