@@ -57,20 +57,10 @@ class SpacePlan:
         return out
 
 
-def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None) -> list[SpacePlan]:
-    """The four Spaces for `owner`, with the secrets and variables each needs.
-
-    Without RETRIEVE_WRITE_TOKEN in `env`, a new token is made: the retrieve Space requires it
-    and the chat Space holds it, so uploads work from the chat page.
-    """
-    env = dict(os.environ if env is None else env)
-    if not owner or "/" in owner:
-        raise ValueError(f"--owner must be a user or organisation name such as 'alice', not {owner!r}.")
-    repo = {name: f"{owner}/{prefix}{name}" for name in (*STAGES, "chat")}
-    write_token = env.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
-    hf_token = {"HF_TOKEN": env["HF_TOKEN"]} if env.get("HF_TOKEN") else {}
+def _retrieve_plan(repo_id: str, write_token: str, env: dict[str, str]) -> SpacePlan:
+    """The retrieve Space: its folder and write token, and on Qdrant, its client and settings."""
     retrieve = SpacePlan(
-        "retrieve", repo["retrieve"], [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token}
+        "retrieve", repo_id, [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token}
     )
     if env.get("RETRIEVE_BACKEND", "").strip().lower() == "qdrant":
         # The Space then needs qdrant-client, which its own requirements leave out (optional).
@@ -87,6 +77,22 @@ def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None)
         )
         if env.get("QDRANT_API_KEY"):
             retrieve.secrets["QDRANT_API_KEY"] = env["QDRANT_API_KEY"]
+    return retrieve
+
+
+def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None) -> list[SpacePlan]:
+    """The four Spaces for `owner`, with the secrets and variables each needs.
+
+    Without RETRIEVE_WRITE_TOKEN in `env`, a new token is made: the retrieve Space requires it
+    and the chat Space holds it, so uploads work from the chat page.
+    """
+    env = dict(os.environ if env is None else env)
+    if not owner or "/" in owner:
+        raise ValueError(f"--owner must be a user or organisation name such as 'alice', not {owner!r}.")
+    repo = {name: f"{owner}/{prefix}{name}" for name in (*STAGES, "chat")}
+    write_token = env.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
+    hf_token = {"HF_TOKEN": env["HF_TOKEN"]} if env.get("HF_TOKEN") else {}
+    retrieve = _retrieve_plan(repo["retrieve"], write_token, env)
     card = {"models/answer-reader/README.md": (ANSWER_MODEL / "README.md").read_bytes()}
     plans = [
         retrieve,
