@@ -30,15 +30,18 @@ def make_docx(path):
     return path
 
 
-def make_pptx(path):
+SLIDES = [
+    ("Quarterly review", "Agenda: sales, hiring, outlook."),
+    ("Sales", "Revenue of the Nordic region grew 17 percent in the third quarter."),
+    ("Outlook", "We expect steady demand next year."),
+]
+
+
+def make_pptx(path, slides=SLIDES):
     from pptx import Presentation
 
     deck = Presentation()
-    for title, body in [
-        ("Quarterly review", "Agenda: sales, hiring, outlook."),
-        ("Sales", "Revenue of the Nordic region grew 17 percent in the third quarter."),
-        ("Outlook", "We expect steady demand next year."),
-    ]:
+    for title, body in slides:
         slide = deck.slides.add_slide(deck.slide_layouts[1])
         slide.shapes.title.text = title
         slide.placeholders[1].text = body
