@@ -139,7 +139,8 @@ def test_gradio_load_chat_builds_a_chat_on_the_endpoint(server, client):
     expected = client.chat.completions.create(
         model="rag-pipeline", messages=[{"role": "user", "content": "What causes tides?"}]
     )
-    demo = gr.load_chat(f"{server}v1", model="rag-pipeline", token=KEY, streaming=True)
+    # file_types=None: a plain text box (the default is a multimodal one, which takes a dict).
+    demo = gr.load_chat(f"{server}v1", model="rag-pipeline", token=KEY, streaming=True, file_types=None)
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
         got = Client(url, verbose=False).predict("What causes tides?", api_name="/chat")
