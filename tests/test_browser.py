@@ -130,10 +130,10 @@ def test_a_powerpoint_upload_is_cited_by_its_slide(page, tmp_path):
     deck = make_pptx(tmp_path / "review.pptx", SLIDES[:2])
     page.locator("#upload input[type=file]").set_input_files(str(deck))
     page.get_by_role("button", name="Add to the index").click()
+    # Indexed, not only chosen: the report replaces the last one (the earlier test's "Removed").
     page.wait_for_function(
-        "() => [...document.querySelectorAll('table td')].some(td => td.innerText.includes('review.pptx'))",
-        timeout=60_000,
-    )  # in the list of indexed sources: searchable, not only chosen
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Indexed'))", timeout=60_000
+    )
     ask(page, "How much did Nordic revenue grow in the third quarter?")
     card = page.locator("p", has_text="review.pptx · slide 2").first  # a slide, not a page
     card.wait_for(state="visible", timeout=15_000)

@@ -248,7 +248,7 @@ def test_answer_names_its_backend_sources_usage_and_timings(client):
     assert info["grounding"]["candidate"].startswith("Tides are caused")
     assert info["status"] == "done" and info["backend"] == "llama-cpp"
     assert info["attempts"][-1] == {**info["attempts"][-1], "backend": "llama-cpp", "outcome": "answered"}
-    assert [s["id"] for s in info["sources"]] == ["tides", "moon", "volcano"]
+    assert info["sources"][0]["id"] == "tides" and {s["id"] for s in info["sources"]} == {"tides", "moon", "volcano"}
     assert 0 < info["usage"]["completion_tokens"] <= 16 + 2 and info["usage"]["prompt_tokens"] > 0
     assert info["timings"]["ttft_s"] >= 0 and info["timings"]["total_s"] >= info["timings"]["ttft_s"]
     assert isinstance(info["citations"], list)
@@ -266,7 +266,12 @@ def test_answer_takes_the_rerank_table(client):
         "metadata": None,
     }
     _, info = client.predict("What causes tides?", table, [], 4, 0.0, 0.95, 40, api_name="/answer")
-    assert [s["source"] for s in info["sources"]] == ["ocean.md", "moon.md", "geo.md"]
+    # Every row is read; the source that answers is [1] (the others follow the reader's order).
+    assert info["sources"][0]["source"] == "ocean.md" and {s["source"] for s in info["sources"]} == {
+        "ocean.md",
+        "moon.md",
+        "geo.md",
+    }
 
 
 def test_parallel_requests_all_complete(client):
@@ -330,8 +335,9 @@ def test_sources_are_trimmed_by_tokens_and_reported(small_client):
     _, info = small_client.predict("What causes tides?", LONG, [], 64, 0.0, 0.95, 40, api_name="/answer")
     trim = info["trim"]
     assert trim["budget_tokens"] == 200 and trim["used_tokens"] <= 200
-    assert trim["kept"] == 1 and trim["cut"] == 1 and trim["dropped"] == 3  # the best source, cut at a sentence
-    assert info["sources"][0]["id"] == "long0" and info["sources"][0]["cut"] is True
+    # The reader's best sentences, whole, within the budget: every source kept is cut at a sentence.
+    assert trim["kept"] >= 1 and trim["kept"] + trim["dropped"] == 4 and trim["cut"] == trim["kept"]
+    assert info["sources"][0]["cut"] is True
     assert info["sources"][0]["text"].rstrip().endswith("moon.")
     assert info["usage"]["prompt_tokens"] + 64 <= 768
 

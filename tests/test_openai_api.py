@@ -143,7 +143,7 @@ def test_gradio_load_chat_builds_a_chat_on_the_endpoint(server, client):
     demo = gr.load_chat(f"{server}v1", model="rag-pipeline", token=KEY, streaming=True, file_types=None)
     _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
-        got = Client(url, verbose=False).predict("What causes tides?", api_name="/chat")
+        got = Client(url, verbose=False).predict("What causes tides?", api_name="/open_api_stream")
         assert got == expected.choices[0].message.content  # the same answer, through a client no one here wrote
     finally:
         demo.close()
