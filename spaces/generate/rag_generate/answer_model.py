@@ -12,7 +12,6 @@ This module is identical in the generate and rerank Spaces (a test keeps the cop
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 from pathlib import Path
@@ -34,9 +33,9 @@ def pair_text(sentence: str, previous: str = "") -> str:
     return f"{sentence} [SEP] {previous}" if previous else sentence
 
 
-def find_model_dir(start: Path | None = None) -> Path | None:
+def find_model_dir() -> Path | None:
     """`models/answer-reader` in the Space folder (where deploy bundles it) or the repo above it."""
-    here = (start or Path(__file__)).resolve()
+    here = Path(__file__).resolve()
     for parent in list(here.parents)[:4]:
         candidate = parent / "models" / MODEL_NAME
         if (candidate / WEIGHTS).is_file():
@@ -186,9 +185,3 @@ class AnswerCrossEncoder:
                 logits = model(**enc).logits.reshape(-1).float()
                 out[idx] = torch.sigmoid(logits).numpy()
         return out
-
-
-def model_info(folder: Path) -> dict:
-    """What the card's front matter and config say, for /status."""
-    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    return {"name": MODEL_NAME, "layers": config.get("num_hidden_layers"), "sha256": card_hash(folder)}
