@@ -99,6 +99,25 @@ def test_an_unloadable_model_falls_back_to_the_projects_answer_cross_encoder_vis
     assert int(np.argmax(scores)) == 1 and scores[1] > 0.5  # real weights: the passage that answers comes first
 
 
+def test_the_answer_cross_encoder_fuses_with_retrieval_and_keeps_a_statements_order():
+    from rag_rerank.reranker import Reranker, reads_as_question
+
+    reranker = Reranker(load_scorer("cross-encoder/ms-marco-MiniLM-L6-v2"))  # offline: the answer reader
+    assert reads_as_question("what causes tides") and reads_as_question("Tides: the cause?")
+    assert reads_as_question("List the causes of tides") and not reads_as_question("The moon causes tides.")
+    # Retrieval put the answering passage second
+    table = {"headers": ["text", "score"], "data": [[t, s] for t, s in zip(PASSAGES, (0.9, 0.8, 0.7, 0.6))]}
+    plain = reranker.run("what causes tides?", PASSAGES)
+    fused = reranker.run("what causes tides?", table)
+    assert plain.method == reranker.method and fused.method.endswith("fused with the retrieval score")
+    assert plain.rows[0][0] == PASSAGES[1] and fused.rows[0][0] == PASSAGES[1]  # it reads the answer
+    # ... and the other rows follow retrieval's scores, where the reader has nothing to say
+    assert [r[0] for r in fused.rows[1:]] == [PASSAGES[0], PASSAGES[2], PASSAGES[3]]
+    statement = reranker.run("The moon pulls the tides.", table)
+    assert [r[0] for r in statement.rows] == PASSAGES and "statement" in statement.method
+    assert all(r[-1] is True for r in statement.rows)  # still the fallback, said in every row
+
+
 def test_without_the_answer_cross_encoder_the_input_order_is_kept_visibly(tmp_path):
     for fallback in ("none", str(tmp_path / "no-such-model")):
         choice = load_scorer("cross-encoder/ms-marco-MiniLM-L6-v2", fallback_model=fallback)

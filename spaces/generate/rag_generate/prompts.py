@@ -17,6 +17,13 @@ GROUNDED_SYSTEM_PROMPT = "Read the sources and answer the question in one short 
 # A sentence ends at . ! ? and space, at a blank line, or before a list item, heading or table
 # row. A single newline inside a paragraph is only a hard wrap, not a boundary.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n\s*\n|\n(?=\s*(?:[-*+] |\d+\. |#|\||```))")
+# A period after an abbreviation or an initial ("the U.S. Army", "Dr. Smith", "J. R. R. Tolkien")
+# does not end a sentence: cut there, the reader would see "the U.S." as one sentence and the fact
+# after it as another. (A lower-case next word is no sign: informal text starts sentences so.)
+_ABBREVIATION = re.compile(
+    r"(?:^|[\s(\[\"'])(?:[A-Z]|[A-Z]\.[A-Z]|[A-Z]\.[A-Z]\.[A-Z]|Mr|Mrs|Ms|Dr|St|Jr|Sr|Prof|Gen|Gov|Sen|Rep|Lt|Col"
+    r"|Capt|Sgt|Mt|Ft|No|Nos|Vol|Fig|Figs|Inc|Ltd|Co|Corp|vs|approx|ca|e\.g|i\.e|cf|al)\.$"
+)
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 
@@ -56,11 +63,19 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of `text`, each keeping its trailing space, so ''.join() gives the text back."""
     out, start = [], 0
     for m in _SENTENCE_END.finditer(text):
+        if _not_an_end(text, m):
+            continue
         out.append(text[start : m.end()])
         start = m.end()
     if start < len(text):
         out.append(text[start:])
     return [s for s in out if s.strip()]
+
+
+def _not_an_end(text: str, m: re.Match) -> bool:
+    if not m.group().isspace() or text[m.start() - 1] != ".":  # a blank line, a list item, ! or ?
+        return False
+    return bool(_ABBREVIATION.search(text[max(0, m.start() - 12) : m.start()]))
 
 
 def source_text(text: str) -> str:

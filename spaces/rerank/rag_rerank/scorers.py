@@ -159,15 +159,17 @@ class AnswerReaderScorer:
         path: its folder; None finds it beside the Space or in the repo.
         max_length: tokens per pair (it was trained on passages of up to 256).
         batch_size: pairs per forward pass.
-        quantize: "none" (fp32, as served) or "int8" (faster, lower held-out AUC; see the model card).
+        precision: "auto" (bf16 where the CPU has AMX, else fp32: as served), "fp32", "bf16", or
+            "int8" (faster, lower held-out AUC; see the model card).
     """
 
     method = "answer-reader"
+    reads_answers = True  # trained on questions; the Reranker fuses it with retrieval (reranker.py)
 
-    def __init__(self, path=None, *, max_length: int = 256, batch_size: int = 32, quantize: str = "none"):
+    def __init__(self, path=None, *, max_length: int = 256, batch_size: int = 32, precision: str = "auto"):
         from .answer_model import AnswerCrossEncoder
 
-        self.model = AnswerCrossEncoder(path, max_length=max_length, batch_size=batch_size, quantize=quantize)
+        self.model = AnswerCrossEncoder(path, max_length=max_length, batch_size=batch_size, precision=precision)
         self.label = f"cross-encoder {self.model.label}"
 
     def warm_up(self) -> None:
@@ -240,7 +242,12 @@ def load_scorer(
     try:
         if fallback_model.strip().lower() in ("none", "off"):
             raise OSError("turned off (RERANK_FALLBACK_MODEL=none)")
-        reader = AnswerReaderScorer(fallback_model or None, max_length=min(max_length, 256), batch_size=batch_size)
+        reader = AnswerReaderScorer(
+            fallback_model or None,
+            max_length=min(max_length, 256),
+            batch_size=batch_size,
+            precision="int8" if quantize == "int8" else "auto",
+        )
         reader.warm_up()
     except Exception as exc:
         reason += f"; the project's answer cross-encoder could not be loaded either ({type(exc).__name__}: {exc})"
