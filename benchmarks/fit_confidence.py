@@ -59,9 +59,10 @@ READER_SETS = {"reader": (), "reader_no_model": POINTER}
 
 def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], str]]:
     """Each question with the passages the pipeline would send: hybrid retrieval's top 20 among every
-    paragraph of the half's articles, reranked by the rerank Space's own offline scorer (the
-    project's answer cross-encoder; with none, the retrieval order stays), top 5, with their
+    paragraph of the half's articles, reranked by the rerank Space's own `Reranker` (offline: the project's answer
+    cross-encoder fused with the retrieval score; with none, the retrieval order stays), top 5, with their
     retrieval scores (the rerank table keeps the score column)."""
+    from rag_rerank.reranker import Reranker
     from rag_rerank.scorers import load_scorer
     from rag_retrieve.documents import Document
     from rag_retrieve.retriever import Retriever
@@ -75,14 +76,16 @@ def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], 
                 for p, para in enumerate(art["paragraphs"])
             ]
         )
-    scorer = load_scorer().scorer
+    choice = load_scorer()
+    reranker = Reranker(choice) if choice.scorer is not None else None
     cases = []
     for it in items:
         hits = retriever.search(it["question"], k=20, mode="hybrid")
         docs = [{"id": h.chunk.id, "text": h.chunk.text, "title": h.chunk.title, "score": h.score} for h in hits]
-        if scorer is not None and docs:
-            scores = scorer.score(it["question"], [d["text"] for d in docs])
-            docs = [docs[i] for i in sorted(range(len(docs)), key=lambda i: (-scores[i], i))]
+        if reranker is not None and docs:  # as the Space reranks: fused with the retrieval score
+            result = reranker.run(it["question"], docs, top_n=5)
+            docs = [dict(zip(result.headers, r)) for r in result.rows]
+            docs = [{k: d[k] for k in ("id", "text", "title", "score")} for d in docs]
         cases.append((it, docs[:5], ""))
     retriever.close()
     return cases

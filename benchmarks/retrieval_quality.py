@@ -12,8 +12,9 @@ side with their difference.
 
 `--rerank` reranks hybrid's top 20 documents (their best chunks, as /retrieve returns them) with
 the rerank Space's own scorer (`load_scorer`: offline, the project's answer cross-encoder) and
-prints `ndcg@10/hybrid+rerank` (the reranker's order) and `ndcg@10/hybrid+rerank-fused` (z-scored
-reranker logit plus z-scored hybrid score) beside `ndcg@10/hybrid`.
+prints `ndcg@10/hybrid+rerank` (the reranker's order), `ndcg@10/hybrid+rerank-fused` (z-scored
+reranker logit plus z-scored hybrid score) and `ndcg@10/hybrid+rerank-shipped` (`Reranker.run`, as
+the Space ranks: fused, and a statement keeps its input order) beside `ndcg@10/hybrid`.
 """
 
 from __future__ import annotations
@@ -137,14 +138,19 @@ def main() -> int:
 
 def rerank_rows(index: HybridIndex, qids, qvecs, queries, qrels, depth: int, report: Report) -> None:
     """nDCG@10 of hybrid's top `depth` documents reranked, and fused with the hybrid score."""
+    from collections import Counter
+
+    from rag_rerank.reranker import Reranker
     from rag_rerank.scorers import load_scorer
 
+    methods: Counter = Counter()
     index.fusion = DEFAULT_FUSION
     choice = load_scorer()
     if choice.scorer is None or choice.scorer.method == "input-order":
         report.add("rerank", float("nan"), "-", f"no cross-encoder loads here: {choice.reason or choice.refused}")
         return
-    plain, reranked, fused, took = [], [], [], []
+    reranker = Reranker(choice)
+    plain, reranked, fused, shipped, took = [], [], [], [], []
     for qid, vec in zip(qids, qvecs):
         idx, scores = index.scores(vec, queries[qid], "hybrid", depth=1000)
         best: dict[str, tuple[int, float]] = {}
@@ -160,10 +166,16 @@ def rerank_rows(index: HybridIndex, qids, qvecs, queries, qrels, depth: int, rep
         plain.append(ndcg_at(ranked, qrels[qid]))
         reranked.append(ndcg_at(_order(top, logits) + ranked[depth:], qrels[qid]))
         fused.append(ndcg_at(_order(top, z) + ranked[depth:], qrels[qid]))
+        table = [{"id": d, "text": index.chunks[best[d][0]].text, "score": best[d][1]} for d in top]
+        served = reranker.run(queries[qid], table)
+        methods[served.method.split(":")[0]] += 1
+        shipped.append(ndcg_at([r[0] for r in served.rows] + ranked[depth:], qrels[qid]))
     note = f"top {depth} by {choice.label}"
     report.add("ndcg@10/hybrid", sum(plain) / len(plain), "score", "the input of the reranker")
     report.add("ndcg@10/hybrid+rerank", sum(reranked) / len(reranked), "score", note)
     report.add("ndcg@10/hybrid+rerank-fused", sum(fused) / len(fused), "score", note + ", z-fused with hybrid")
+    how = ", ".join(f"{m}: {n}" for m, n in methods.most_common())
+    report.add("ndcg@10/hybrid+rerank-shipped", sum(shipped) / len(shipped), "score", f"Reranker.run as the Space ranks ({how})")
     report.add(f"rerank_p50_ms/{depth}", 1000 * statistics.median(took), "ms", "scoring only, in process")
 
 

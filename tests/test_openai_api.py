@@ -9,6 +9,7 @@ import urllib.request
 import pytest
 from gradio_client import Client
 
+from pipeline.followups import message_text
 from pipeline.openai_api import APIError, check_key, parse_request
 from tests.conftest import chat_app
 
@@ -147,3 +148,19 @@ def test_gradio_load_chat_builds_a_chat_on_the_endpoint(server, client):
         assert got == expected.choices[0].message.content  # the same answer, through a client no one here wrote
     finally:
         demo.close()
+
+
+def test_the_endpoint_answers_as_the_chat_page_does(server, client):
+    """Same question, same stack: the page's chat handler and its `ask` tool, and the endpoint,
+    give the same text, verdict and sources."""
+    question = "What causes tides?"
+    api = client.chat.completions.create(model="rag-pipeline", messages=[{"role": "user", "content": question}])
+    page = Client(server, verbose=False, headers={"Authorization": f"Bearer {KEY}"})
+    history, _, sources_md, _ = page.predict(question, [], 20, 5, 256, api_name="/chat")
+    assert message_text(history[-1]["content"]) == api.choices[0].message.content
+    asked = page.predict(question, 20, 5, api_name="/ask")
+    extra = api.model_extra
+    assert asked["verdict"] == extra["verdict"] and asked["confidence"] == pytest.approx(extra["confidence"])
+    assert [(s["n"], s["source"]) for s in asked["sources"]] == [(s["n"], s["source"]) for s in extra["sources"]]
+    for s in extra["sources"]:  # every source the endpoint names is on the page's source cards
+        assert s["source"] in sources_md
