@@ -175,7 +175,12 @@ def rerank_rows(index: HybridIndex, qids, qvecs, queries, qrels, depth: int, rep
     report.add("ndcg@10/hybrid+rerank", sum(reranked) / len(reranked), "score", note)
     report.add("ndcg@10/hybrid+rerank-fused", sum(fused) / len(fused), "score", note + ", z-fused with hybrid")
     how = ", ".join(f"{m}: {n}" for m, n in methods.most_common())
-    report.add("ndcg@10/hybrid+rerank-shipped", sum(shipped) / len(shipped), "score", f"Reranker.run as the Space ranks ({how})")
+    report.add(
+        "ndcg@10/hybrid+rerank-shipped",
+        sum(shipped) / len(shipped),
+        "score",
+        f"Reranker.run as the Space ranks ({how})",
+    )
     report.add(f"rerank_p50_ms/{depth}", 1000 * statistics.median(took), "ms", "scoring only, in process")
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import gradio as gr
+from rag_contract.messages import message_text
 
 from .clients import StageError
-from .followups import message_text
 from .rag import Passage, RAGPipeline
 
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".html", ".htm", ".jsonl", ".docx", ".pptx", ".xlsx", ".zip"]

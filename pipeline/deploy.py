@@ -4,7 +4,9 @@
 
 Uses huggingface_hub only: `create_repo(repo_type="space", space_sdk="gradio")`,
 `upload_folder`, `add_space_secret` and `add_space_variable`. Each Space folder under spaces/ is
-uploaded as it is (the chat Space also gets the `pipeline` package beside its app.py). Secrets
+uploaded as it is, with the contract package (`contract/rag_contract`: the documents table, chat
+messages, Hub checks, settings readers) vendored beside its app.py, so each Space deploys alone;
+the chat Space also gets the `pipeline` package. Secrets
 (the retrieve Space's write token, HF_TOKEN) become Space secrets, never printed; the chat
 Space's stage addresses become Space variables.
 """
@@ -21,6 +23,8 @@ from .launcher import ROOT, SPACES_DIR
 
 STAGES = ("retrieve", "rerank", "generate")
 ANSWER_MODEL = ROOT / "models" / "answer-reader"
+CONTRACT = ROOT / "contract" / "rag_contract"
+VENDORED = (CONTRACT, "rag_contract")  # one copy in the repo; each Space gets it beside its app.py
 # Never uploaded: local state, caches, bytecode.
 IGNORE = ["index", "index/*", "__pycache__/*", "**/__pycache__/*", "*.pyc", ".*", "**/.*"]
 
@@ -60,7 +64,7 @@ class SpacePlan:
 def _retrieve_plan(repo_id: str, write_token: str, env: dict[str, str]) -> SpacePlan:
     """The retrieve Space: its folder and write token, and on Qdrant, its client and settings."""
     retrieve = SpacePlan(
-        "retrieve", repo_id, [(SPACES_DIR / "retrieve", "")], secrets={"RETRIEVE_WRITE_TOKEN": write_token}
+        "retrieve", repo_id, [(SPACES_DIR / "retrieve", ""), VENDORED], secrets={"RETRIEVE_WRITE_TOKEN": write_token}
     )
     if env.get("RETRIEVE_BACKEND", "").strip().lower() == "qdrant":
         # The Space then needs qdrant-client, which its own requirements leave out (optional).
@@ -100,20 +104,20 @@ def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None)
         SpacePlan(
             "rerank",
             repo["rerank"],
-            [(SPACES_DIR / "rerank", ""), (ANSWER_MODEL, "models/answer-reader")],
+            [(SPACES_DIR / "rerank", ""), VENDORED, (ANSWER_MODEL, "models/answer-reader")],
             generated=card,
         ),
         SpacePlan(
             "generate",
             repo["generate"],
-            [(SPACES_DIR / "generate", ""), (ANSWER_MODEL, "models/answer-reader")],
+            [(SPACES_DIR / "generate", ""), VENDORED, (ANSWER_MODEL, "models/answer-reader")],
             secrets=dict(hf_token),
             generated=dict(card),
         ),
         SpacePlan(
             "chat",
             repo["chat"],
-            [(SPACES_DIR / "chat", ""), (ROOT / "pipeline", "pipeline")],
+            [(SPACES_DIR / "chat", ""), VENDORED, (ROOT / "pipeline", "pipeline")],
             secrets={"RETRIEVE_WRITE_TOKEN": write_token, **hf_token},
             variables={f"PIPELINE_{stage.upper()}_URL": repo[stage] for stage in STAGES},
         ),

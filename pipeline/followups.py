@@ -5,24 +5,13 @@ from __future__ import annotations
 
 import re
 
+from rag_contract.messages import message_text
+
 # Words that point back at something said before: a question holding one is a follow-up.
 _REFERS_BACK = re.compile(
     r"\b(it|its|it's|itself|they|them|their|theirs|themselves|this|that|these|those|he|him|his|she|her|hers|there)\b",
     re.I,
 )
-
-
-def message_text(content) -> str:
-    """A chat message's text: a string as it is, or the text parts of Gradio 6's list of content
-    parts (`[{"type": "text", "text": ...}]`, what a Chatbot holds); files and other parts are skipped."""
-    if isinstance(content, str):
-        return content
-    parts = [content] if isinstance(content, dict) else content if isinstance(content, (list, tuple)) else []
-    return " ".join(
-        p["text"]
-        for p in parts
-        if isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("text"), str)
-    ).strip()
 
 
 def user_turns(history) -> list[str]:

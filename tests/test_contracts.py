@@ -1,6 +1,5 @@
-"""Contracts that live in more than one place, kept in step: the documents-table schema each
-Space keeps its own copy of, how chat messages are read, and the README's settings table against
-every Space's config.py."""
+"""Contracts kept in step: the contract package lives once (no Space keeps a copy), the answer
+model's two copies, and the README's settings table against every Space's config.py."""
 
 from __future__ import annotations
 
@@ -9,11 +8,16 @@ import re
 from tests.conftest import ROOT, SPACES
 
 
-def test_every_space_reads_the_documents_table_with_the_same_schema():
-    copies = {p.relative_to(ROOT): p.read_text() for p in sorted(SPACES.glob("*/rag_*/table.py"))}
-    assert len(copies) == 2, copies.keys()  # rerank and generate
-    first, *others = copies.values()
-    assert all(text == first for text in others), f"the copies differ: {list(copies)}"
+def test_the_contract_lives_once_and_no_space_keeps_a_copy():
+    contract = ROOT / "contract" / "rag_contract"
+    assert (contract / "table.py").is_file() and not list(SPACES.glob("*/rag_*/table.py"))
+    for path in [*SPACES.glob("*/rag_*/*.py"), *(ROOT / "pipeline").glob("*.py")]:
+        text = path.read_text()
+        for name in ("message_text", "hub_reachable", "offline", "to_table"):
+            assert not re.search(rf"^def {name}\(", text, re.M), f"{path.relative_to(ROOT)} defines its own {name}"
+        assert not re.search(r"^def _(get|int|num|switch)\(", text, re.M), (
+            f"{path.relative_to(ROOT)} reads settings itself"
+        )
     api = (ROOT / "docs" / "api.md").read_text()
     assert "## The documents table" in api and "1000" in api
 
@@ -32,17 +36,6 @@ def test_the_reader_and_the_benchmarks_hold_out_the_same_articles():
     assert constant(ROOT / "training" / "train_reader.py", "HELD_FROM_ARTICLE") == constant(
         ROOT / "benchmarks" / "answer_quality.py", "READER_HELD_FROM_ARTICLE"
     )
-
-
-def test_the_pipeline_and_the_generate_space_read_chat_messages_alike():
-    # Each package deploys alone, so each keeps its copy of message_text; the copies stay the same.
-    import inspect
-
-    from rag_generate import prompts
-
-    from pipeline import followups
-
-    assert inspect.getsource(prompts.message_text) == inspect.getsource(followups.message_text)
 
 
 def readme_settings() -> dict[str, str]:

@@ -74,11 +74,14 @@ def test_deploy_creates_uploads_and_configures_four_spaces(hub):
         assert repo["type"] == "space" and repo["sdk"] == "gradio" and repo["visibility"] == "private", repo_id
         assert f"https://huggingface.co/spaces/{repo_id}" in out.stdout
     model = {f"models/answer-reader/{f}" for f in tracked(ROOT / "models" / "answer-reader")}
+    contract = {f"rag_contract/{f}" for f in tracked(ROOT / "contract" / "rag_contract")}
+    assert "rag_contract/table.py" in contract
     assert "models/answer-reader/model.safetensors" in model
     for name in ("retrieve", "rerank", "generate"):
         files = hub.repos[f"alice/demo-{name}"]["files"]
-        # The folder as is (nothing missing, no index or caches); rerank and generate also get the answer model.
-        assert set(files) == tracked(SPACES / name) | (model if name != "retrieve" else set())
+        # The folder as is (nothing missing, no index or caches), the contract package beside it;
+        # rerank and generate also get the answer model.
+        assert set(files) == tracked(SPACES / name) | contract | (model if name != "retrieve" else set())
         assert files["app.py"] == (SPACES / name / "app.py").read_bytes()
     weights = hub.repos["alice/demo-generate"]["files"]["models/answer-reader/model.safetensors"]
     assert weights == (ROOT / "models" / "answer-reader" / "model.safetensors").read_bytes()
@@ -90,6 +93,7 @@ def test_deploy_creates_uploads_and_configures_four_spaces(hub):
         "pipeline/__init__.py",
         "pipeline/chat.py",
         "pipeline/rag.py",
+        "rag_contract/table.py",
     } <= set(chat["files"])
     # Secrets where they are needed, with the caller's values; variables point the chat at the stages.
     assert hub.repos["alice/demo-retrieve"]["secrets"] == {"RETRIEVE_WRITE_TOKEN": WRITE_TOKEN}

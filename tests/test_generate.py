@@ -67,7 +67,11 @@ def test_split_sentences_round_trips():
     assert len(split_sentences(text)) == 5
     # an abbreviation or an initial does not end a sentence
     said = "He joined the U.S. Army in 1990. J. R. R. Tolkien met Dr. Smith. it was late."
-    assert split_sentences(said) == ["He joined the U.S. Army in 1990. ", "J. R. R. Tolkien met Dr. Smith. ", "it was late."]
+    assert split_sentences(said) == [
+        "He joined the U.S. Army in 1990. ",
+        "J. R. R. Tolkien met Dr. Smith. ",
+        "it was late.",
+    ]
 
 
 def test_fit_sources_keeps_rank_order_cuts_at_sentences_and_reports():

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gradio_client import Client
+from rag_contract.table import TableError, clean, order_by_score, to_table
 from rag_rerank.scorers import CrossEncoderScorer, NotACrossEncoderError, load_scorer
-from rag_rerank.table import TableError, clean, order_by_score, to_table
 
 from tests.tiny_models import make_cross_encoder, minilm_path
 

@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from typing import Iterator
 
-from .modelfiles import offline
+from rag_contract.hub import offline
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ GRADIO_SERVER_PORT. HF_TOKEN is read here and handed to the client only; it is n
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+
+from rag_contract.settings import EnvReader
 
 # name: (default, description)
 ENV = {
@@ -59,24 +60,7 @@ ENV = {
     "HF_TOKEN": ("", "token for the Inference API (never logged)"),
 }
 
-
-def _get(name: str) -> str:
-    return os.environ.get(name, ENV[name][0]).strip()
-
-
-def _num(name: str, kind=int):
-    raw = _get(name)
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, but got {raw!r}") from None
-
-
-def _switch(name: str) -> bool:
-    raw = _get(name).lower()
-    if raw not in ("on", "off", "1", "0", "true", "false", "yes", "no"):
-        raise ValueError(f"{name} must be on or off, but got {raw!r}")
-    return raw in ("on", "1", "true", "yes")
+_env = EnvReader(ENV)
 
 
 @dataclass(frozen=True)
@@ -107,22 +91,22 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         return cls(
-            model_repo=_get("GENERATE_MODEL_REPO"),
-            model_file=_get("GENERATE_MODEL_FILE"),
-            model_path=_get("GENERATE_MODEL_PATH"),
-            requantize=_get("GENERATE_REQUANTIZE").lower(),
-            cache_dir=_get("GENERATE_CACHE_DIR"),
-            n_ctx=_num("GENERATE_N_CTX"),
-            llama_extra_buffers=_get("GENERATE_LLAMA_EXTRA_BUFFERS").lower(),
-            threads=_num("GENERATE_THREADS") if _get("GENERATE_THREADS") else None,
-            source_tokens=_num("GENERATE_SOURCE_TOKENS"),
-            evidence_embedder=_get("GENERATE_EVIDENCE_EMBEDDER"),
-            answer_reader=_get("GENERATE_ANSWER_READER"),
-            max_tokens=_num("GENERATE_MAX_TOKENS"),
-            timeout_s=_num("GENERATE_TIMEOUT_S", float),
-            queue_size=_num("GENERATE_QUEUE_SIZE"),
-            api_model=_get("GENERATE_API_MODEL"),
-            api_base_url=_get("GENERATE_API_BASE_URL"),
-            api_n_ctx=_num("GENERATE_API_N_CTX"),
-            hf_token=_get("HF_TOKEN"),
+            model_repo=_env.str("GENERATE_MODEL_REPO"),
+            model_file=_env.str("GENERATE_MODEL_FILE"),
+            model_path=_env.str("GENERATE_MODEL_PATH"),
+            requantize=_env.str("GENERATE_REQUANTIZE").lower(),
+            cache_dir=_env.str("GENERATE_CACHE_DIR"),
+            n_ctx=_env.int("GENERATE_N_CTX"),
+            llama_extra_buffers=_env.str("GENERATE_LLAMA_EXTRA_BUFFERS").lower(),
+            threads=_env.int("GENERATE_THREADS") if _env.str("GENERATE_THREADS") else None,
+            source_tokens=_env.int("GENERATE_SOURCE_TOKENS"),
+            evidence_embedder=_env.str("GENERATE_EVIDENCE_EMBEDDER"),
+            answer_reader=_env.str("GENERATE_ANSWER_READER"),
+            max_tokens=_env.int("GENERATE_MAX_TOKENS"),
+            timeout_s=_env.float("GENERATE_TIMEOUT_S"),
+            queue_size=_env.int("GENERATE_QUEUE_SIZE"),
+            api_model=_env.str("GENERATE_API_MODEL"),
+            api_base_url=_env.str("GENERATE_API_BASE_URL"),
+            api_n_ctx=_env.int("GENERATE_API_N_CTX"),
+            hf_token=_env.str("HF_TOKEN"),
         )

@@ -86,7 +86,7 @@ class EvidenceEmbedder:
                 self.reason = f"sentence-transformers is not installed ({exc}); pip install sentence-transformers"
                 log.warning("Evidence embedder off: %s", self.reason)
                 return
-            from .modelfiles import hub_reachable
+            from rag_contract.hub import hub_reachable
 
             attempts = [(self.model_name, {"local_files_only": True}, "Hugging Face cache or local folder")]
             if hub_reachable(self.model_name):

@@ -4,10 +4,10 @@ settings, each checked with an error that says what to change."""
 from __future__ import annotations
 
 import gradio as gr
+from rag_contract.table import TableError, clean, to_table
 
 from .backends import Sampling
 from .prompts import Source
-from .table import TableError, clean, to_table
 
 MAX_QUERY_CHARS = 10_000
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant."

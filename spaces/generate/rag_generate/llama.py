@@ -7,9 +7,11 @@ import os
 import threading
 from typing import Iterator
 
+from rag_contract.hub import hub_reachable
+
 from .backends import Backend, BackendUnavailable, Sampling
 from .compute import ModelThread, compute_thread
-from .modelfiles import hub_reachable, packaged_model_path, requantized
+from .modelfiles import packaged_model_path, requantized
 from .native import NativeReport, choose_params, cpu_flags, model_params, settle
 
 log = logging.getLogger(__name__)

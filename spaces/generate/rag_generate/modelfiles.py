@@ -56,20 +56,3 @@ def requantized(path: str, cache_dir: str, *, ftype: str = "q8_0") -> str:
     except Exception as exc:
         log.warning("could not requantise %s to %s (%s); using it as it is", path, ftype, exc)
         return path
-
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
-    """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
-    if offline():
-        return False
-    try:
-        from huggingface_hub import model_info
-
-        model_info(repo_id, timeout=timeout)
-        return True
-    except Exception:
-        return False

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from rag_contract.messages import message_text
+
 Count = Callable[[str], int]
 
 GROUNDED_SYSTEM_PROMPT = "Read the sources and answer the question in one short sentence. Use the words of the sources."
@@ -131,19 +133,6 @@ def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
     return (
         f"Sources:\n{blocks}\n\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
     )
-
-
-def message_text(content) -> str:
-    """A chat message's text: a string as it is, or the text parts of Gradio 6's list of content
-    parts (`[{"type": "text", "text": ...}]`, what a Chatbot holds); files and other parts are skipped."""
-    if isinstance(content, str):
-        return content
-    parts = [content] if isinstance(content, dict) else content if isinstance(content, (list, tuple)) else []
-    return " ".join(
-        p["text"]
-        for p in parts
-        if isinstance(p, dict) and p.get("type", "text") == "text" and isinstance(p.get("text"), str)
-    ).strip()
 
 
 def history_messages(history) -> list[dict]:

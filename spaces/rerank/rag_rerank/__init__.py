@@ -1,8 +1,9 @@
 """rag_rerank: the Rerank Space's logic. app.py builds the UI on top of it."""
 
+from rag_contract.table import TableError, to_table
+
 from .reranker import Reranker, RerankResult
 from .scorers import CrossEncoderScorer, InputOrderScorer, NotACrossEncoderError, load_scorer
-from .table import TableError, to_table
 
 __all__ = [
     "CrossEncoderScorer",

@@ -163,7 +163,9 @@ class AnswerCrossEncoder:
 
     @property
     def label(self) -> str:
-        return f"{MODEL_NAME} (the project's answer cross-encoder, MiniLM-L6 fine-tuned on SQuADShifts, {self.precision})"
+        return (
+            f"{MODEL_NAME} (the project's answer cross-encoder, MiniLM-L6 fine-tuned on SQuADShifts, {self.precision})"
+        )
 
     def warm_up(self) -> None:
         import torch

@@ -6,11 +6,11 @@ import logging
 
 import gradio as gr
 import pandas as pd
+from rag_contract.table import TableError, to_table
 
 from .config import Settings
 from .reranker import SCORE_COLUMN, Reranker
 from .scorers import load_scorer
-from .table import TableError, to_table
 
 log = logging.getLogger(__name__)
 

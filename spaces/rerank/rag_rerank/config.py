@@ -6,8 +6,9 @@ GRADIO_SERVER_PORT.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from rag_contract.settings import EnvReader
 
 # name: (default, description)
 ENV = {
@@ -22,17 +23,7 @@ ENV = {
     ),
 }
 
-
-def _get(name: str) -> str:
-    return os.environ.get(name, ENV[name][0]).strip()
-
-
-def _int(name: str) -> int:
-    raw = _get(name)
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, but got {raw!r}") from None
+_env = EnvReader(ENV)
 
 
 @dataclass(frozen=True)
@@ -46,9 +37,9 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         return cls(
-            model=_get("RERANK_MODEL"),
-            max_length=_int("RERANK_MAX_LENGTH"),
-            batch_size=_int("RERANK_BATCH_SIZE"),
-            quantize=_get("RERANK_QUANTIZE"),
-            fallback_model=_get("RERANK_FALLBACK_MODEL"),
+            model=_env.str("RERANK_MODEL"),
+            max_length=_env.int("RERANK_MAX_LENGTH"),
+            batch_size=_env.int("RERANK_BATCH_SIZE"),
+            quantize=_env.str("RERANK_QUANTIZE"),
+            fallback_model=_env.str("RERANK_FALLBACK_MODEL"),
         )

@@ -8,9 +8,9 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from rag_contract.table import Table, clean, order_by_score, to_table
 
 from .scorers import ScorerChoice
-from .table import Table, clean, order_by_score, to_table
 
 SCORE_COLUMN = "rerank_score"
 METHOD_COLUMN = "rerank_method"  # the scorer's label, for people

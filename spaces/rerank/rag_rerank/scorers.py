@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from rag_contract.hub import hub_reachable
 
 log = logging.getLogger(__name__)
 
@@ -24,23 +25,6 @@ SUGGESTION = "Use a real cross-encoder such as cross-encoder/ms-marco-MiniLM-L6-
 
 class NotACrossEncoderError(RuntimeError):
     """The checkpoint has no trained classification head (for example, a bi-encoder)."""
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
-def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
-    """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
-    if _offline() or os.path.isdir(repo_id):
-        return False
-    try:
-        from huggingface_hub import model_info
-
-        model_info(repo_id, timeout=timeout)
-        return True
-    except Exception:
-        return False
 
 
 def resolve(model: str) -> str:

@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument("paths", nargs="+", help="files and folders to index")
     ap.add_argument(
-        "--backend", choices=("qdrant", "local"), default=None, help="default: RETRIEVE_BACKEND, else qdrant"
+        "--backend", choices=("qdrant", "local"), default=None, help="default: RETRIEVE_BACKEND (local unless set)"
     )
     ap.add_argument(
         "--index-dir", default=None, help="default: RETRIEVE_INDEX_DIR (embedded Qdrant lives in its qdrant/ folder)"
@@ -292,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = Settings.from_env()
     if args.index_dir:
         s = Settings(**{**s.__dict__, "index_dir": Path(args.index_dir)})
-    backend = args.backend or (os.environ.get("RETRIEVE_BACKEND") or "qdrant")
+    backend = args.backend or s.backend
     report = bulk_ingest(
         args.paths, backend=backend, settings=s, actors=args.actors, batch_size=args.batch_size, num_cpus=args.num_cpus
     )

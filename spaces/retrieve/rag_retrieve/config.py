@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rag_contract.settings import EnvReader
+
 SPACE_DIR = Path(__file__).resolve().parents[1]
 _REPO = SPACE_DIR.parents[1]
 
@@ -44,19 +46,7 @@ ENV = {
     "QDRANT_COLLECTION": ("rag_chunks", "Qdrant collection that holds the chunks"),
 }
 
-
-def _get(name: str) -> str:
-    return os.environ.get(name, ENV[name][0])
-
-
-def _int(name: str) -> int | None:
-    raw = _get(name).strip()
-    if not raw:
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, but got {raw!r}") from None
+_env = EnvReader(ENV)
 
 
 @dataclass(frozen=True)
@@ -80,19 +70,19 @@ class Settings:
     @classmethod
     def from_env(cls) -> "Settings":
         return cls(
-            embed_model=_get("RETRIEVE_EMBED_MODEL"),
-            index_dir=Path(_get("RETRIEVE_INDEX_DIR")).expanduser(),
-            corpus=tuple(p for p in _get("RETRIEVE_CORPUS").split(os.pathsep) if p.strip()),
-            write_token=_get("RETRIEVE_WRITE_TOKEN"),
-            chunk_tokens=_int("RETRIEVE_CHUNK_TOKENS"),
-            chunk_overlap=_int("RETRIEVE_CHUNK_OVERLAP") or 0,
-            batch_size=_int("RETRIEVE_BATCH_SIZE") or 64,
-            fusion=_get("RETRIEVE_FUSION"),
-            max_file_bytes=(_int("RETRIEVE_MAX_FILE_MB") or 50) * 2**20,
-            max_files=_int("RETRIEVE_MAX_FILES") or 20,
-            max_upload_bytes=(_int("RETRIEVE_MAX_UPLOAD_MB") or 200) * 2**20,
-            backend=_get("RETRIEVE_BACKEND").strip().lower() or "local",
-            qdrant_url=_get("QDRANT_URL").strip(),
-            qdrant_collection=_get("QDRANT_COLLECTION").strip() or "rag_chunks",
-            qdrant_api_key=_get("QDRANT_API_KEY").strip(),
+            embed_model=_env.str("RETRIEVE_EMBED_MODEL"),
+            index_dir=Path(_env.str("RETRIEVE_INDEX_DIR")).expanduser(),
+            corpus=tuple(p for p in _env.str("RETRIEVE_CORPUS").split(os.pathsep) if p.strip()),
+            write_token=_env.str("RETRIEVE_WRITE_TOKEN"),
+            chunk_tokens=_env.int("RETRIEVE_CHUNK_TOKENS", empty_is_none=True),
+            chunk_overlap=_env.int("RETRIEVE_CHUNK_OVERLAP"),
+            batch_size=_env.int("RETRIEVE_BATCH_SIZE"),
+            fusion=_env.str("RETRIEVE_FUSION"),
+            max_file_bytes=_env.int("RETRIEVE_MAX_FILE_MB") * 2**20,
+            max_files=_env.int("RETRIEVE_MAX_FILES"),
+            max_upload_bytes=_env.int("RETRIEVE_MAX_UPLOAD_MB") * 2**20,
+            backend=_env.str("RETRIEVE_BACKEND").lower(),
+            qdrant_url=_env.str("QDRANT_URL"),
+            qdrant_collection=_env.str("QDRANT_COLLECTION"),
+            qdrant_api_key=_env.str("QDRANT_API_KEY"),
         )

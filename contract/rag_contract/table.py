@@ -4,8 +4,7 @@ Pure functions that turn every accepted `documents` form into one table. Accepte
 retrieve Space's table, a {"headers", "data"} dict (what clients of the ai-blueprint augment
 Space send), a pandas DataFrame, a list of strings, or a list of dicts with a `text` key.
 Every input column is kept; the text is the first of TEXT_COLUMNS present. docs/api.md
-describes it. Each Space keeps its own copy of this file, so that it deploys alone; a test
-asserts the copies are identical.
+describes it.
 """
 
 from __future__ import annotations
