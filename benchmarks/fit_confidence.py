@@ -95,7 +95,7 @@ def reader_tag() -> str:
     """Rows depend on the answer reader's weights: a new model gets new rows."""
     import os
 
-    from rag_generate.answer_model import card_hash, find_model_dir
+    from rag_contract.answer_model import card_hash, find_model_dir
 
     folder = find_model_dir()
     off = os.environ.get("GENERATE_ANSWER_READER", "").lower() in ("none", "off")

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from rag_generate.answer_model import (
+from rag_contract.answer_model import (
     WEIGHTS,
     AnswerCrossEncoder,
     card_hash,

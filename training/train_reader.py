@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rag_generate.answer_model import WEIGHTS, file_hash, load_model, packaged_minilm, pair_text
+from rag_contract.answer_model import WEIGHTS, file_hash, load_model, packaged_minilm, pair_text
 from rag_generate.evidence import terms
 from rag_generate.prompts import split_sentences
 
@@ -273,7 +273,7 @@ def auc(scores, labels) -> float:
 def held_out_rows(folder: Path, tokenizer, odd_items, val_items, max_len, trained=None):
     """The card's held-out table, each format the model is served in, and the comparison that says
     whether a format keeps the ranking (AUC within 0.005 of fp32)."""
-    from rag_generate.answer_model import quantize_int8
+    from rag_contract.answer_model import quantize_int8
 
     _, shipped = load_model(folder)
     formats = {
@@ -393,7 +393,7 @@ when its configured cross-encoder cannot load (and says so).
 ## Files
 
 - `{weights}`: every weight except the word embeddings, fp16. The word embeddings were frozen in
-  training and are read from the packaged MiniLM at load (`rag_generate.answer_model.load_model`).
+  training and are read from the packaged MiniLM at load (`rag_contract.answer_model.load_model`).
 - sha256: `{sha}` ({size_mb:.1f} MB)
 
 ## Training

@@ -15,7 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from .answer_model import pair_text
+from rag_contract.answer_model import pair_text
+
 from .prompts import Source, Trim, source_text, split_sentences
 
 Count = Callable[[str], int]

@@ -16,8 +16,7 @@ from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
-
-from .answer_model import MODEL_NAME, AnswerCrossEncoder, find_model_dir
+from rag_contract.answer_model import MODEL_NAME, AnswerCrossEncoder, find_model_dir
 
 log = logging.getLogger(__name__)
 

@@ -151,7 +151,7 @@ class AnswerReaderScorer:
     reads_answers = True  # trained on questions; the Reranker fuses it with retrieval (reranker.py)
 
     def __init__(self, path=None, *, max_length: int = 256, batch_size: int = 32, precision: str = "auto"):
-        from .answer_model import AnswerCrossEncoder
+        from rag_contract.answer_model import AnswerCrossEncoder
 
         self.model = AnswerCrossEncoder(path, max_length=max_length, batch_size=batch_size, precision=precision)
         self.label = f"cross-encoder {self.model.label}"

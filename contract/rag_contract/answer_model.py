@@ -6,7 +6,7 @@ sentence) and (question, passage) pairs by `training/train_reader.py`; the model
 embeddings, in fp16: those were frozen in training, so they are read from the packaged MiniLM,
 and the file stays under 30 MB. The file's SHA-256 is checked against the card before it loads.
 
-This module is identical in the generate and rerank Spaces (a test keeps the copies equal).
+One copy, in the contract package: the rerank and generate Spaces both read it (deploy vendors it).
 """
 
 from __future__ import annotations
