@@ -157,8 +157,15 @@ def test_plain_reasons_carry_no_word_stems():
 
 def test_the_shipped_calibration_loads_and_states_its_risk():
     cal = default_calibration()
-    # The answer reader's models first; the reader-less ones serve a Space whose reader cannot load.
-    assert [n for n in cal.info["names"]] == ["reader", "reader_no_model", "full", "no_model", "lexical"]
+    # The answer reader's models first (the pipeline's, which also reads where retrieval ranked the
+    # passage, before the reader's own); the reader-less ones serve a Space whose reader cannot load.
+    names = list(cal.info["names"])
+    assert names == ["reader_pipeline", "reader", "reader_no_model", "full", "no_model", "lexical"]
+    features = dict(zip(names, (set(m.features) for m in cal.models)))
+    assert features["reader_pipeline"] - features["reader"] == {"source_score_z", "source_rank_inv"}
+    # passages without retrieval scores (a caller of /answer, not the pipeline) get the reader's model
+    assert cal.model_for(dict.fromkeys(features["reader"], 0.0))[0] == "reader"
+    assert cal.model_for(dict.fromkeys(features["reader_pipeline"], 0.0))[0] == "reader_pipeline"
     for name, t in cal.thresholds.items():
         assert 0 <= t.likely <= t.answer <= 1, name
     assert "wrong among answer" in cal.info["stated_risk"]["answer"]
