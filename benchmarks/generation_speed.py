@@ -33,11 +33,12 @@ import time
 
 import numpy as np
 from _common import ROOT, Report, median
+from rag_contract.machine import cpu_flags  # noqa: E402
 from rag_generate.api import GenerateAPI  # noqa: E402
 from rag_generate.backends import Sampling
 from rag_generate.config import Settings  # noqa: E402
 from rag_generate.llama import LlamaCppBackend  # noqa: E402
-from rag_generate.native import AMX_FLAGS, cpu_flags  # noqa: E402
+from rag_generate.native import AMX_FLAGS  # noqa: E402
 
 from tests.tiny_models import make_gguf  # noqa: E402
 

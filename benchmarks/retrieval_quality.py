@@ -140,7 +140,7 @@ def rerank_rows(index: HybridIndex, qids, qvecs, queries, qrels, depth: int, rep
     """nDCG@10 of hybrid's top `depth` documents reranked, and fused with the hybrid score."""
     from collections import Counter
 
-    from rag_rerank.reranker import Reranker
+    from rag_rerank.reranker import Reranker, fuse_with_retrieval
     from rag_rerank.scorers import load_scorer
 
     methods: Counter = Counter()
@@ -162,7 +162,7 @@ def rerank_rows(index: HybridIndex, qids, qvecs, queries, qrels, depth: int, rep
         probs = choice.scorer.score(queries[qid], [index.chunks[best[d][0]].text for d in top])
         took.append(time.perf_counter() - t)
         logits = [math.log(max(p, 1e-6) / max(1 - p, 1e-6)) for p in probs]
-        z = [a + b for a, b in zip(_z(logits), _z([best[d][1] for d in top]))]
+        z = list(fuse_with_retrieval(probs, [best[d][1] for d in top]))
         plain.append(ndcg_at(ranked, qrels[qid]))
         reranked.append(ndcg_at(_order(top, logits) + ranked[depth:], qrels[qid]))
         fused.append(ndcg_at(_order(top, z) + ranked[depth:], qrels[qid]))
@@ -182,12 +182,6 @@ def rerank_rows(index: HybridIndex, qids, qvecs, queries, qrels, depth: int, rep
         f"Reranker.run as the Space ranks ({how})",
     )
     report.add(f"rerank_p50_ms/{depth}", 1000 * statistics.median(took), "ms", "scoring only, in process")
-
-
-def _z(xs: list[float]) -> list[float]:
-    mean = sum(xs) / len(xs)
-    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / len(xs))
-    return [(x - mean) / sd if sd > 1e-9 else 0.0 for x in xs]
 
 
 def _order(docs: list[str], scores: list[float]) -> list[str]:

@@ -14,7 +14,7 @@ def test_the_contract_lives_once_and_no_space_keeps_a_copy():
         assert (contract / shared).is_file() and not list(SPACES.glob(f"*/rag_*/{shared}")), shared
     for path in [*SPACES.glob("*/rag_*/*.py"), *(ROOT / "pipeline").glob("*.py")]:
         text = path.read_text()
-        for name in ("message_text", "hub_reachable", "offline", "to_table"):
+        for name in ("message_text", "hub_reachable", "offline", "to_table", "cpu_flags"):
             assert not re.search(rf"^def {name}\(", text, re.M), f"{path.relative_to(ROOT)} defines its own {name}"
         assert not re.search(r"^def _(get|int|num|switch)\(", text, re.M), (
             f"{path.relative_to(ROOT)} reads settings itself"

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import pytest
 from gradio_client import Client
+from rag_contract.machine import cpu_flags
 from rag_generate.native import (
     FAULT_ENV,
     LlamaParams,
     choose_params,
-    cpu_flags,
     describe_exit,
     probe,
     safe_params,

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from rag_contract.answer_model import WEIGHTS, file_hash, load_model, packaged_minilm, pair_text
+from rag_contract.machine import cpu_flags
 from rag_generate.evidence import terms
 from rag_generate.prompts import split_sentences
 
@@ -159,11 +160,7 @@ def batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[lis
 
 
 def bf16_supported() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
 
 
 def encode(tokenizer, pairs, max_len: dict[str, int]) -> list[dict]:

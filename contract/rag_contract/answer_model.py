@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .machine import cpu_flags
+
 MODEL_NAME = "answer-reader"
 WEIGHTS = "model.safetensors"
 _HASH = re.compile(r"sha256:\s*`?([0-9a-f]{64})`?")
@@ -104,11 +106,7 @@ def load_model(folder: str | Path, *, verify: bool = True):
 def cpu_has_amx() -> bool:
     """True where the CPU multiplies bf16 in hardware tiles (Intel AMX): there bf16 runs about 4x
     faster than fp32; elsewhere (AVX-512 BF16 alone included) it measured slower."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            return "amx_bf16" in f.read()
-    except OSError:
-        return False
+    return "amx_bf16" in cpu_flags()
 
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")

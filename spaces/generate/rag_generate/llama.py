@@ -8,11 +8,12 @@ import threading
 from typing import Iterator
 
 from rag_contract.hub import hub_reachable
+from rag_contract.machine import cpu_flags
 
 from .backends import Backend, BackendUnavailable, Sampling
 from .compute import ModelThread, compute_thread
 from .modelfiles import packaged_model_path, requantized
-from .native import NativeReport, choose_params, cpu_flags, model_params, settle
+from .native import NativeReport, choose_params, model_params, settle
 
 log = logging.getLogger(__name__)
 

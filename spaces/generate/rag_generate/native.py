@@ -47,19 +47,6 @@ class LlamaParams:
         return f"{SETTING}={'on' if self.extra_buffers else 'off'}"
 
 
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> frozenset[str]:
-    """The CPU's feature flags (empty where /proc/cpuinfo cannot be read, e.g. not Linux)."""
-    try:
-        text = Path(cpuinfo).read_text(errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return frozenset(value.split())
-    return frozenset()
-
-
 def choose_params(flags: frozenset[str] | set[str], setting: str = "auto") -> LlamaParams:
     """The model settings for a CPU with these `flags`.
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from rag_contract.table import Table, clean, order_by_score, to_table
 
-from .scorers import ScorerChoice
+from .scorers import InputOrderScorer, ScorerChoice
 
 SCORE_COLUMN = "rerank_score"
 METHOD_COLUMN = "rerank_method"  # the scorer's label, for people
@@ -133,8 +133,7 @@ class Reranker:
         scorer = self.choice.scorer
         texts = table.texts()
         if getattr(scorer, "reads_answers", False) and not reads_as_question(query):
-            n = len(texts)
-            return np.arange(n, 0, -1, dtype=np.float32) / max(n, 1), STATEMENT_NOTE
+            return InputOrderScorer().score(query, texts), STATEMENT_NOTE
         scores = np.asarray(scorer.score(query, texts), dtype=np.float64)
         retrieval = _retrieval_scores(table) if getattr(scorer, "reads_answers", False) else None
         if retrieval is not None and len(texts) > 1:
