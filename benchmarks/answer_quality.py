@@ -389,7 +389,9 @@ def _show(it, text, info, row) -> None:
 # -- pipeline ----------------------------------------------------------------------------------
 
 
-def pipeline(articles, items, name: str, report: Report, show: int, k_retrieve: int, k_rerank: int) -> None:
+def pipeline(
+    articles, items, name: str, report: Report, show: int, k_retrieve: int, k_rerank: int, wrong: bool = False
+) -> None:
     from pipeline import RAGPipeline, Service, Stack
 
     cache = ROOT / ".cache" / "bench"
@@ -427,7 +429,7 @@ def pipeline(articles, items, name: str, report: Report, show: int, k_retrieve: 
                 row["evidence"] = bool(right)
                 tally.add(**row)
                 backend, rerank_method = answer.backend, answer.rerank_method
-                if i < show:
+                if i < show or (wrong and row["verdict"] == "answer" and not row["correct"]):
                     _show(it, answer.text, info, row)
             tally.report(report, f"pipeline/{backend}")
             report.add("model/pipeline", 0, "-", f"{info.get('backend_label')}; rerank: {rerank_method}")
@@ -444,6 +446,9 @@ def main() -> int:
     ap.add_argument("--k-retrieve", type=int, default=20)
     ap.add_argument("--k-rerank", type=int, default=5)
     ap.add_argument("--show", type=int, default=0, help="print the first N answers to stderr")
+    ap.add_argument(
+        "--show-wrong", action="store_true", help="pipeline mode: print every committed answer that lacks the gold"
+    )
     ap.add_argument(
         "--no-answer",
         type=int,
@@ -485,7 +490,16 @@ def main() -> int:
             before=args.before,
         )
     if args.mode in ("pipeline", "both"):
-        pipeline(articles, items, f"{path.stem}-{args.split}", report, args.show, args.k_retrieve, args.k_rerank)
+        pipeline(
+            articles,
+            items,
+            f"{path.stem}-{args.split}",
+            report,
+            args.show,
+            args.k_retrieve,
+            args.k_rerank,
+            args.show_wrong,
+        )
     report.print()
     return 0
 
