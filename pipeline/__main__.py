@@ -83,17 +83,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
             )
             print(json.dumps(answer.to_dict(), default=str))
             return 0
-        printed = ""
-        answer = None
-        for event, value in rag.stream(
+        answer = rag.ask(
             args.question, args.k_retrieve, args.k_rerank, max_tokens=args.max_tokens, temperature=args.temperature
-        ):
-            if event == "delta":
-                sys.stdout.write(value[len(printed) :] if value.startswith(printed) else "\n" + value)
-                sys.stdout.flush()
-                printed = value
-            elif event == "done":
-                answer = value
+        )
+        print(answer.text)
     except (StageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -104,12 +97,12 @@ def cmd_ask(args: argparse.Namespace) -> int:
     sure = f" (confidence {answer.confidence:.2f})" if answer.confidence is not None else ""
     print(f"\nVerdict: {answer.verdict or 'n/a'}{sure}")
     print(
-        f"Backend: {answer.backend} ({answer.info.get('backend_label', '')}) · reranker: "
-        f"{answer.rerank_method} · evidence scored by: {answer.info.get('evidence_scorer', 'n/a')}"
+        f"Backend: {answer.backend} ({answer.report.backend_label}) · reranker: "
+        f"{answer.rerank_method} · evidence scored by: {answer.report.evidence_scorer or 'n/a'}"
     )
     print(
         f"Timings: retrieve {t['retrieve_s']:.2f}s, rerank {t['rerank_s']:.2f}s, generate "
-        f"{t['generate_s']:.2f}s, first token {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s"
+        f"{t['generate_s']:.2f}s, answer shown at {t['ttft_s'] or 0:.2f}s, total {t['total_s']:.2f}s"
     )
     for note in answer.notes:
         print(f"Note: {note}")

@@ -5,26 +5,13 @@ from __future__ import annotations
 
 import re
 
-from rag_contract.messages import message_text
+from rag_contract.messages import user_turns
 
 # Words that point back at something said before: a question holding one is a follow-up.
 _REFERS_BACK = re.compile(
     r"\b(it|its|it's|itself|they|them|their|theirs|themselves|this|that|these|those|he|him|his|she|her|hers|there)\b",
     re.I,
 )
-
-
-def user_turns(history) -> list[str]:
-    """The user's earlier questions, oldest first, from [[user, assistant], ...] or [{"role", "content"}, ...]
-    (content as a string or as a Chatbot's content parts)."""
-    out = []
-    for turn in history or []:
-        if isinstance(turn, dict):
-            if turn.get("role") == "user":
-                out.append(message_text(turn.get("content")))
-        elif isinstance(turn, (list, tuple)) and turn:
-            out.append(message_text(turn[0]))
-    return [t for t in out if t.strip()]
 
 
 _NOT_NAMES = frozenset(

@@ -120,7 +120,7 @@ def stage_error(exc: StageError) -> APIError:
 def sources_data(answer: Answer) -> dict:
     """The sources as data: Perplexity-style `citations` and `search_results`, and our `sources`,
     with the verdict and its confidence."""
-    quoted = ((answer.info.get("grounding") or {}).get("candidate") or "") if answer.verdict != "not_found" else ""
+    quoted = answer.report.quoted if answer.verdict != "not_found" else ""
     sources = [
         {
             "n": s.n,
@@ -152,7 +152,7 @@ def sources_data(answer: Answer) -> dict:
 
 
 def _usage(answer: Answer) -> dict:
-    used = answer.info.get("usage") or {}
+    used = answer.report.usage
     prompt, completion = int(used.get("prompt_tokens") or 0), int(used.get("completion_tokens") or 0)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 

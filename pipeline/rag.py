@@ -7,9 +7,13 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
 
+from rag_contract.answer_info import AnswerInfo, Citation, UsedSource
+from rag_contract.fusion import reciprocal_rank_fusion
+
 from .clients import StageClient, StageError
 from .followups import earlier_questions, search_queries, topic
 from .launcher import DEFAULT_PORTS
+from .stages import Stage
 
 
 @dataclass
@@ -44,7 +48,8 @@ class Answer:
     search_query: str = ""  # what retrieval searched with: the question, with earlier ones for a follow-up
     topic: str = ""  # for a follow-up, the title of the document the earlier questions found ("it")
     candidates: list[Passage] = field(default_factory=list)  # every passage sent to the generate Space, in rank order
-    info: dict = field(default_factory=dict)  # the generate Space's final report
+    info: dict = field(default_factory=dict)  # the generate Space's final report, as sent
+    report: AnswerInfo = field(default_factory=AnswerInfo)  # the same, read: what the pipeline and the page use
 
     def to_dict(self) -> dict:
         return {
@@ -56,8 +61,8 @@ class Answer:
             "supported": self.supported,
             "verdict": self.verdict,
             "confidence": self.confidence,
-            "model": self.info.get("backend_label"),
-            "evidence_scorer": self.info.get("evidence_scorer"),
+            "model": self.report.backend_label,
+            "evidence_scorer": self.report.evidence_scorer,
             "notes": self.notes,
             "search_query": self.search_query,
             "topic": self.topic,
@@ -98,19 +103,15 @@ def _source(i: int, row: dict) -> Passage:
     )
 
 
-def numbered(candidates: list[Passage], used: list[dict] | None, *, cited: list[dict] = ()) -> list[Passage]:
+def numbered(candidates: list[Passage], used: list[UsedSource] | None, *, cited: list[Citation] = ()) -> list[Passage]:
     """The sources the generate Space read, with its numbers (the ones the answer cites), in
     that order; new objects, so a list already shown never changes. Without its list (an older
     Space, or no answer yet), the candidates in rank order."""
     if used is None:
         return [replace(s) for s in candidates]
     by_id = {s.id: s for s in candidates}
-    cited_ids = {str(c.get("id")) for c in cited}
-    out = [
-        replace(by_id[str(u.get("id"))], n=u.get("n"), cited=str(u.get("id")) in cited_ids)
-        for u in used
-        if str(u.get("id")) in by_id
-    ]
+    cited_ids = {str(c.id) for c in cited}
+    out = [replace(by_id[str(u.id)], n=u.n, cited=str(u.id) in cited_ids) for u in used if str(u.id) in by_id]
     return sorted(out, key=lambda s: s.n)
 
 
@@ -119,13 +120,15 @@ def fuse_rankings(rankings: list[list[dict]], *, k: int = 60) -> list[dict]:
     first copy is kept. One list comes back as it is."""
     if len(rankings) == 1:
         return rankings[0]
-    score: dict[str, float] = {}
+
+    def key(row: dict) -> str:
+        return str(row.get("id", row.get("text", "")))
+
     first: dict[str, dict] = {}
     for rows in rankings:
-        for rank, row in enumerate(rows):
-            key = str(row.get("id", row.get("text", "")))
-            score[key] = score.get(key, 0.0) + 1.0 / (k + rank + 1)
-            first.setdefault(key, row)
+        for row in rows:
+            first.setdefault(key(row), row)
+    score = reciprocal_rank_fusion(([key(r) for r in rows] for rows in rankings), k=k)
     return [first[key] for key in sorted(score, key=lambda key: -score[key])]
 
 
@@ -142,9 +145,10 @@ class RAGPipeline:
         print(answer.text, [s.id for s in answer.sources], answer.backend, answer.timings)
 
     Args:
-        retrieve: URL or Space id of the retrieve Space (default PIPELINE_RETRIEVE_URL or the local port of `up`).
-        rerank: URL or Space id of the rerank Space.
-        generate: URL or Space id of the generate Space.
+        retrieve: URL or Space id of the retrieve Space (default PIPELINE_RETRIEVE_URL or the local port of `up`),
+            or a `Stage` (pipeline.stages): `InProcessStage` runs the Space's API in this process.
+        rerank: URL, Space id or `Stage` of the rerank stage.
+        generate: URL, Space id or `Stage` of the generate stage.
         hf_token: token for private Spaces (default HF_TOKEN).
         timeout: seconds each stage may take.
         transport: "gradio_client" (default), or "rest" for Gradio's REST route with a
@@ -153,9 +157,9 @@ class RAGPipeline:
 
     def __init__(
         self,
-        retrieve: str | None = None,
-        rerank: str | None = None,
-        generate: str | None = None,
+        retrieve: "str | Stage | None" = None,
+        rerank: "str | Stage | None" = None,
+        generate: "str | Stage | None" = None,
         *,
         hf_token: str | None = None,
         timeout: float = 120,
@@ -163,9 +167,19 @@ class RAGPipeline:
     ):
         token = hf_token or os.environ.get("HF_TOKEN") or None
         kw = dict(hf_token=token, timeout=timeout, transport=transport)
-        self.retrieve = StageClient("retrieve", retrieve or default_url("retrieve"), **kw)
-        self.rerank = StageClient("rerank", rerank or default_url("rerank"), **kw)
-        self.generate = StageClient("generate", generate or default_url("generate"), **kw)
+
+        def stage(name: str, given: "str | Stage | None") -> "Stage":
+            if given is None or isinstance(given, str):
+                return StageClient(name, given or default_url(name), **kw)
+            if not isinstance(given, Stage):
+                raise TypeError(
+                    f"{name} must be a URL, a Space id or a Stage (pipeline.stages), but got {type(given).__name__}"
+                )
+            return given
+
+        self.retrieve = stage("retrieve", retrieve)
+        self.rerank = stage("rerank", rerank)
+        self.generate = stage("generate", generate)
 
     # -- the documents behind the answers (the retrieve Space's write endpoints) -----------------
 
@@ -210,8 +224,10 @@ class RAGPipeline:
         self, query: str, k_retrieve: int = 20, k_rerank: int = 5, *, history=None, **generation
     ) -> Iterator[tuple[str, object]]:
         """Yield ("sources", list[Passage]) once their numbers are fixed (the generate Space's, as
-        the answer will cite them, before its first token), then ("delta", text) as the answer
-        grows (the full text so far), then ("done", Answer)."""
+        the answer will cite them, before its first token), then ("done", Answer).
+
+        The text comes whole with "done": the generate Space judges the model's answer against
+        its sources before anyone sees it, so there is no partial text to show."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("The question is empty.")
         run = _Run(time.perf_counter())
@@ -219,14 +235,14 @@ class RAGPipeline:
         ranked = self._rerank(searched, hits, k_rerank, run)
         candidates = [_source(i, r) for i, r in enumerate(ranked)]
         shown: list[Passage] | None = None
-        text, info = "", {}
-        for text, info in self._generate(query, candidates, history, generation, run):
-            if shown is None and (info.get("sources") is not None or text):
-                shown = numbered(candidates, info.get("sources"))
+        text, raw, info = "", {}, AnswerInfo(status="generating")
+        for text, raw, info in self._generate(query, candidates, history, generation, run):
+            if shown is None and (info.sources is not None or text):
+                shown = numbered(candidates, info.sources)
                 yield "sources", shown
-            yield "delta", text
-        final = numbered(candidates, info.get("sources"), cited=info.get("citations", []))
+        final = numbered(candidates, info.sources, cited=info.citations)
         answer = self._answer(text, info, final or candidates, searched, run)
+        answer.info = raw
         answer.candidates = candidates
         yield "done", answer
 
@@ -258,7 +274,7 @@ class RAGPipeline:
         return ranked
 
     def _generate(self, query: str, candidates: list[Passage], history, generation: dict, run: "_Run"):
-        """(text so far, info) from the generate Space's /answer, as it streams."""
+        """(text, info as sent, info read) for each message of the generate Space's /answer."""
         # The retrieval score goes along: the generate Space's calibration reads where retrieval
         # ranked the passage it quotes.
         docs = [
@@ -275,51 +291,54 @@ class RAGPipeline:
             generation.get("top_k", 40),
         )
         t = time.perf_counter()
-        info: dict = {}
+        info = AnswerInfo(status="generating")
         for out in self.generate.stream("/answer", *args):
             if not isinstance(out, (list, tuple)) or len(out) != 2:
                 continue
-            text, info = out
-            if text and "ttft_s" not in run.timings:
+            text, raw = out
+            try:
+                info = AnswerInfo.from_dict(raw)
+            except ValueError as exc:
+                raise StageError(
+                    "generate", self.generate.url, str(exc), "Update the generate Space to this version."
+                ) from exc
+            if text and "ttft_s" not in run.timings:  # the first text a person sees
                 run.timings["ttft_s"] = time.perf_counter() - run.start
-            yield text, info or {}
+            yield text, raw or {}, info
         run.timings["generate_s"] = time.perf_counter() - t
         run.timings.setdefault("ttft_s", None)
         run.timings["total_s"] = time.perf_counter() - run.start
-        run.timings["generate_server"] = info.get("timings", {})
+        run.timings["generate_server"] = info.timings
 
     @staticmethod
-    def _answer(text: str, info: dict, sources: list[Passage], searched: str, run: "_Run") -> Answer:
+    def _answer(text: str, info: AnswerInfo, sources: list[Passage], searched: str, run: "_Run") -> Answer:
         notes = list(run.notes)
-        used = info.get("sources")
+        used = info.sources
         if used is not None and len(used) < len(sources):
             n = len(sources) - len(used)
             notes.append(
                 f"{n} source{'s' if n != 1 else ''} did not fit the model's context budget and {'were' if n != 1 else 'was'} left out."
             )
-        reason = (info.get("grounding") or {}).get("reason")
-        if info.get("verdict") in ("likely", "not_found") and reason:
-            notes.append(reason)
-        if info.get("reader_fallback"):
-            notes.append(
-                f"The answer reader did not load, so it did not choose the sentence ({info.get('reader', '')})."
-            )
-        if info.get("evidence_fallback"):
-            notes.append(f"Evidence sentences chosen by BM25 alone ({info.get('evidence_scorer', '')}).")
-        for a in info.get("attempts", []):
+        if info.verdict in ("likely", "not_found") and info.reason:
+            notes.append(info.reason)
+        if info.reader_fallback:
+            notes.append(f"The answer reader did not load, so it did not choose the sentence ({info.reader}).")
+        if info.evidence_fallback:
+            notes.append(f"Evidence sentences chosen by BM25 alone ({info.evidence_scorer}).")
+        for a in info.attempts:
             if a.get("outcome") != "answered":
                 notes.append(f"Generation backend {a.get('backend')} skipped ({a.get('outcome')}): {a.get('detail')}")
         return Answer(
             text=text,
             sources=sources,
-            backend=info.get("backend", "unknown"),
+            backend=info.backend,
             timings=run.timings,
             rerank_method=run.rerank_method,
-            supported=info.get("supported"),
-            verdict=info.get("verdict", ""),
-            confidence=info.get("confidence"),
+            supported=info.supported,
+            verdict=info.verdict,
+            confidence=info.confidence,
             notes=notes,
-            info=info,
+            report=info,
             search_query=searched,
             topic=run.topic,
         )

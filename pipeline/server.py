@@ -17,8 +17,8 @@ def chat_server_app(rag: RAGPipeline, blocks, *, api_key: str | None = None):
     import gradio as gr
     from fastapi import FastAPI
 
-    from .chat import readable
     from .openai_api import with_openai_routes
+    from .render import readable
 
     app = FastAPI(title="RAG pipeline", docs_url=None, redoc_url=None)
     with_openai_routes(app, rag, render=readable, api_key=api_key)

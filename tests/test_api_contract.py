@@ -112,8 +112,11 @@ def test_ask_with_the_question_only(stack):
 
 
 def test_ai_blueprint_notebook_calls_run_unchanged(stack):
-    retrieve_url, rerank_url, generate_url = (stack.urls[n] for n in ("retrieve", "rerank", "generate"))
+    replay_ai_blueprint(*(stack.urls[n] for n in ("retrieve", "rerank", "generate")))
 
+
+def replay_ai_blueprint(retrieve_url: str, rerank_url: str, generate_url: str) -> None:
+    """The notebooks' calls, as written, against the three stages' URLs (one URL thrice for the suite)."""
     # retrieve
     res = Client(retrieve_url).predict(api_name="/similarity_search", query="How should companies prepare for AI?", k=5)
     df = pd.DataFrame(data=res["data"], columns=res["headers"])

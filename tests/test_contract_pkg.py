@@ -45,3 +45,58 @@ def test_offline_is_never_looked_up(monkeypatch, tmp_path):
     assert offline() and not hub_reachable("sentence-transformers/all-MiniLM-L6-v2")
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     assert not offline() and not hub_reachable(str(tmp_path))  # a local folder is not a Hub repo
+
+
+def test_history_in_either_shape_reads_the_same():
+    from rag_contract.messages import exchanges, history_messages, user_turns
+
+    pairs = [["What is BM25?", "A ranking function [1]."], ["And RRF?", ""]]
+    messages = [
+        {"role": "user", "content": "What is BM25?"},
+        {"role": "assistant", "content": [{"type": "text", "text": "A ranking function [1]."}]},
+        {"role": "user", "content": "And RRF?"},
+    ]
+    assert history_messages(pairs) == history_messages(messages)
+    assert user_turns(pairs) == user_turns(messages) == ["What is BM25?", "And RRF?"]
+    assert exchanges(messages) == [
+        ["What is BM25?", "A ranking function [1]."]
+    ]  # a question not yet answered is left out
+    with pytest.raises(ValueError, match="pairs or of {'role', 'content'} messages"):
+        history_messages([{"role": "system", "content": "x"}])
+
+
+def test_reciprocal_rank_fusion_sums_one_over_k_plus_rank():
+    from rag_contract.fusion import reciprocal_rank_fusion
+
+    fused = reciprocal_rank_fusion([["a", "b"], ["b", "c"]], k=60)
+    assert list(fused) == ["a", "b", "c"]  # first seen first; callers sort
+    assert fused["b"] == pytest.approx(1 / 62 + 1 / 61) and fused["c"] == pytest.approx(1 / 62)
+    with pytest.raises(ValueError):
+        reciprocal_rank_fusion([["a"]], k=-1)
+
+
+def test_answer_info_round_trips_and_keeps_what_it_does_not_know():
+    from rag_contract.answer_info import AnswerInfo, Citation, UsedSource
+
+    info = AnswerInfo(
+        backend="llama-cpp",
+        sources=[UsedSource(n=1, id="t", source="tides.txt", text="Tides follow the moon.")],
+        citations=[Citation(n=1, id="t", source="tides.txt")],
+        supported=True,
+        verdict="answer",
+        confidence=0.9,
+        grounding={"candidate": "Tides follow the moon.", "reason": None},
+    )
+    sent = info.to_dict()
+    assert sent["verdict"] == "answer" and sent["sources"][0]["id"] == "t" and sent["citations"][0]["n"] == 1
+    read = AnswerInfo.from_dict({**sent, "new_key": 1})
+    assert read.sources == info.sources and read.citations == info.citations and read.quoted == "Tides follow the moon."
+    assert read.extra == {"new_key": 1} and read.to_dict()["new_key"] == 1 and read.reason == ""
+    progress = AnswerInfo(status="generating", sources=info.sources).to_dict()
+    assert set(progress) == {"status", "sources"}  # a progress message carries only what is known
+    older = AnswerInfo.from_dict({"backend": "extractive", "verdict": "likely"})  # an older Space's fewer keys
+    assert older.status == "done" and older.citations == [] and older.sources is None and older.timings == {}
+    with pytest.raises(ValueError, match="malformed source"):
+        AnswerInfo.from_dict({"sources": ["just text"]})
+    with pytest.raises(ValueError, match="must be a dict"):
+        AnswerInfo.from_dict(["not", "a", "dict"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.followups import earlier_questions, message_text, names, search_queries, topic, user_turns
+from rag_contract.messages import message_text, user_turns
+
+from pipeline.followups import earlier_questions, names, search_queries, topic
 from pipeline.rag import fuse_rankings
 
 

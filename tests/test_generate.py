@@ -8,6 +8,7 @@ import time
 
 import pytest
 from gradio_client import Client
+from rag_contract.messages import history_messages
 from rag_generate.embedder import EvidenceEmbedder
 from rag_generate.evidence import best_evidence
 from rag_generate.llama import LlamaCppBackend
@@ -16,7 +17,6 @@ from rag_generate.prompts import (
     Source,
     build_messages,
     fit_sources,
-    history_messages,
     parse_citations,
     split_sentences,
 )

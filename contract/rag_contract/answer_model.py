@@ -11,6 +11,7 @@ One copy, in the contract package: the rerank and generate Spaces both read it (
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import threading
@@ -123,6 +124,20 @@ def quantize_int8(model):
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+@functools.lru_cache(maxsize=None)
+def _load_shared(path: Path, precision: str):
+    """(tokenizer, model) in `precision`, once per process: in the one-Space suite the rerank and
+    generate stages read the same weights. Inference only reads them, so threads can share them."""
+    import torch
+
+    tokenizer, model = load_model(path)
+    if precision == "int8":
+        model = quantize_int8(model)
+    elif precision == "bf16":
+        model = model.to(torch.bfloat16)
+    return tokenizer, model
+
+
 class AnswerCrossEncoder:
     """Scores (question, text) pairs: the probability that the text answers the question.
 
@@ -166,18 +181,11 @@ class AnswerCrossEncoder:
         )
 
     def warm_up(self) -> None:
-        import torch
-
         with self._lock:
             if self._loaded is None:
                 if self.path is None:
                     raise OSError(f"models/{MODEL_NAME} was not found beside the Space or in the repo")
-                tokenizer, model = load_model(self.path)
-                if self.precision == "int8":
-                    model = quantize_int8(model)
-                elif self.precision == "bf16":
-                    model = model.to(torch.bfloat16)
-                self._loaded = tokenizer, model
+                self._loaded = _load_shared(self.path.resolve(), self.precision)
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """Probabilities in [0, 1], one per text, in order."""

@@ -8,6 +8,7 @@ import time
 from typing import Iterator
 
 import gradio as gr
+from rag_contract.answer_info import AnswerInfo, Citation, UsedSource
 
 from .backends import Backend, ExtractiveBackend, InferenceAPIBackend, Sampling
 from .chain import AllBackendsFailed, FallbackChain
@@ -213,7 +214,7 @@ class GenerateAPI:
                 lambda backend: reader.read(backend, question), user_errors=(PromptTooLong,)
             ):
                 if event == "started":  # the sources go out at once; the text once the gate has judged it
-                    yield "", {"status": "generating", "sources": self._source_list(value.kept)}
+                    yield "", AnswerInfo(status="generating", sources=self._source_list(value.kept)).to_dict()
                 elif event == "done":
                     reading: Reading = value.output
                     verdict = reading.gate.finish()
@@ -253,9 +254,9 @@ class GenerateAPI:
         return sampling
 
     @staticmethod
-    def _source_list(kept) -> list[dict]:
+    def _source_list(kept) -> list[UsedSource]:
         return [
-            {"n": i + 1, "id": s.id, "source": s.source, "title": s.title, "cut": t != s.text, "text": t}
+            UsedSource(n=i + 1, id=s.id, source=s.source, title=s.title, cut=t != s.text, text=t)
             for i, (s, t) in enumerate(kept)
         ]
 
@@ -265,25 +266,24 @@ class GenerateAPI:
         completion = reading.backend.count(gate.raw) if gate.raw else 0
         total = time.perf_counter() - start
         decode_s = total - (result.ttft_s or 0)
-        return {
-            "status": "done",
-            "backend": result.backend,
-            "backend_label": result.label,
-            "attempts": [
+        return AnswerInfo(
+            backend=result.backend,
+            backend_label=result.label,
+            attempts=[
                 {"backend": a.backend, "outcome": a.outcome, "detail": a.detail, "seconds": round(a.seconds, 3)}
                 for a in result.attempts
             ],
-            "sources": self._source_list(kept),
-            "citations": [{"n": n, "id": kept[n - 1][0].id, "source": kept[n - 1][0].source} for n in cited],
-            "supported": verdict.supported,
-            "verdict": verdict.verdict,
-            "confidence": round(verdict.confidence, 3),
-            "evidence_scorer": self._scorer_label(),
-            "evidence_fallback": self._evidence_fallback(),
-            "reader": self.answer_reader.label,
-            "reader_fallback": self.answer_reader.fallback,
-            "llama_cpp_native": self._native(),
-            "grounding": {
+            sources=self._source_list(kept),
+            citations=[Citation(n=n, id=kept[n - 1][0].id, source=kept[n - 1][0].source) for n in cited],
+            supported=verdict.supported,
+            verdict=verdict.verdict,
+            confidence=round(verdict.confidence, 3),
+            evidence_scorer=self._scorer_label(),
+            evidence_fallback=self._evidence_fallback(),
+            reader=self.answer_reader.label,
+            reader_fallback=self.answer_reader.fallback,
+            llama_cpp_native=self._native(),
+            grounding={
                 "reason": verdict.reason or None,
                 "candidate": verdict.candidate,
                 "signals": {k: round(v, 4) for k, v in verdict.signals.items()},
@@ -295,13 +295,13 @@ class GenerateAPI:
                     for c in verdict.claims
                 ],
             },
-            "trim": reading.trim.report(),
-            "history_messages_kept": reading.history_kept,
-            "usage": {"prompt_tokens": reading.prompt_tokens, "completion_tokens": completion},
-            "timings": {
+            trim=reading.trim.report(),
+            history_messages_kept=reading.history_kept,
+            usage={"prompt_tokens": reading.prompt_tokens, "completion_tokens": completion},
+            timings={
                 "ttft_s": round(answered_s, 3),  # the first text the user sees: the judged answer
                 "first_token_s": round(result.ttft_s or 0.0, 3),
                 "total_s": round(total, 3),
                 "decode_tok_s": round((completion - 1) / decode_s, 2) if completion > 1 and decode_s > 0 else None,
             },
-        }
+        ).to_dict()

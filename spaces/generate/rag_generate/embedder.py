@@ -81,12 +81,13 @@ class EvidenceEmbedder:
                 return
             self._tried = True
             try:
-                from sentence_transformers import SentenceTransformer
+                import sentence_transformers  # noqa: F401
             except ImportError as exc:
                 self.reason = f"sentence-transformers is not installed ({exc}); pip install sentence-transformers"
                 log.warning("Evidence embedder off: %s", self.reason)
                 return
             from rag_contract.hub import hub_reachable
+            from rag_contract.shared_models import sentence_transformer
 
             attempts = [(self.model_name, {"local_files_only": True}, "Hugging Face cache or local folder")]
             if hub_reachable(self.model_name):
@@ -98,7 +99,7 @@ class EvidenceEmbedder:
             errors = []
             for name, kwargs, where in attempts:
                 try:
-                    self._model = SentenceTransformer(name, device="cpu", **kwargs)
+                    self._model = sentence_transformer(name, "cpu", **kwargs)
                     self.loaded_from = where
                     log.info("Evidence embedder: %s from %s", self.model_name, where)
                     return

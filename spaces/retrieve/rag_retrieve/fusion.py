@@ -7,6 +7,7 @@ function returns candidate indices and their fused scores, best first.
 from __future__ import annotations
 
 import numpy as np
+from rag_contract.fusion import reciprocal_rank_fusion
 
 
 def top_indices(scores: np.ndarray, n: int) -> np.ndarray:
@@ -31,10 +32,7 @@ def _minmax(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
 
 def rrf(dense: np.ndarray, sparse: np.ndarray, *, depth: int = 100, k: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """Reciprocal-rank fusion (Cormack et al. 2009), the baseline."""
-    fused: dict[int, float] = {}
-    for scores in (dense, sparse):
-        for rank, i in enumerate(top_indices(scores, depth)):
-            fused[int(i)] = fused.get(int(i), 0.0) + 1.0 / (k + rank + 1)
+    fused = reciprocal_rank_fusion((top_indices(scores, depth).tolist() for scores in (dense, sparse)), k=k)
     idx = np.fromiter(fused, dtype=np.int64, count=len(fused))
     val = np.fromiter(fused.values(), dtype=np.float64, count=len(fused))
     order = np.lexsort((idx, -val))
