@@ -2,7 +2,7 @@
 
 python -m pipeline up [--chat-port 7860 ...]   start every Space and the chat UI locally
 python -m pipeline ask "question" [--json]     answer from the command line
-python -m pipeline deploy --owner NAME [--prefix rag-] [--private] [--dry-run]
+python -m pipeline deploy --owner NAME [--prefix rag-] [--private] [--dry-run] [--one-space]
                                                create or update the four Spaces on Hugging Face
 """
 
@@ -110,13 +110,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from .deploy import deploy, describe, plan
+    from .deploy import HOSTING, deploy, describe, plan, plan_one_space
 
     try:
-        plans = plan(args.owner, prefix=args.prefix)
+        plans = (plan_one_space if args.one_space else plan)(args.owner, prefix=args.prefix)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(HOSTING["one" if args.one_space else "four"] + "\n")
     if args.dry_run:
         print(describe(plans, private=args.private))
         print("\nDry run: nothing was created or uploaded.")
@@ -169,6 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         "--prefix", default="rag-", help="Space names are <prefix>retrieve, <prefix>rerank, ... (default rag-)"
     )
     dep.add_argument("--private", action="store_true", help="create the Spaces private")
+    dep.add_argument(
+        "--one-space",
+        action="store_true",
+        help="deploy spaces/suite instead: the chat page and every stage in one Space (<prefix>suite)",
+    )
     dep.add_argument(
         "--dry-run", action="store_true", help="print every repo, file, secret name and variable, and touch nothing"
     )

@@ -125,6 +125,54 @@ def plan(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None)
     return plans
 
 
+def plan_one_space(owner: str, *, prefix: str = "rag-", env: dict[str, str] | None = None) -> list[SpacePlan]:
+    """The one-Space suite (spaces/suite) for `owner`: the chat page and every stage in one process.
+
+    Its folder, each stage's package, the contract package, the answer model and `pipeline`, with
+    the retrieve write token (made when RETRIEVE_WRITE_TOKEN is unset) and HF_TOKEN as secrets."""
+    env = dict(os.environ if env is None else env)
+    if not owner or "/" in owner:
+        raise ValueError(f"--owner must be a user or organisation name such as 'alice', not {owner!r}.")
+    write_token = env.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
+    retrieve = _retrieve_plan(f"{owner}/{prefix}suite", write_token, env)  # its secrets, variables and Qdrant pin
+    uploads = [(SPACES_DIR / "suite", ""), *((SPACES_DIR / s / f"rag_{s}", f"rag_{s}") for s in STAGES)]
+    uploads += [VENDORED, (ANSWER_MODEL, "models/answer-reader"), (ROOT / "pipeline", "pipeline")]
+    generated = {"models/answer-reader/README.md": (ANSWER_MODEL / "README.md").read_bytes()}
+    if "requirements.txt" in retrieve.generated:  # qdrant-client, as the retrieve Space would get it
+        pin = retrieve.generated["requirements.txt"].decode().rstrip("\n").rsplit("\n", 1)[-1]
+        generated["requirements.txt"] = (SPACES_DIR / "suite" / "requirements.txt").read_bytes().rstrip(
+            b"\n"
+        ) + f"\n{pin}\n".encode()
+    hf_token = {"HF_TOKEN": env["HF_TOKEN"]} if env.get("HF_TOKEN") else {}
+    return [
+        SpacePlan(
+            "suite",
+            retrieve.repo_id,
+            uploads,
+            secrets={**retrieve.secrets, **hf_token},
+            variables=retrieve.variables,
+            generated=generated,
+        )
+    ]
+
+
+# What each way of deploying needs from Hugging Face (Hub docs, checked 2026-12; see docs/architecture.md).
+HOSTING = {
+    "four": (
+        "Hosting: four Gradio Spaces on CPU basic hardware (2 vCPU, 16 GB each). Since 2026-07-21 only PRO, Team "
+        "and Enterprise accounts can create Gradio Spaces on CPU hardware, so a free account cannot host them; "
+        "`--one-space` needs one such Space instead of four."
+    ),
+    "one": (
+        "Hosting: one Gradio Space on CPU basic hardware (2 vCPU, 16 GB; the suite measured about 1.6 GB resident, "
+        "BENCHMARKS.md). It needs a PRO, Team or Enterprise account: since 2026-07-21 free accounts cannot create "
+        "Gradio Spaces on CPU hardware. A free account can host at most 2 ZeroGPU Spaces, but the suite does not "
+        "run there: ZeroGPU expects at least one @spaces.GPU function, and the suite computes on CPU only "
+        "(docs/architecture.md, 'ZeroGPU')."
+    ),
+}
+
+
 def describe(plans: list[SpacePlan], *, private: bool) -> str:
     """What `deploy` would do, file by file; secret values are never shown."""
     lines = []

@@ -111,7 +111,7 @@ def test_deploy_creates_uploads_and_configures_four_spaces(hub):
 
 
 def test_every_space_card_has_valid_front_matter():
-    for name in ("retrieve", "rerank", "generate", "chat"):
+    for name in ("retrieve", "rerank", "generate", "chat", "suite"):
         card = (SPACES / name / "README.md").read_text()
         front = re.match(r"^---\n(.*?)\n---\n", card, re.S)
         assert front, name
@@ -140,3 +140,28 @@ def test_deploying_the_retrieve_space_on_qdrant(hub):
         "\nqdrant-client==1.20.0\n"
     )
     assert key not in out.stdout + out.stderr
+
+
+def test_one_space_deploys_the_suite_with_every_stage_beside_it(hub):
+    out = deploy(hub, "--owner", "alice", "--one-space")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert set(hub.repos) == {"alice/rag-suite"}
+    files = set(hub.repos["alice/rag-suite"]["files"])
+    expected = tracked(SPACES / "suite") | {f"rag_contract/{f}" for f in tracked(ROOT / "contract" / "rag_contract")}
+    for stage in ("retrieve", "rerank", "generate"):
+        expected |= {f"rag_{stage}/{f}" for f in tracked(SPACES / stage / f"rag_{stage}")}
+    expected |= {f"pipeline/{f}" for f in tracked(ROOT / "pipeline")}
+    expected |= {f"models/answer-reader/{f}" for f in tracked(ROOT / "models" / "answer-reader")}
+    assert files == expected
+    assert hub.repos["alice/rag-suite"]["secrets"] == {"RETRIEVE_WRITE_TOKEN": WRITE_TOKEN, "HF_TOKEN": HF_TOKEN}
+    # The output says what hardware and plan it needs, and what a free account can host.
+    assert "one Gradio Space on CPU basic" in out.stdout and "PRO, Team or Enterprise" in out.stdout
+    assert "at most 2 ZeroGPU Spaces" in out.stdout
+    assert HF_TOKEN not in out.stdout + out.stderr and WRITE_TOKEN not in out.stdout + out.stderr
+
+
+def test_the_suite_requires_what_every_stage_requires():
+    suite = set((SPACES / "suite" / "requirements.txt").read_text().splitlines())
+    for name in ("retrieve", "rerank", "generate", "chat"):
+        missing = set((SPACES / name / "requirements.txt").read_text().splitlines()) - suite
+        assert not missing, f"spaces/suite/requirements.txt lacks {name}'s {sorted(missing)}"

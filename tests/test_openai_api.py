@@ -8,8 +8,8 @@ import urllib.request
 
 import pytest
 from gradio_client import Client
+from rag_contract.messages import message_text
 
-from pipeline.followups import message_text
 from pipeline.openai_api import APIError, check_key, parse_request
 from tests.conftest import chat_app
 
