@@ -293,3 +293,36 @@ def test_a_close_runner_up_of_the_same_source_is_shown_with_the_best(pointer_onl
         count=words,
     )
     assert apart.best == "The bridge opened in 1932." and apart.runner_up == ""
+
+
+def test_a_sentence_that_leans_on_the_one_before_is_shown_with_it(pointer_only):
+    from rag_generate.prompts import leans_back
+
+    assert leans_back("It was first visited by people in 1969.") and leans_back(
+        "They acted the same year, but not alone."
+    )
+    assert not leans_back("There are several departments.") and not leans_back("Tides follow the moon.")
+    v = judge(
+        "When was the moon first visited?",
+        "People visited the moon in 1969.",
+        [(MOON, MOON.text)],
+        calibration=pointer_only,
+    )
+    assert (
+        v.verdict == "answer"
+        and v.text == "The moon orbits the Earth about once every 27 days. It was first visited by people in 1969 [1]."
+    )
+    assert v.candidate == "It was first visited by people in 1969."  # the source card still marks the one sentence
+
+
+def test_a_sentence_that_quotes_the_question_is_not_its_answer():
+    from rag_generate.evidence import quotes_question
+
+    cli = Source(
+        id="cli",
+        text='From the shell: `python -m pipeline ask "How do I run the tests?"` (add `--json` for JSON). '
+        "Run the tests with make test, which starts real servers.",
+    )
+    assert quotes_question("How do I run the tests?", cli.text) and not quotes_question("Run tests?", cli.text)
+    ranked = sorted(score_sentences("How do I run the tests?", [cli]), key=lambda s: -s.score)
+    assert [s.text[:4] for s in ranked] == ["Run ", "From"]  # without its own match, only a share of its neighbour's

@@ -78,3 +78,35 @@ def test_the_wire_shape_of_a_table_and_of_json():
     got = wire(table)
     assert got["headers"] == ["id", "score", "page"] and got["data"] == [["a", 0.5, None], ["b", None, "3"]]
     assert wire(("text", {"n": np.int64(2), "pair": (1, 2)})) == ("text", {"n": 2, "pair": [1, 2]})
+
+
+def test_the_chat_handlers_add_list_and_delete_documents_through_an_in_process_stage(tmp_path, monkeypatch):
+    """The chat page's document controls, with no page and no server: ChatHandlers over a
+    RAGPipeline whose retrieve stage is the Space's API in this process."""
+    from rag_retrieve.api import RetrieveAPI
+
+    from pipeline import RAGPipeline
+    from pipeline.chat_handlers import ChatHandlers
+    from tests.conftest import write_corpus
+
+    monkeypatch.setenv("RETRIEVE_CORPUS", str(write_corpus(tmp_path)))
+    monkeypatch.setenv("RETRIEVE_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("RETRIEVE_WRITE_TOKEN", "in-process-token")
+    api = RetrieveAPI()
+    api.start()
+    # Only the retrieve stage is called: the others are addresses that nothing reaches.
+    rag = RAGPipeline(
+        retrieve=InProcessStage("retrieve", api), rerank="http://127.0.0.1:9/", generate="http://127.0.0.1:9/"
+    )
+    handlers = ChatHandlers(rag, write_token="in-process-token")
+    rows, _, summary = handlers.list_sources()
+    assert len(rows) == 4 and summary.startswith("**4 sources indexed**")
+    note = tmp_path / "glaciers.md"
+    note.write_text("# Glaciers\n\nGlaciers move downhill under their own weight, a few metres a day.")
+    report, emptied, rows, _, summary = handlers.upload([str(note)])
+    assert report.startswith("Indexed 1 new chunks") and emptied is None and "glaciers.md" in [r[0] for r in rows]
+    assert rag.retrieve.call("/retrieve", "How fast do glaciers move?", 1)["data"][0][1].endswith("a few metres a day.")
+    report, rows, _, _ = handlers.delete("glaciers.md")
+    assert "glaciers.md" not in [r[0] for r in rows]
+    with pytest.raises(Exception, match="write token"):  # gr.Error, with the fix
+        ChatHandlers(rag).upload([str(note)])

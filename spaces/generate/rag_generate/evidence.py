@@ -128,6 +128,9 @@ def score_sentences(
     the reader's order replaces both (the same way: the BM25 scores are taken in its order), and
     each sentence carries its probability in `read`. The reader reads the answer, not only the
     question's words (BENCHMARKS.md, "A reader that reads the answer").
+
+    A sentence that quotes the question word for word (`quotes_question`) scores 0, as a
+    question or heading does, but lends nothing to the next: it shows the question, not its answer.
     """
     q = Counter(terms(query))
     split = [[s for s in split_sentences(src.text) if s.strip()] for src in sources]
@@ -137,20 +140,21 @@ def score_sentences(
     n = len(flat)
     own = _bm25(q, [ts for *_, ts in flat])
     cue = [is_cue(s) for _, _, s, _ in flat]
+    echo = [quotes_question(query, s) for _, _, s, _ in flat]
     out = []
     for k, (i, j, s, _) in enumerate(flat):
         context = sum(own[m] for m in (k - 1, k + 1) if 0 <= m < n and flat[m][0] == i)
         # A question or a heading is not an answer, but it says what the next sentence answers
         # (FAQs, "## Installation"): its match counts for the sentence after it.
         lead = own[k - 1] if k and cue[k - 1] and flat[k - 1][0] == i else 0.0
-        score = 0.25 * context + (0.0 if cue[k] else own[k] + lead)
+        score = 0.25 * context + (0.0 if cue[k] or echo[k] else own[k] + lead)
         out.append(Sentence(source=i, index=j, text=s, score=score))
     if reader is not None:
-        return _read(query, out, flat, cue, reader)
+        return _read(query, out, flat, [c or e for c, e in zip(cue, echo)], reader)
     if similarity is None:
         return out
     leads = [flat[k - 1][2] if k and cue[k - 1] and flat[k - 1][0] == flat[k][0] else "" for k in range(n)]
-    top = sorted((k for k in range(n) if not cue[k]), key=lambda k: (-out[k].score, k))[:candidates]
+    top = sorted((k for k in range(n) if not (cue[k] or echo[k])), key=lambda k: (-out[k].score, k))[:candidates]
     return _reorder(out, _fuse(query, out, similarity, top, leads))
 
 
@@ -206,6 +210,14 @@ def _reorder(scored: list[Sentence], order: list[int]) -> list[Sentence]:
     for rank, (k, value) in enumerate(zip(order, sorted((scored[k].score for k in order), reverse=True))):
         out[k] = Sentence(scored[k].source, scored[k].index, scored[k].text, value + 1e-6 * (len(order) - rank))
     return out
+
+
+def quotes_question(query: str, sentence: str) -> bool:
+    """The sentence holds the question itself, word for word (a command that asks it, a FAQ's
+    question run into its text): it shows the question, so it is not the answer. Questions of
+    fewer than four words are left alone, since those words turn up in answers too."""
+    asked = [w.lower() for w in words(query)]
+    return len(asked) >= 4 and f" {' '.join(asked)} " in f" {' '.join(w.lower() for w in words(sentence))} "
 
 
 def is_cue(sentence: str) -> bool:

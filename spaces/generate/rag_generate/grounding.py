@@ -27,7 +27,7 @@ from .evidence import (
     terms,
     words,
 )
-from .prompts import Source, parse_citations, split_sentences
+from .prompts import Source, leans_back, parse_citations, split_sentences
 
 # Answers that say the sources do not cover the question.
 _ABSTAIN = re.compile(
@@ -176,7 +176,12 @@ def judge(
     if reading and n_best == 1 and _sentence == " ".join(best.split()):
         x.update(reading)
     verdict, p, model = (calibration or default_calibration()).judge(x)
-    text, cited = _wording(verdict, shown, n_best)
+    # A sentence that leans on the one before it ("It opened in 1887.", "... the same year") is
+    # shown with it: the reader read the pair, and a person needs both to read the answer.
+    leaning = not _paired and leans_back(_sentence)
+    text, cited = _wording(
+        verdict, _with_previous(shown, kept[n_best - 1][1], shown=_sentence) if leaning else shown, n_best
+    )
     return Verdict(
         text,
         verdict == ANSWER,
@@ -240,10 +245,13 @@ def _wording(verdict: str, shown: str, n: int) -> tuple[str, list[int]]:
     return NOT_FOUND_TEXT, []
 
 
-def _with_previous(sentence: str, excerpt: str) -> str:
+def _with_previous(sentence: str, excerpt: str, *, shown: str = "") -> str:
+    """`sentence` with the one before it in `excerpt` (as it is when it is the first). With
+    `shown`, the sentence is found by `shown` and `sentence` (its quoted form) is what follows."""
     sents = [" ".join(s.split()).lstrip("… ") for s in split_sentences(excerpt)]
-    i = sents.index(sentence) if sentence in sents else -1
-    return f"{sents[i - 1]} {sentence}" if i > 0 else sentence
+    key = shown or sentence
+    i = sents.index(key) if key in sents else -1
+    return f"{quote(sents[i - 1]) if shown else sents[i - 1]} {sentence}" if i > 0 else sentence
 
 
 def _retrieval(kept: Sequence[tuple[Source, str]], n_best: int) -> dict:

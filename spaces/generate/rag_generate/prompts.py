@@ -135,6 +135,20 @@ def user_message(query: str, kept: Sequence[tuple[Source, str]]) -> str:
     )
 
 
+# Words that make a sentence lean on the one before it: an opening pronoun, or a time named by
+# reference ("the same year", "that day").
+_LEANS_BACK = re.compile(
+    r"^(it|its|they|their|them|this|these|those|he|his|him|she|her)\b"
+    r"|\b(the same|that|the following|the next|the previous) (year|day|month|decade|century|season)\b",
+    re.I,
+)
+
+
+def leans_back(sentence: str) -> bool:
+    """True when the sentence needs the one before it to be read: "It opened in 1887.", "... the same year"."""
+    return bool(_LEANS_BACK.search(" ".join(sentence.split())))
+
+
 def build_messages(
     query: str,
     sources: Sequence[Source],
