@@ -169,8 +169,8 @@ def test_model_compute_runs_on_one_thread_whoever_calls(llama):
     outnumber the cores, so llama-cpp and the embedder hand their compute to one thread."""
     import threading
 
+    from rag_contract.compute import ModelThread, compute_thread
     from rag_generate.backends import Sampling
-    from rag_generate.compute import ModelThread, compute_thread
 
     t = ModelThread("test")
     with cf.ThreadPoolExecutor(3) as pool:

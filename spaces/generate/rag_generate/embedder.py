@@ -42,7 +42,7 @@ class EvidenceEmbedder:
     """
 
     def __init__(self, model: str = DEFAULT_MODEL, *, cache_size: int = 2048, model_thread=None):
-        from .compute import compute_thread
+        from rag_contract.compute import compute_thread
 
         self.model_name = model.strip()
         self.model_thread = model_thread or compute_thread()

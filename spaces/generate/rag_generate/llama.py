@@ -7,11 +7,11 @@ import os
 import threading
 from typing import Iterator
 
+from rag_contract.compute import ModelThread, compute_thread
 from rag_contract.hub import hub_reachable
 from rag_contract.machine import cpu_flags
 
 from .backends import Backend, BackendUnavailable, Sampling
-from .compute import ModelThread, compute_thread
 from .modelfiles import packaged_model_path, requantized
 from .native import NativeReport, choose_params, model_params, settle
 

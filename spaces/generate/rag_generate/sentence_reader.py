@@ -35,7 +35,7 @@ class SentenceReader:
     """
 
     def __init__(self, model: str = "", *, cache_size: int = 4096, model_thread=None):
-        from .compute import compute_thread
+        from rag_contract.compute import compute_thread
 
         self.model_name = (model or "").strip()
         self.model_thread = model_thread or compute_thread()

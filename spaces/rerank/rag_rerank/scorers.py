@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from rag_contract.compute import compute_thread
 from rag_contract.hub import hub_reachable
 
 log = logging.getLogger(__name__)
@@ -128,8 +129,10 @@ class CrossEncoderScorer:
         self.warm_up()
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        scores = self._model.predict(
-            [(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+        scores = compute_thread().call(
+            lambda: self._model.predict(
+                [(query, t) for t in texts], batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True
+            )
         )
         return np.asarray(scores, dtype=np.float32).reshape(-1)
 
@@ -160,7 +163,7 @@ class AnswerReaderScorer:
         self.model.warm_up()
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        return self.model.score(query, texts)
+        return compute_thread().call(lambda: self.model.score(query, texts))
 
 
 class InputOrderScorer:

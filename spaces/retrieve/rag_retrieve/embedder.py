@@ -7,6 +7,7 @@ import threading
 from typing import Sequence
 
 import numpy as np
+from rag_contract.compute import compute_thread
 from rag_contract.hub import hub_reachable
 
 log = logging.getLogger(__name__)
@@ -111,11 +112,15 @@ class SentenceTransformerEmbedder:
         """Embed texts, batched; returns an (n, dimension) float32 matrix with unit rows."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vecs = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=show_progress,
+        # On the process's one compute thread: in the one-Space suite, llama.cpp decodes at half
+        # speed once torch has run its ops from other threads too (rag_contract.compute).
+        vecs = compute_thread().call(
+            lambda: self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=show_progress,
+            )
         )
         return np.ascontiguousarray(vecs, dtype=np.float32)

@@ -1,4 +1,6 @@
-"""One thread for all of a process's model compute (llama-cpp and the evidence embedder)."""
+"""One thread for all of a process's model compute: llama-cpp, and every torch model (MiniLM, the
+answer reader, a cross-encoder), whichever stage runs it. In the one-Space suite the three stages
+share the process, so they share this thread too (see `ModelThread` for why it matters)."""
 
 from __future__ import annotations
 
@@ -92,9 +94,9 @@ _compute_lock = threading.Lock()
 
 
 def compute_thread() -> ModelThread:
-    """The process's one thread for model compute, shared by llama-cpp and the evidence
-    embedder: torch brings the libgomp that llama.cpp then uses too, so their callers count
-    against the same cores (see ModelThread)."""
+    """The process's one thread for model compute, shared by llama-cpp and every torch model:
+    torch brings the libgomp that llama.cpp then uses too, so their callers count against the
+    same cores (see ModelThread)."""
     global _compute
     with _compute_lock:
         if _compute is None:
