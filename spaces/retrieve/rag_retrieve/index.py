@@ -147,13 +147,17 @@ class HybridIndex:
 
     def _dense(self, query_vector: np.ndarray) -> np.ndarray:
         # torch, not numpy: it shares one thread pool with the query embedding, where
-        # OpenBLAS threads left spinning after a numpy matvec slow the next query down.
+        # OpenBLAS threads left spinning after a numpy matvec slow the next query down; and on
+        # the process's compute thread, where the embedding runs (rag_contract.compute).
         import torch
+        from rag_contract.compute import compute_thread
 
-        with torch.inference_mode():
-            return torch.mv(
-                torch.from_numpy(self.vectors), torch.from_numpy(np.asarray(query_vector, dtype=np.float32))
-            ).numpy()
+        def mv() -> np.ndarray:
+            with torch.inference_mode():
+                q = torch.from_numpy(np.asarray(query_vector, dtype=np.float32))
+                return torch.mv(torch.from_numpy(self.vectors), q).numpy()
+
+        return compute_thread().call(mv)
 
     def scores(
         self,
