@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .compute import compute_thread
 from .machine import cpu_flags
 
 MODEL_NAME = "answer-reader"
@@ -181,6 +182,10 @@ class AnswerCrossEncoder:
         )
 
     def warm_up(self) -> None:
+        # Loading runs torch ops (the bf16 cast); like scoring, on the process's compute thread.
+        compute_thread().call(self._load_here)
+
+    def _load_here(self) -> None:
         with self._lock:
             if self._loaded is None:
                 if self.path is None:
@@ -188,7 +193,11 @@ class AnswerCrossEncoder:
                 self._loaded = _load_shared(self.path.resolve(), self.precision)
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities in [0, 1], one per text, in order."""
+        """Probabilities in [0, 1], one per text, in order, computed on the process's one compute
+        thread (rag_contract.compute: torch and llama.cpp from several threads run at half speed)."""
+        return compute_thread().call(lambda: self._score_here(query, texts))
+
+    def _score_here(self, query: str, texts: Sequence[str]) -> np.ndarray:
         import torch
 
         self.warm_up()

