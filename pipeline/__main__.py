@@ -17,6 +17,7 @@ import sys
 import threading
 
 from .clients import StageError
+from .config import Settings
 from .launcher import DEFAULT_PORTS, SPACES_DIR, Service, Stack
 from .rag import RAGPipeline, default_url
 
@@ -32,7 +33,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     # Uploads from the chat page need the retrieve Space's write token: without one set, a
     # token is made for this session. It goes to the retrieve Space's environment and to the
     # chat server's memory, never into a page, a log or the terminal.
-    token = os.environ.get("RETRIEVE_WRITE_TOKEN") or secrets.token_urlsafe(32)
+    given = Settings.from_env().write_token
+    token = given or secrets.token_urlsafe(32)
     env = {"retrieve": {"RETRIEVE_WRITE_TOKEN": token}}
     stack = Stack([Service(name, ports[name], env=env.get(name, {})) for name in available_spaces()])
     stopping = threading.Event()
@@ -57,7 +59,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("\nReady:", flush=True)
         for name, url in urls.items():
             print(f"  {name:<9} {url}", flush=True)
-        if not os.environ.get("RETRIEVE_WRITE_TOKEN"):
+        if not given:
             print("\nUploads: on, from the chat page (a write token was made for this session).", flush=True)
         print("\nCtrl-C stops everything.", flush=True)
         stopping.wait()

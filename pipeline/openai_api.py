@@ -19,7 +19,6 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from typing import Iterator
 from fastapi import Request  # at module level: FastAPI reads the handlers' annotations by name
 
 from .clients import StageError
+from .config import Settings
 from .rag import Answer, RAGPipeline
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def with_openai_routes(app, rag: RAGPipeline, *, render, api_key: str | None = N
     from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse, StreamingResponse
 
-    key = api_key if api_key is not None else os.environ.get("PIPELINE_API_KEY", "")
+    key = api_key if api_key is not None else Settings.from_env().api_key
 
     def error(exc: APIError) -> JSONResponse:
         return JSONResponse(exc.body(), status_code=exc.status)

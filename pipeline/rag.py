@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Iterator
@@ -11,8 +10,8 @@ from rag_contract.answer_info import AnswerInfo, Citation, UsedSource
 from rag_contract.fusion import reciprocal_rank_fusion
 
 from .clients import StageClient, StageError
+from .config import Settings
 from .followups import earlier_questions, search_queries, topic
-from .launcher import DEFAULT_PORTS
 from .stages import Stage
 
 
@@ -133,7 +132,8 @@ def fuse_rankings(rankings: list[list[dict]], *, k: int = 60) -> list[dict]:
 
 
 def default_url(stage: str) -> str:
-    return os.environ.get(f"PIPELINE_{stage.upper()}_URL", f"http://127.0.0.1:{DEFAULT_PORTS[stage]}/")
+    """Where a stage is when not given: PIPELINE_<STAGE>_URL, or the local port of `up`."""
+    return Settings.from_env().url(stage)
 
 
 class RAGPipeline:
@@ -165,7 +165,7 @@ class RAGPipeline:
         timeout: float = 120,
         transport: str = "gradio_client",
     ):
-        token = hf_token or os.environ.get("HF_TOKEN") or None
+        token = hf_token or Settings.from_env().hf_token or None
         kw = dict(hf_token=token, timeout=timeout, transport=transport)
 
         def stage(name: str, given: "str | Stage | None") -> "Stage":

@@ -50,12 +50,15 @@ def space_settings() -> dict[str, str]:
 
 def test_the_readme_lists_every_setting_of_every_space_and_no_other():
     documented, actual = readme_settings(), space_settings()
-    # the pipeline's own, and huggingface_hub's offline switch, which every Space honours
-    pipeline = {f"PIPELINE_{s}_URL" for s in ("RETRIEVE", "RERANK", "GENERATE")} | {
-        "HF_HUB_OFFLINE",
-        "PIPELINE_API_KEY",
-    }
-    assert set(documented) - pipeline == set(actual), (
+    # the pipeline's own (pipeline/config.py), and huggingface_hub's offline switch, which every Space honours
+    import pipeline.config
+    from pipeline.launcher import DEFAULT_PORTS
+
+    readme = (ROOT / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in pipeline.config.ENV), "the README names every pipeline setting"
+    assert all(pipeline.config.ENV[f"PIPELINE_{s.upper()}_URL"][0].endswith(f":{p}/") for s, p in DEFAULT_PORTS.items())
+    pipeline = set(pipeline.config.ENV) | {"HF_HUB_OFFLINE"}
+    assert set(documented) - (pipeline - set(actual)) == set(actual), (
         f"missing from the README: {sorted(set(actual) - set(documented))}; "
         f"in the README but read by no Space: {sorted(set(documented) - set(actual) - pipeline)}"
     )

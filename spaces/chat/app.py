@@ -7,20 +7,19 @@ need RETRIEVE_WRITE_TOKEN, the retrieve Space's write token, as a secret of this
 The same server answers OpenAI's chat API at /v1 (PIPELINE_API_KEY guards it; see docs/api.md).
 """
 
-import os
-
 # On a Space, `pipeline` sits beside this file; in a checkout, `make install` installs it.
 from pipeline import RAGPipeline
 from pipeline.chat import build_chat_app
+from pipeline.config import Settings
 from pipeline.server import chat_server_app
 
+settings = Settings.from_env()
 rag = RAGPipeline()
-demo = build_chat_app(rag, write_token=os.environ.get("RETRIEVE_WRITE_TOKEN") or None)
+demo = build_chat_app(rag, write_token=settings.write_token or None)
 # The page at /, its MCP tool (`ask`) at /gradio_api/mcp/, and OpenAI's chat API at /v1.
 app = chat_server_app(rag, demo)
 
 if __name__ == "__main__":
     import uvicorn
 
-    host = os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
-    uvicorn.run(app, host=host, port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    uvicorn.run(app, host=settings.server_name, port=settings.server_port)

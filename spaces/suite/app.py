@@ -13,7 +13,6 @@ RETRIEVE_WRITE_TOKEN for uploads and PIPELINE_API_KEY for the OpenAI routes at /
 """
 
 import logging
-import os
 
 import gradio as gr
 from rag_generate.api import GenerateAPI
@@ -26,18 +25,20 @@ from rag_retrieve.ui import build_demo as retrieve_page
 # On a Space, `pipeline` sits beside this file; in a checkout, `make install` installs it.
 from pipeline import RAGPipeline
 from pipeline.chat import build_chat_app
+from pipeline.config import Settings
 from pipeline.server import chat_server_app
 from pipeline.stages import in_process
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
+settings = Settings.from_env()
 retrieve, rerank, generate = RetrieveAPI(), RerankAPI(), GenerateAPI()
 retrieve_status, generate_status = retrieve.start(), generate.start()
 rag = RAGPipeline(**in_process(retrieve, rerank, generate))
 
 with gr.Blocks(title="Ask your documents") as demo:
     with gr.Tab("Chat"):
-        build_chat_app(rag, write_token=os.environ.get("RETRIEVE_WRITE_TOKEN") or None).render()
+        build_chat_app(rag, write_token=settings.write_token or None).render()
     with gr.Tab("Retrieve"):
         retrieve_page(retrieve, retrieve_status).render()
     with gr.Tab("Rerank"):
@@ -51,5 +52,4 @@ app = chat_server_app(rag, demo)
 if __name__ == "__main__":
     import uvicorn
 
-    host = os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0")
-    uvicorn.run(app, host=host, port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    uvicorn.run(app, host=settings.server_name, port=settings.server_port)

@@ -128,9 +128,6 @@ def score_sentences(
     the reader's order replaces both (the same way: the BM25 scores are taken in its order), and
     each sentence carries its probability in `read`. The reader reads the answer, not only the
     question's words (BENCHMARKS.md, "A reader that reads the answer").
-
-    A sentence that quotes the question word for word (`quotes_question`) scores 0, as a
-    question or heading does, but lends nothing to the next: it shows the question, not its answer.
     """
     q = Counter(terms(query))
     split = [[s for s in split_sentences(src.text) if s.strip()] for src in sources]
@@ -139,8 +136,7 @@ def score_sentences(
         return []
     n = len(flat)
     own = _bm25(q, [ts for *_, ts in flat])
-    cue = [is_cue(s) for _, _, s, _ in flat]
-    echo = [quotes_question(query, s) for _, _, s, _ in flat]
+    cue, echo = [is_cue(s) for _, _, s, _ in flat], [quotes_question(query, s) for _, _, s, _ in flat]
     out = []
     for k, (i, j, s, _) in enumerate(flat):
         context = sum(own[m] for m in (k - 1, k + 1) if 0 <= m < n and flat[m][0] == i)

@@ -176,12 +176,9 @@ def judge(
     if reading and n_best == 1 and _sentence == " ".join(best.split()):
         x.update(reading)
     verdict, p, model = (calibration or default_calibration()).judge(x)
-    # A sentence that leans on the one before it ("It opened in 1887.", "... the same year") is
-    # shown with it: the reader read the pair, and a person needs both to read the answer.
     leaning = not _paired and leans_back(_sentence)
-    text, cited = _wording(
-        verdict, _with_previous(shown, kept[n_best - 1][1], shown=_sentence) if leaning else shown, n_best
-    )
+    said = _with_previous(shown, kept[n_best - 1][1], shown=_sentence) if leaning else shown
+    text, cited = _wording(verdict, said, n_best)
     return Verdict(
         text,
         verdict == ANSWER,
