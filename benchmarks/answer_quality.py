@@ -469,6 +469,9 @@ def main() -> int:
     ap.add_argument("--k-rerank", type=int, default=5)
     ap.add_argument("--show", type=int, default=0, help="print the first N answers to stderr")
     ap.add_argument(
+        "--one-space", action="store_true", help="pipeline mode: the stages in this process, as spaces/suite runs them"
+    )
+    ap.add_argument(
         "--show-wrong", action="store_true", help="pipeline mode: print every committed answer that lacks the gold"
     )
     ap.add_argument(

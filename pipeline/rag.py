@@ -8,27 +8,12 @@ from typing import Iterator
 
 from rag_contract.answer_info import AnswerInfo, Citation, UsedSource
 from rag_contract.fusion import reciprocal_rank_fusion
+from rag_contract.passage import Passage
 
 from .clients import StageClient, StageError
 from .config import Settings
 from .followups import earlier_questions, search_queries, topic
 from .stages import Stage
-
-
-@dataclass
-class Passage:
-    """A passage the answer was given, with the scores that chose it."""
-
-    n: int
-    id: str
-    text: str
-    source: str = ""
-    title: str = ""
-    retrieve_score: float | None = None
-    rerank_score: float | None = None
-    cited: bool = False
-    page: str = ""  # the PDF page ("3", "3-4"), when the retrieve Space knows it
-    section: str = ""  # the Markdown or HTML heading the passage sits under
 
 
 @dataclass
@@ -86,20 +71,6 @@ class _Run:
     notes: list[str] = field(default_factory=list)
     rerank_method: str = "none"
     topic: str = ""  # what a follow-up was taken to be about
-
-
-def _source(i: int, row: dict) -> Passage:
-    return Passage(
-        n=i + 1,
-        id=str(row.get("id", i + 1)),
-        text=str(row.get("text", "")),
-        source=str(row.get("source") or ""),
-        title=str(row.get("title") or ""),
-        retrieve_score=row.get("score"),
-        rerank_score=row.get("rerank_score"),
-        page=str(row.get("page") or ""),
-        section=str(row.get("section") or ""),
-    )
 
 
 def numbered(candidates: list[Passage], used: list[UsedSource] | None, *, cited: list[Citation] = ()) -> list[Passage]:
@@ -233,7 +204,7 @@ class RAGPipeline:
         run = _Run(time.perf_counter())
         searched, hits = self._retrieve(query, history, k_retrieve, run)
         ranked = self._rerank(searched, hits, k_rerank, run)
-        candidates = [_source(i, r) for i, r in enumerate(ranked)]
+        candidates = [Passage.from_row(i, r) for i, r in enumerate(ranked)]
         shown: list[Passage] | None = None
         text, raw, info = "", {}, AnswerInfo(status="generating")
         for text, raw, info in self._generate(query, candidates, history, generation, run):
@@ -275,12 +246,7 @@ class RAGPipeline:
 
     def _generate(self, query: str, candidates: list[Passage], history, generation: dict, run: "_Run"):
         """(text, info as sent, info read) for each message of the generate Space's /answer."""
-        # The retrieval score goes along: the generate Space's calibration reads where retrieval
-        # ranked the passage it quotes.
-        docs = [
-            {"id": s.id, "text": s.text, "source": s.source, "title": s.title, "score": s.retrieve_score}
-            for s in candidates
-        ]
+        docs = [s.document() for s in candidates]
         args = (
             query,
             docs,

@@ -100,3 +100,34 @@ def test_answer_info_round_trips_and_keeps_what_it_does_not_know():
         AnswerInfo.from_dict({"sources": ["just text"]})
     with pytest.raises(ValueError, match="must be a dict"):
         AnswerInfo.from_dict(["not", "a", "dict"])
+
+
+def test_a_passage_is_read_from_a_table_row_once_and_sent_as_a_document():
+    from rag_contract.passage import Passage
+
+    row = {
+        "id": 7,
+        "text": "Tides follow the moon.",
+        "source": "tides.md",
+        "score": 0.8,
+        "rerank_score": 2.5,
+        "page": None,
+    }
+    p = Passage.from_row(0, row)
+    assert (p.n, p.id, p.source, p.retrieve_score, p.rerank_score, p.page, p.cited) == (
+        1,
+        "7",
+        "tides.md",
+        0.8,
+        2.5,
+        "",
+        False,
+    )
+    assert p.document() == {
+        "id": "7",
+        "text": "Tides follow the moon.",
+        "source": "tides.md",
+        "title": "",
+        "score": 0.8,
+    }
+    assert Passage.from_row(4, {"text": "no id"}).id == "5"  # a row without an id is named by its rank
