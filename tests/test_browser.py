@@ -143,3 +143,24 @@ def test_a_powerpoint_upload_is_cited_by_its_slide(page, tmp_path):
     page.wait_for_function(
         "() => [...document.querySelectorAll('textarea')].some(t => t.value.includes('Removed'))", timeout=30_000
     )
+
+
+def test_the_one_space_suite_opens_on_the_chat_and_has_every_stage_as_a_tab(stack_env, start_module_space, tmp_path):
+    suite = start_module_space("suite", **{**stack_env, "RETRIEVE_INDEX_DIR": str(tmp_path / "index")})
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(suite.url)
+        page.get_by_role("button", name="Send").wait_for(timeout=30_000)  # the chat page comes first
+        assert [page.get_by_role("tab", name=n).is_visible() for n in ("Chat", "Retrieve", "Rerank", "Generate")] == [
+            True
+        ] * 4
+        answer = ask(page, "What causes tides?")  # answered by the stages in the suite's own process
+        assert answer.strip() and page.get_by_text("Source 1").first.is_visible()
+        shoot(page, "suite-chat")
+        page.get_by_role("tab", name="Retrieve").click()
+        page.get_by_placeholder("Ask something about the indexed documents").fill("tides")
+        page.get_by_role("button", name="Search").click()
+        page.get_by_text("gravitational pull", exact=False).first.wait_for(state="visible", timeout=30_000)
+        shoot(page, "suite-retrieve")
+        browser.close()
