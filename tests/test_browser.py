@@ -161,6 +161,7 @@ def test_the_one_space_suite_opens_on_the_chat_and_has_every_stage_as_a_tab(stac
         page.get_by_role("tab", name="Retrieve").click()
         page.get_by_placeholder("Ask something about the indexed documents").fill("tides")
         page.get_by_role("button", name="Search").click()
-        page.get_by_text("gravitational pull", exact=False).first.wait_for(state="visible", timeout=30_000)
+        # The Retrieve tab's own results (the chat tab's source cards, hidden now, say it too).
+        page.locator("text=gravitational pull >> visible=true").first.wait_for(timeout=30_000)
         shoot(page, "suite-retrieve")
         browser.close()

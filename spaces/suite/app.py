@@ -36,15 +36,18 @@ retrieve, rerank, generate = RetrieveAPI(), RerankAPI(), GenerateAPI()
 retrieve_status, generate_status = retrieve.start(), generate.start()
 rag = RAGPipeline(**in_process(retrieve, rerank, generate))
 
+# Each page is built on its own, then rendered once into its tab (a Blocks built inside another
+# Blocks' context is already placed there, and would be laid out twice).
+pages = {
+    "Chat": build_chat_app(rag, write_token=settings.write_token or None),
+    "Retrieve": retrieve_page(retrieve, retrieve_status),
+    "Rerank": rerank_page(rerank, status_api="rerank_status"),
+    "Generate": generate_page(generate, generate_status),
+}
 with gr.Blocks(title="Ask your documents") as demo:
-    with gr.Tab("Chat"):
-        build_chat_app(rag, write_token=settings.write_token or None).render()
-    with gr.Tab("Retrieve"):
-        retrieve_page(retrieve, retrieve_status).render()
-    with gr.Tab("Rerank"):
-        rerank_page(rerank, status_api="rerank_status").render()
-    with gr.Tab("Generate"):
-        generate_page(generate, generate_status).render()
+    for name, page in pages.items():
+        with gr.Tab(name):
+            page.render()
 
 # The page at /, every endpoint's API and MCP tool at /gradio_api/, and OpenAI's chat API at /v1.
 app = chat_server_app(rag, demo)
