@@ -164,7 +164,7 @@ HOSTING = {
         "`--one-space` needs one such Space instead of four."
     ),
     "one": (
-        "Hosting: one Gradio Space on CPU basic hardware (2 vCPU, 16 GB; the suite measured about 1.6 GB resident, "
+        "Hosting: one Gradio Space on CPU basic hardware (2 vCPU, 16 GB; the suite measured about 1.2 GB resident, "
         "BENCHMARKS.md). It needs a PRO, Team or Enterprise account: since 2026-07-21 free accounts cannot create "
         "Gradio Spaces on CPU hardware. A free account can host at most 2 ZeroGPU Spaces, but the suite does not "
         "run there: ZeroGPU expects at least one @spaces.GPU function, and the suite computes on CPU only "
