@@ -31,11 +31,9 @@ SHOTS = os.environ.get("BROWSER_SHOTS", "")  # a folder: save screenshots there 
 
 
 @pytest.fixture(scope="module")
-def page(stack):
-    with (
-        chat_app(stack.urls, write_token=STACK_TOKEN, examples=["What causes tides?"]) as url,
-        playwright_api.sync_playwright() as p,
-    ):
+def browser():
+    """One Chromium for the module: Playwright's sync API runs once per thread."""
+    with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=[
@@ -46,11 +44,18 @@ def page(stack):
                 "--no-first-run",
             ],
         )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def page(stack, browser):
+    with chat_app(stack.urls, write_token=STACK_TOKEN, examples=["What causes tides?"]) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url)
         page.get_by_role("button", name="Send").wait_for(timeout=30_000)
         yield page
-        browser.close()
+        page.close()
 
 
 def shoot(page, name: str) -> None:
@@ -145,11 +150,12 @@ def test_a_powerpoint_upload_is_cited_by_its_slide(page, tmp_path):
     )
 
 
-def test_the_one_space_suite_opens_on_the_chat_and_has_every_stage_as_a_tab(stack_env, start_module_space, tmp_path):
+def test_the_one_space_suite_opens_on_the_chat_and_has_every_stage_as_a_tab(
+    browser, stack_env, start_module_space, tmp_path
+):
     suite = start_module_space("suite", **{**stack_env, "RETRIEVE_INDEX_DIR": str(tmp_path / "index")})
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
         page.goto(suite.url)
         page.get_by_role("button", name="Send").wait_for(timeout=30_000)  # the chat page comes first
         assert [page.get_by_role("tab", name=n).is_visible() for n in ("Chat", "Retrieve", "Rerank", "Generate")] == [
@@ -164,4 +170,5 @@ def test_the_one_space_suite_opens_on_the_chat_and_has_every_stage_as_a_tab(stac
         # The Retrieve tab's own results (the chat tab's source cards, hidden now, say it too).
         page.locator("text=gravitational pull >> visible=true").first.wait_for(timeout=30_000)
         shoot(page, "suite-retrieve")
-        browser.close()
+    finally:
+        page.close()
