@@ -105,3 +105,13 @@ def bundled_stack():
         with Stack(services) as stack:
             u = stack.urls
             yield RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=300)
+
+
+# Questions the bundled corpus (README.md and docs/) answers, for the speed benchmarks over it.
+BUNDLED_QUESTIONS = [
+    "Which files can I upload?",
+    "What happens if ingestion crashes halfway?",
+    "How does hybrid search work?",
+    "Where is the index stored?",
+    "Which embedding model does retrieval use?",
+]

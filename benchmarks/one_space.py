@@ -25,19 +25,12 @@ import time
 from pathlib import Path
 
 import psutil
-from _common import Report, machine, median
+from _common import BUNDLED_QUESTIONS, Report, machine, median
 from gradio_client import Client
 
 from pipeline import Service, Stack
 
-QUESTIONS = [
-    "Which files can I upload?",
-    "What happens if ingestion crashes halfway?",
-    "How does hybrid search work?",
-    "Where is the index stored?",
-    "Which embedding model does retrieval use?",
-    "Which port does the chat page listen on?",
-]
+QUESTIONS = [*BUNDLED_QUESTIONS, "Which port does the chat page listen on?"]
 
 
 def rss_mb(service: Service) -> float:

@@ -14,19 +14,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import Report, bundled_stack, machine, median
+from _common import BUNDLED_QUESTIONS, Report, bundled_stack, machine, median
 
 from pipeline.chat import build_chat_app
 from pipeline.launcher import free_port
 from pipeline.server import ChatServer, chat_server_app
 
-QUESTIONS = [
-    "Which files can I upload?",
-    "What happens if ingestion crashes halfway?",
-    "How does hybrid search work?",
-    "Where is the index stored?",
-    "Which embedding model does retrieval use?",
-]
+QUESTIONS = BUNDLED_QUESTIONS
 
 
 def main() -> int:

@@ -164,6 +164,12 @@ def test_the_one_space_suite_opens_on_the_chat_and_has_every_stage_as_a_tab(
         answer = ask(page, "What causes tides?")  # answered by the stages in the suite's own process
         assert answer.strip() and page.get_by_text("Source 1").first.is_visible()
         shoot(page, "suite-chat")
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone: the tabs and the question box still there
+        assert (
+            page.get_by_role("tab", name="Chat").is_visible() and page.get_by_role("button", name="Send").is_visible()
+        )
+        shoot(page, "suite-narrow")
+        page.set_viewport_size({"width": 1400, "height": 900})
         page.get_by_role("tab", name="Retrieve").click()
         page.get_by_placeholder("Ask something about the indexed documents").fill("tides")
         page.get_by_role("button", name="Search").click()
