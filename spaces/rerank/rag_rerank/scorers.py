@@ -166,7 +166,7 @@ class AnswerReaderScorer:
         self.model.warm_up()
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
-        return compute_thread().call(lambda: self.model.score(query, texts))
+        return self.model.score(query, texts)  # on the compute thread: AnswerCrossEncoder hands it there
 
 
 class InputOrderScorer:
