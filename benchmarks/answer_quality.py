@@ -400,6 +400,7 @@ def pipeline(
     k_rerank: int,
     wrong: bool = False,
     one_space: bool = False,
+    rows_out: str = "",
 ) -> None:
     from pipeline import RAGPipeline, Service, Stack
 
@@ -434,11 +435,14 @@ def pipeline(
             row["ttft_s"] = answer.timings["ttft_s"]  # the answer arrives whole: the first text a person sees
             row["top5"] = any(has_gold(t, it["golds"]) for t in top[:5])
             row["evidence"] = bool(right)
+            row["question"], row["text"] = it["question"], answer.text
             tally.add(**row)
             backend, rerank_method = answer.backend, answer.rerank_method
             if i < show or (wrong and row["verdict"] == "answer" and not row["correct"]):
                 _show(it, answer.text, info, row)
         where = "one process" if one_space else "four processes"
+        if rows_out:
+            Path(rows_out).write_text(json.dumps(tally.rows) + "\n")
         tally.report(report, f"pipeline/{backend}")
         report.add("model/pipeline", 0, "-", f"{info.get('backend_label')}; rerank: {rerank_method}; stages in {where}")
 
@@ -489,7 +493,11 @@ def main() -> int:
     ap.add_argument(
         "--plot", default="", help="reader mode: write the risk-coverage curve of the first backend to this PNG"
     )
-    ap.add_argument("--rows-out", default="", help="reader mode: save the first backend's rows (JSON) for --before")
+    ap.add_argument(
+        "--rows-out",
+        default="",
+        help="save the rows (JSON): the first backend's in reader mode (for --before), the reader's with --mode both",
+    )
     ap.add_argument(
         "--before", default="", help="reader mode: rows of an earlier run (--rows-out), drawn beside this one's curve"
     )
@@ -525,6 +533,7 @@ def main() -> int:
             args.k_rerank,
             args.show_wrong,
             args.one_space,
+            args.rows_out if args.mode == "pipeline" else "",
         )
     report.print()
     return 0
