@@ -436,6 +436,7 @@ def pipeline(
             row["top5"] = any(has_gold(t, it["golds"]) for t in top[:5])
             row["evidence"] = bool(right)
             row["question"], row["text"] = it["question"], answer.text
+            row["stages_s"] = {k: v for k, v in answer.timings.items() if k.endswith("_s")}
             tally.add(**row)
             backend, rerank_method = answer.backend, answer.rerank_method
             if i < show or (wrong and row["verdict"] == "answer" and not row["correct"]):
