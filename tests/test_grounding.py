@@ -169,6 +169,21 @@ def test_best_evidence_and_quote():
     assert "Veterans" not in quote(listing, max_words=12)
 
 
+def test_a_sentence_a_little_over_the_cap_is_shown_whole():
+    # 55 words: a cut at 50 would join its start to "were split between ..." and drop "20 percent".
+    sentence = (
+        "About 40 percent of people entering an emergency shelter or transitional housing program during 2008 "
+        "came from another homeless situation (sheltered or unsheltered), 40 percent came from a housed situation "
+        "(in their own or someone else's home), and the remaining 20 percent were split between institutional "
+        "settings or other situations such as hotels or motels."
+    )
+    question = "What percent came from institutional settings or other situations such as hotels or motels?"
+    assert len(sentence.split()) == 55
+    assert quote(sentence, query=question) == sentence
+    longer = sentence + " " + " ".join(["More"] * 30)
+    assert "…" in quote(longer, query=question)
+
+
 FAQ = Source(
     id="faq",
     text="# Questions\n\n## Uploads\n\nWhich files can I upload? The Space accepts plain text, Markdown and PDF. Scans need OCR first.",

@@ -98,23 +98,26 @@ def abstains(answer: str) -> bool:
 def quote(sentence: str, *, max_words: int = 50, query: str = "", after: int = 12) -> str:
     """The sentence on one line, without a leading gap mark, cut to about `max_words`.
 
-    Given the `query`, a long sentence (a list, a run-on) is cut where the answer is likely to be:
+    A sentence up to 1.4 x `max_words` is shown whole: a cut there saves a few words and can drop
+    the answer ("… the remaining 20 percent were split between …" cut to "… were split between …").
+    Given the `query`, a longer sentence (a list, a run-on) is cut where the answer is likely to be:
     - when its first `max_words` words miss some of the question's words it holds, it keeps its
       start and adds the stretch where the first missing one is, after a gap mark ("There are
       several departments: … Veterans Affairs …");
     - otherwise the answer usually follows the question's last word, so the cut moves up to
       `after` words past it ("a 15-year-old boy in 1700 could expect to live to 63"), within
-      `max_words + 20` words.
+      1.4 x `max_words` words.
     """
     w = " ".join(sentence.split()).lstrip("… ").split(" ")
-    if len(w) <= max_words:
+    most = max_words + max_words * 2 // 5
+    if len(w) <= most:
         return " ".join(w)
     asked = set(terms(query))
     seen = set(terms(" ".join(w[:max_words])))
     later = next((i for i in range(max_words, len(w)) if (set(terms(w[i])) & asked) - seen), None)
     if later is None:
         last = max((i for i in range(max_words) if set(terms(w[i])) & asked), default=-1)
-        end = min(len(w), max(max_words, last + 1 + after), max_words + 20) if last >= 0 else max_words
+        end = min(len(w), max(max_words, last + 1 + after), most) if last >= 0 else max_words
         return " ".join(w[:end]) + (" …" if end < len(w) else "")
     head = max_words * 2 // 5
     start = max(head, later - max_words // 5)
