@@ -15,6 +15,7 @@ import argparse
 import time
 
 from _common import Report, bundled_stack, median
+from rag_contract.answer_info import AnswerInfo
 
 from pipeline.chat import BUNDLED_EXAMPLES
 
@@ -42,10 +43,24 @@ def questions() -> list[tuple[str, list[str]]]:
     return [(q, EXAMPLE_ANSWERS[q]) for q in BUNDLED_EXAMPLES] + WRITTEN
 
 
+def signals_line(answer, names: str) -> str:
+    """The confidence and the named signals of the shown sentence, for reading why a verdict fell."""
+    if not names:
+        return ""
+    signals = AnswerInfo.from_dict(answer.info).grounding.get("signals") or {}
+    keep = signals if names == "all" else {k: signals[k] for k in names.split(",") if k in signals}
+    return f"          confidence {answer.confidence or 0:.3f}: " + ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(keep.items())
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--show", action="store_true", help="print every question, verdict and answer")
+    ap.add_argument(
+        "--signals", default="", help="with --show, also print these confidence signals (comma-separated; 'all')"
+    )
     args = ap.parse_args()
     report = Report("The bundled corpus (README.md and docs/), asked through the local stack", args.json)
     rows = []
@@ -58,7 +73,8 @@ def main() -> int:
             right = any(g.lower() in answer.text.lower() for g in golds)
             rows.append((q, answer.verdict, right, took))
             if args.show:
-                print(f"{answer.verdict:9} {'right' if right else 'WRONG':5} {q}\n          {answer.text}\n")
+                print(f"{answer.verdict:9} {'right' if right else 'WRONG':5} {q}\n          {answer.text}")
+                print(signals_line(answer, args.signals) + "\n" if args.signals else "")
         method = answer.rerank_method
     committed = [r for r in rows if r[1] == "answer"]
     report.add("right_and_committed", sum(r[2] for r in committed), "of 13", "target >= 8")
