@@ -3,7 +3,9 @@
     python benchmarks/rerank_speed.py [BEIR_DIR] [--json] [--rounds 7]
 
 The project's answer cross-encoder (the offline scorer, models/answer-reader) is timed as it ships
-(bf16 where the CPU has AMX, else fp32) and in fp32: `rerank_ms/20/answer-reader`. The configured
+(bf16 where the CPU has AMX, else fp32) and in fp32: `rerank_ms/20/answer-reader`, with the
+encoder's arithmetic for those 20 pairs (`gflop/20/answer-reader`), the rate fp32 reached and the
+rate 300 ms would need, to compare with the cores' fp32 peak. The configured
 cross-encoder has the exact shape of cross-encoder/ms-marco-MiniLM-L6-v2 (6 layers,
 hidden 384, 12 heads, FFN 1536, vocab 30522) with random weights: the same compute as the
 real model. For each precision (fp32, and dynamic int8 via RERANK_QUANTIZE=int8) it
