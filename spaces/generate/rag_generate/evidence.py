@@ -258,7 +258,7 @@ def select_evidence(
     scored = score_sentences(query, sources, similarity=similarity, reader=reader)
     chosen = _choose(scored, count, trim, max_sentences)
     trim.best, trim.runner_up = _best_two(chosen, runner_up_margin)
-    trim.reading = reader_signals(scored, trim.best) if reader is not None else {}
+    trim.reading = reader_signals(scored, trim.best, query) if reader is not None else {}
     # The best evidence first: a small model reads the start of its prompt most closely.
     kept = []
     best = {pos: max(x.score for x in sents) for pos, sents in chosen.items()}
@@ -318,20 +318,39 @@ def _best_two(chosen: dict[int, list[Sentence]], margin: float) -> tuple[str, st
     return " ".join(first.text.split()), runner_up
 
 
-def reader_signals(scored: list[Sentence], best: str) -> dict[str, float]:
+def reader_signals(scored: list[Sentence], best: str, query: str = "") -> dict[str, float]:
     """What the calibration reads of the reader: its probability for the best sentence (as a
-    logit), its margin over the next sentence anywhere, and the best of the other sources."""
+    logit), its margin over the next sentence anywhere, and the best of the other sources.
+
+    A sentence that `agrees` with the best one is not counted as its competitor: a project's docs
+    say the same fact in README, the FAQ and a Space card, and three passages telling one answer
+    are not three answers."""
     read = [s for s in scored if s.read is not None]
     top = next((s for s in read if " ".join(s.text.split()) == best), None)
     if top is None:
         return {}
-    rest = [s.read for s in read if s is not top]
-    others = [s.read for s in read if s.source != top.source]
+    rivals = [s for s in read if s is not top and not agrees(s.text, top.text, query)]
+    rest = [s.read for s in rivals]
+    others = [s.read for s in rivals if s.source != top.source]
     return {
         "reader_logit": _logit(top.read),
         "reader_margin": _logit(top.read) - _logit(max(rest, default=0.0)),
         "reader_others_logit": _logit(max(others, default=0.0)),
     }
+
+
+def marks(text: str) -> set[str]:
+    """The words that name one thing: those with a digit or a capital past the first letter
+    ('1807', '7860', 'SmolLM2', 'AMX'), lower-cased."""
+    return {w.lower().replace(",", "") for w in words(text) if _NUMBER.search(w) or any(c.isupper() for c in w[1:])}
+
+
+def agrees(sentence: str, best: str, query: str = "") -> bool:
+    """Whether `sentence` names what `best` names beyond the question: two of its marks, or its
+    only one. A sentence without such a mark agrees with nothing (a shared topic is not a shared
+    answer)."""
+    named = marks(best) - marks(query)
+    return bool(named) and len(named & marks(sentence)) >= min(2, len(named))
 
 
 def _logit(p: float) -> float:
