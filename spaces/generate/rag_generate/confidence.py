@@ -146,6 +146,25 @@ def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
     return out
 
 
+def retrieval_standing(sources: Sequence, n_best: int, agree: Sequence[bool]) -> dict:
+    """Where retrieval ranked the candidate's source (`sources[n_best - 1]`), when the sources came
+    with retrieval scores (the pipeline, or a caller passing the retrieve table): its place in
+    the table and its score against the other sources' (a z-score).
+
+    A better-ranked source that states the same answer (`agree[i]`, evidence.agrees) stands for
+    it: retrieval ranked the answer there too, and docs say one fact in several places."""
+    source = sources[n_best - 1]
+    scores = [s.score for s in sources if s.score is not None]
+    if source.score is None or len(scores) < 2:
+        return {}
+    if source.rank is not None:
+        voters = [s for s, a in zip(sources, agree) if a and s.score is not None and s.rank is not None]
+        source = min([source, *voters], key=lambda s: s.rank)
+    mean = sum(scores) / len(scores)
+    sd = (sum((x - mean) ** 2 for x in scores) / len(scores)) ** 0.5
+    return {"source_rank": source.rank, "source_score_z": (source.score - mean) / sd if sd > 1e-9 else 0.0}
+
+
 @dataclass(frozen=True)
 class Model:
     """One logistic regression over a set of signals: p = sigmoid(b + sum w * (x - mean) / scale)."""

@@ -353,6 +353,11 @@ def agrees(sentence: str, best: str, query: str = "") -> bool:
     return bool(named) and len(named & marks(sentence)) >= min(2, len(named))
 
 
+def states(excerpt: str, sentence: str, query: str = "") -> bool:
+    """Whether a sentence of `excerpt` `agrees` with `sentence`."""
+    return any(agrees(x, sentence, query) for x in split_sentences(excerpt))
+
+
 def _logit(p: float) -> float:
     p = min(max(float(p), 1e-4), 1 - 1e-4)
     return math.log(p / (1 - p))

@@ -13,7 +13,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .confidence import ANSWER, LIKELY, NOT_FOUND, Calibration, Evidence, default_calibration, plain_reason, signals
+from .confidence import (
+    ANSWER,
+    LIKELY,
+    NOT_FOUND,
+    Calibration,
+    Evidence,
+    default_calibration,
+    plain_reason,
+    retrieval_standing,
+    signals,
+)
 from .evidence import (
     _CITATION_AFTER_END,
     _NUMBER,
@@ -23,6 +33,7 @@ from .evidence import (
     is_cue,
     numbers,
     score_sentences,
+    states,
     strip_citations,
     terms,
     words,
@@ -212,7 +223,7 @@ def _evidence(query, answer, kept, candidate, claims, similarity, model_read: bo
         pointer_numbers_ok=pointer is None or not any(_NUMBER.search(m) for m in pointer.missing),
         abstained=abstains(answer),
         **_competition(query, kept, n_best, sentence, similarity),
-        **_retrieval(kept, n_best),
+        **retrieval_standing([s for s, _ in kept], n_best, [states(t, sentence, query) for _, t in kept]),
     )
 
 
@@ -252,19 +263,6 @@ def _with_previous(sentence: str, excerpt: str, *, shown: str = "") -> str:
     key = shown or sentence
     i = sents.index(key) if key in sents else -1
     return f"{quote(sents[i - 1]) if shown else sents[i - 1]} {sentence}" if i > 0 else sentence
-
-
-def _retrieval(kept: Sequence[tuple[Source, str]], n_best: int) -> dict:
-    """Where retrieval ranked the candidate's source, when the sources came with retrieval
-    scores (the pipeline, or a caller passing the retrieve table): its place in the table and
-    its score against the other sources' (a z-score)."""
-    source = kept[n_best - 1][0]
-    scores = [s.score for s, _ in kept if s.score is not None]
-    if source.score is None or len(scores) < 2:
-        return {}
-    mean = sum(scores) / len(scores)
-    sd = (sum((x - mean) ** 2 for x in scores) / len(scores)) ** 0.5
-    return {"source_rank": source.rank, "source_score_z": (source.score - mean) / sd if sd > 1e-9 else 0.0}
 
 
 def _competition(
