@@ -1,7 +1,7 @@
 """Fit the answer confidence (rag_generate/confidence.py) and write rag_generate/calibration.json.
 
-    python benchmarks/fit_confidence.py [FILE.json] [--split even] [--n 500] [--n-no-answer 150]
-        [--risk 0.03] [--miss 0.03] [--write] [--json]
+    python benchmarks/fit_confidence.py [FILE.json] [--split calib] [--n 500] [--n-no-answer 150]
+        [--n-pipeline 0] [--pipeline-only] [--risk 0.05] [--miss 0.03] [--write] [--json]
 
 Runs the generate Space's own /answer code (GenerateAPI.answer, the model it would load, greedy)
 on questions of the development half (--split even: every other article of the QA set), and
@@ -9,6 +9,8 @@ records the signals of the sentence the user would read, with a label: does that
 gold answer. Two kinds of case:
   answerable   the question with its gold paragraph and two others of its article (reader mode)
   no-answer    the question with three paragraphs of another article: the label is always 0
+  pipeline     (--n-pipeline) the question with the passages the pipeline would send, from retrieval
+               over every article of the development half
 Rows are cached in .cache/bench/, so refitting costs seconds.
 
 For each set of signals the Space may have (all; no embedder; no model, as the extractive
@@ -20,6 +22,8 @@ predictions (5 folds, so no threshold is chosen on predictions for its own train
                      threshold set at the estimate itself is exceeded on new questions half the time
   likely threshold   the highest at which answerable questions whose sentence holds the answer
                      fall to not_found <= --miss of all answerable questions
+--pipeline-only refits the pipeline model alone and keeps the others from calibration.json; the
+command the file records, run without it, remakes the whole file.
 --write writes calibration.json; without it the table is printed only. Report held-out figures
 with benchmarks/answer_quality.py --split odd, never these.
 """
@@ -57,15 +61,16 @@ READER = ("reader_logit", "reader_margin", "reader_others_logit")
 # Bump when evidence.reader_signals changes meaning: cached rows hold the old values.
 # 2: a sentence that agrees with the shown one (evidence.agrees) is not its competitor.
 READER_SIGNALS = "s2"
-# Bump when a pipeline-only signal changes meaning (pipeline rows only: reader rows hold none).
+# Bump when a pipeline-only signal or the pipeline rows' setting changes (reader rows hold none).
 # 2: the rank of a better-ranked source that states the same answer stands for the candidate's.
-PIPELINE_SIGNALS = "p2"
+# 3: retrieval searches every development article (20), not only the calibration ones (6).
+PIPELINE_SIGNALS = "p3"
 READER_SETS = {"reader": (), "reader_no_model": POINTER}
 
 
 def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], str]]:
     """Each question with the passages the pipeline would send: hybrid retrieval's top 20 among every
-    paragraph of the half's articles, reranked by the rerank Space's own `Reranker` (offline: the project's answer
+    paragraph of `articles`, reranked by the rerank Space's own `Reranker` (offline: the project's answer
     cross-encoder fused with the retrieval score; with none, the retrieval order stays), top 5, with their
     retrieval scores (the rerank table keeps the score column)."""
     from rag_rerank.reranker import Reranker
@@ -97,6 +102,11 @@ def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], 
     return cases
 
 
+def index_split(split: str) -> str:
+    """The articles retrieval searches for pipeline rows of `split`."""
+    return "even" if split == "calib" else split
+
+
 def reader_tag() -> str:
     """Rows depend on the answer reader's weights: a new model gets new rows."""
     import os
@@ -116,8 +126,13 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "r
     from rag_generate.api import GenerateAPI
 
     if mode == "pipeline":
-        articles, items = load_items(path, split, n, seed)
-        cases = [("answerable", *c) for c in pipeline_cases(articles, items, split)]
+        _, items = load_items(path, split, n, seed)
+        # The questions are the calibration articles'; retrieval searches every article of the development
+        # half, as many as the held-out half has (20): with only the 6 calibration articles indexed, the
+        # passages sent were easier to tell apart than through a corpus of a real size.
+        searched = index_split(split)
+        articles, _ = load_items(path, searched, 0, seed)
+        cases = [("answerable", *c) for c in pipeline_cases(articles, items, searched)]
     else:
         articles, items = load_items(path, split, n + n_no, seed)
         cases = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [
@@ -294,24 +309,36 @@ def main() -> int:
     )
     ap.add_argument("--write", action="store_true", help="write rag_generate/calibration.json")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--pipeline-only",
+        action="store_true",
+        help="refit only the pipeline model; keep the others from calibration.json (their rows are not collected)",
+    )
     args = ap.parse_args()
     path = Path(args.file)
-    rows = collect(path, args.split, args.n, args.n_no_answer, args.seed)
+    earlier = json.loads(OUT.read_text()) if OUT.exists() else {"models": []}
+    if args.pipeline_only:
+        if not args.n_pipeline:
+            ap.error("--pipeline-only needs --n-pipeline N")
+        rows, read = [], reader_tag() != ""
+        models = [m for m in earlier["models"] if m["name"] in READER_SETS]
+    else:
+        rows = collect(path, args.split, args.n, args.n_no_answer, args.seed)
+        read = any(READER[0] in r["signals"] for r in rows)
     report = Report(
         f"Answer confidence, fitted on {path.name} split={args.split} ({len(rows)} cases; out-of-fold figures)",
         args.json,
     )
-    report.add(
-        "base_rate",
-        float(np.mean([r["label"] for r in rows if r["kind"] == "answerable"])),
-        "ratio",
-        "the shown sentence holds a gold answer (answerable)",
-    )
-    read = any(READER[0] in r["signals"] for r in rows)
-    models = fit(rows, args.risk, args.miss, args.seed, report, sets=READER_SETS if read else SETS)
+    if rows:
+        report.add(
+            "base_rate",
+            float(np.mean([r["label"] for r in rows if r["kind"] == "answerable"])),
+            "ratio",
+            "the shown sentence holds a gold answer (answerable)",
+        )
+        models = fit(rows, args.risk, args.miss, args.seed, report, sets=READER_SETS if read else SETS)
     kept_from = None
-    if read and OUT.exists():  # the reader-less models, as they were fitted
-        earlier = json.loads(OUT.read_text())
+    if read and earlier["models"]:  # the reader-less models, as they were fitted
         kept = [m for m in earlier["models"] if not m["name"].startswith("reader")]
         kept_from = earlier.get("kept_from_before") or {
             "models": [m["name"] for m in kept],
