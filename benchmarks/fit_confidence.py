@@ -102,11 +102,6 @@ def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], 
     return cases
 
 
-def index_split(split: str) -> str:
-    """The articles retrieval searches for pipeline rows of `split`."""
-    return "even" if split == "calib" else split
-
-
 def reader_tag() -> str:
     """Rows depend on the answer reader's weights: a new model gets new rows."""
     import os
@@ -130,7 +125,7 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "r
         # The questions are the calibration articles'; retrieval searches every article of the development
         # half, as many as the held-out half has (20): with only the 6 calibration articles indexed, the
         # passages sent were easier to tell apart than through a corpus of a real size.
-        searched = index_split(split)
+        searched = "even" if split == "calib" else split
         articles, _ = load_items(path, searched, 0, seed)
         cases = [("answerable", *c) for c in pipeline_cases(articles, items, searched)]
     else:
