@@ -311,20 +311,20 @@ def main() -> int:
     )
     args = ap.parse_args()
     path = Path(args.file)
+    if args.pipeline_only and not args.n_pipeline:
+        ap.error("--pipeline-only needs --n-pipeline N")
     earlier = json.loads(OUT.read_text()) if OUT.exists() else {"models": []}
-    if args.pipeline_only:
-        if not args.n_pipeline:
-            ap.error("--pipeline-only needs --n-pipeline N")
-        rows, read = [], reader_tag() != ""
-        models = [m for m in earlier["models"] if m["name"] in READER_SETS]
-    else:
-        rows = collect(path, args.split, args.n, args.n_no_answer, args.seed)
-        read = any(READER[0] in r["signals"] for r in rows)
+    rows = [] if args.pipeline_only else collect(path, args.split, args.n, args.n_no_answer, args.seed)
+    read = reader_tag() != "" if args.pipeline_only else any(READER[0] in r["signals"] for r in rows)
     report = Report(
         f"Answer confidence, fitted on {path.name} split={args.split} ({len(rows)} cases; out-of-fold figures)",
         args.json,
     )
-    if rows:
+    kept_from = None
+    if args.pipeline_only:  # every model but the pipeline's, as it was fitted
+        models = [m for m in earlier["models"] if m["name"] not in ("reader_pipeline", "pipeline")]
+        kept_from = earlier.get("kept_from_before")
+    else:
         report.add(
             "base_rate",
             float(np.mean([r["label"] for r in rows if r["kind"] == "answerable"])),
@@ -332,15 +332,14 @@ def main() -> int:
             "the shown sentence holds a gold answer (answerable)",
         )
         models = fit(rows, args.risk, args.miss, args.seed, report, sets=READER_SETS if read else SETS)
-    kept_from = None
-    if read and earlier["models"]:  # the reader-less models, as they were fitted
-        kept = [m for m in earlier["models"] if not m["name"].startswith("reader")]
-        kept_from = earlier.get("kept_from_before") or {
-            "models": [m["name"] for m in kept],
-            "fitted_on": earlier.get("fitted_on"),
-            "command": earlier.get("command"),
-        }
-        models += kept
+        if read and earlier["models"]:  # the reader-less models, as they were fitted
+            kept = [m for m in earlier["models"] if not m["name"].startswith("reader")]
+            kept_from = earlier.get("kept_from_before") or {
+                "models": [m["name"] for m in kept],
+                "fitted_on": earlier.get("fitted_on"),
+                "command": earlier.get("command"),
+            }
+            models += kept
     if args.n_pipeline:
         piped = collect(path, args.split, args.n_pipeline, 0, args.seed, mode="pipeline")
         report.add("pipeline/base_rate", float(np.mean([r["label"] for r in piped])), "ratio", "pipeline rows")
