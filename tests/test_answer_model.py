@@ -12,11 +12,13 @@ import pytest
 from rag_contract.answer_model import (
     WEIGHTS,
     AnswerCrossEncoder,
+    auto_precision,
     card_hash,
     file_hash,
     find_model_dir,
     load_model,
     pair_text,
+    quantize_int8,
 )
 
 from tests.conftest import ROOT
@@ -76,6 +78,35 @@ def test_the_reader_picks_the_sentence_that_holds_the_answer(reader, question, a
     scores = reader.score(question, texts)
     assert int(np.argmax(scores)) == answer, scores
     assert scores[answer] > 0.5
+
+
+def test_auto_serves_bf16_on_amx_int8_on_other_x86_and_fp32_elsewhere():
+    import torch
+
+    assert auto_precision(frozenset({"avx2", "avx512f", "amx_bf16"})) == "bf16"
+    x86_int8 = "fbgemm" in torch.backends.quantized.supported_engines
+    assert auto_precision(frozenset({"avx2", "fma"})) == ("int8" if x86_int8 else "fp32")
+    assert auto_precision(frozenset({"neon", "asimd"})) == "fp32"
+    assert AnswerCrossEncoder().precision == auto_precision()
+
+
+def test_int8_keeps_one_weight_scale_per_output_channel():
+    import torch
+
+    layer = quantize_int8(load_model(MODEL)[1]).bert.encoder.layer[0].intermediate.dense
+    assert layer.weight().qscheme() == torch.per_channel_affine  # one scale per tensor lost 0.011 AUC
+
+
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+def test_each_served_precision_reads_as_fp32_does(reader, precision):
+    fp32 = reader if reader.precision == "fp32" else AnswerCrossEncoder(precision="fp32")
+    other = AnswerCrossEncoder(precision=precision)
+    texts = [pair_text(s, BRIDGE[i - 1] if i else "") for i, s in enumerate(BRIDGE)]
+    for question in ("When did the Lune Bridge open?", "Who designed the Lune Bridge?", "Which team won in 1998?"):
+        want, got = fp32.score(question, texts), other.score(question, texts)
+        assert np.abs(got - want).max() < 0.05, (question, want, got)
+        if want.max() > 0.5:  # the unrelated question's scores are all near 0, their order is noise
+            assert int(np.argmax(got)) == int(np.argmax(want)), (question, want, got)
 
 
 def test_the_reader_does_not_answer_from_an_unrelated_passage(reader):

@@ -123,9 +123,9 @@ class CrossEncoderScorer:
                     f"'{self.model_name}' has {model.config.num_labels} output labels; a reranker needs one relevance score. {SUGGESTION}"
                 )
             if self.quantize == "int8":
-                model[0].model = torch.ao.quantization.quantize_dynamic(
-                    model[0].model, {torch.nn.Linear}, dtype=torch.qint8
-                )
+                from rag_contract.answer_model import quantize_int8
+
+                model[0].model = quantize_int8(model[0].model)
             self._model = model
 
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
@@ -149,8 +149,8 @@ class AnswerReaderScorer:
         path: its folder; None finds it beside the Space or in the repo.
         max_length: tokens per pair (it was trained on passages of up to 256).
         batch_size: pairs per forward pass.
-        precision: "auto" (bf16 where the CPU has AMX, else fp32: as served), "fp32", "bf16", or
-            "int8" (faster, lower held-out AUC; see the model card).
+        precision: "auto" (as served: bf16 where the CPU has AMX, per-channel int8 on other x86
+            CPUs, else fp32), "fp32", "bf16" or "int8" (see the model card).
     """
 
     method = "answer-reader"
