@@ -159,7 +159,7 @@ def answer_reader_speed(query: str, batch: list[str], rounds: int, report: Repor
         f"kendall_tau_{shipped}_vs_fp32/answer-reader/{n}",
         kendall(scorers["fp32"].score(query, batch), scorers["shipped"].score(query, batch)),
         "tau",
-        "real weights",
+        "real weights, but no passage answers the query: near-tied scores, a worst case (retrieval_quality.py --rerank is the ranking test)",
     )
 
 

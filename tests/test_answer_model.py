@@ -18,6 +18,7 @@ from rag_contract.answer_model import (
     find_model_dir,
     load_model,
     pair_text,
+    precision_for,
     quantize_int8,
 )
 
@@ -80,14 +81,21 @@ def test_the_reader_picks_the_sentence_that_holds_the_answer(reader, question, a
     assert scores[answer] > 0.5
 
 
-def test_auto_serves_bf16_on_amx_int8_on_other_x86_and_fp32_elsewhere():
-    import torch
-
+def test_auto_serves_bf16_on_amx_and_fp32_elsewhere():
     assert auto_precision(frozenset({"avx2", "avx512f", "amx_bf16"})) == "bf16"
-    x86_int8 = "fbgemm" in torch.backends.quantized.supported_engines
-    assert auto_precision(frozenset({"avx2", "fma"})) == ("int8" if x86_int8 else "fp32")
-    assert auto_precision(frozenset({"neon", "asimd"})) == "fp32"
+    assert auto_precision(frozenset({"avx2", "fma"})) == "fp32"
     assert AnswerCrossEncoder().precision == auto_precision()
+
+
+def test_the_quantize_settings_choose_the_precision_and_say_it():
+    from rag_generate.sentence_reader import SentenceReader
+
+    assert precision_for("none") == precision_for("") == "auto" and precision_for(" INT8 ") == "int8"
+    with pytest.raises(ValueError, match="one of none, int8, but got 'fp8'"):
+        precision_for("fp8")
+    served = SentenceReader(quantize="none")
+    assert served.available and served.label.endswith(f"{auto_precision()})")
+    assert SentenceReader(quantize="int8").label.endswith("int8)")
 
 
 def test_int8_keeps_one_weight_scale_per_output_channel():

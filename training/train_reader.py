@@ -274,9 +274,9 @@ def held_out_rows(folder: Path, tokenizer, odd_items, val_items, max_len, traine
 
     _, shipped = load_model(folder)
     formats = {
-        "fp16 weights, fp32 compute (served where torch has no x86 int8 kernels)": shipped,
+        "fp16 weights, fp32 compute (served where the CPU has no AMX)": shipped,
         "bf16 compute (served where the CPU has AMX)": load_model(folder)[1].to(torch.bfloat16),
-        "per-channel dynamic int8 (served on other x86 CPUs)": quantize_int8(load_model(folder)[1]),
+        "per-channel dynamic int8 (opt-in: QUANTIZE=int8)": quantize_int8(load_model(folder)[1]),
     }
     rows = []
     if trained is not None:

@@ -46,7 +46,7 @@ class GenerateAPI:
         self.extractive = ExtractiveBackend()
         self.backends = backends or [self.llama, self.api, self.extractive]
         self.evidence = EvidenceEmbedder(s.evidence_embedder)
-        self.answer_reader = SentenceReader(s.answer_reader)
+        self.answer_reader = SentenceReader(s.answer_reader, quantize=s.reader_quantize)
 
     def start(self) -> str:
         """Load what can be loaded now, and describe it for the UI."""

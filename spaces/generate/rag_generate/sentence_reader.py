@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
-from rag_contract.answer_model import MODEL_NAME, AnswerCrossEncoder, find_model_dir
+from rag_contract.answer_model import MODEL_NAME, AnswerCrossEncoder, find_model_dir, precision_for
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,15 @@ class SentenceReader:
 
     Args:
         model: a model folder; "" finds `models/answer-reader`; "none" turns the reader off.
+        quantize: "none" (bf16 on AMX, else fp32) or "int8" (GENERATE_READER_QUANTIZE).
         cache_size: how many (question, sentence) scores are kept.
         model_thread: where scoring runs (default: the process's `compute_thread()`).
     """
 
-    def __init__(self, model: str = "", *, cache_size: int = 4096, model_thread=None):
+    def __init__(self, model: str = "", *, quantize: str = "none", cache_size: int = 4096, model_thread=None):
         from rag_contract.compute import compute_thread
 
+        self.precision = precision_for(quantize)  # a wrong value is the operator's error: raised at start
         self.model_name = (model or "").strip()
         self.model_thread = model_thread or compute_thread()
         self.cache_size = cache_size
@@ -73,7 +75,7 @@ class SentenceReader:
             try:
                 if not path:
                     raise OSError(f"models/{MODEL_NAME} is in neither the Space folder nor the repo")
-                model = AnswerCrossEncoder(path, max_length=128)
+                model = AnswerCrossEncoder(path, max_length=128, precision=self.precision)
                 self.model_thread.call(model.warm_up)
                 self._model = model
                 log.info("Answer reader: %s", model.label)

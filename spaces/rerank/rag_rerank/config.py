@@ -15,7 +15,10 @@ ENV = {
     "RERANK_MODEL": ("cross-encoder/ms-marco-MiniLM-L6-v2", "cross-encoder, Hub id or local folder"),
     "RERANK_MAX_LENGTH": ("512", "tokens per (query, passage) pair; longer pairs are truncated"),
     "RERANK_BATCH_SIZE": ("32", "pairs per forward pass"),
-    "RERANK_QUANTIZE": ("none", "'int8' runs the cross-encoder's Linear layers in dynamic int8"),
+    "RERANK_QUANTIZE": (
+        "none",
+        "'int8' runs the cross-encoder's Linear layers (the answer cross-encoder fallback's too) in dynamic int8",
+    ),
     "RERANK_FALLBACK_MODEL": (
         "",
         "folder of the cross-encoder that scores when RERANK_MODEL cannot load (empty: the project's answer "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+from rag_contract.answer_model import precision_for
 from rag_contract.compute import compute_thread
 from rag_contract.hub import hub_reachable
 
@@ -80,7 +81,7 @@ class CrossEncoderScorer:
         model: Hub id or local folder of a sequence-classification checkpoint.
         max_length: tokens per (query, passage) pair; longer pairs are truncated.
         batch_size: pairs per forward pass.
-        quantize: "int8" applies torch dynamic int8 quantization to the Linear layers.
+        quantize: "int8" applies torch dynamic int8 quantization (one scale per output channel) to the Linear layers.
     """
 
     method = "cross-encoder"
@@ -149,8 +150,8 @@ class AnswerReaderScorer:
         path: its folder; None finds it beside the Space or in the repo.
         max_length: tokens per pair (it was trained on passages of up to 256).
         batch_size: pairs per forward pass.
-        precision: "auto" (as served: bf16 where the CPU has AMX, per-channel int8 on other x86
-            CPUs, else fp32), "fp32", "bf16" or "int8" (see the model card).
+        precision: "auto" (bf16 where the CPU has AMX, else fp32: as served), "fp32", "bf16", or
+            "int8" (RERANK_QUANTIZE=int8: faster, ranks a little differently; see the model card).
     """
 
     method = "answer-reader"
@@ -217,7 +218,8 @@ def load_scorer(
 
     A checkpoint that is not a cross-encoder is refused, not replaced: that is a
     configuration error the operator must see. `fallback_model`: the answer cross-encoder's folder
-    ("" finds the shipped one; "none" goes straight to the input order).
+    ("" finds the shipped one; "none" goes straight to the input order). `quantize="int8"`
+    quantises whichever cross-encoder serves.
     """
     primary = CrossEncoderScorer(model, max_length=max_length, batch_size=batch_size, quantize=quantize)
     try:
@@ -236,7 +238,7 @@ def load_scorer(
             fallback_model or None,
             max_length=min(max_length, 256),
             batch_size=batch_size,
-            precision="int8" if quantize == "int8" else "auto",
+            precision=precision_for(quantize),
         )
         reader.warm_up()
     except Exception as exc:
