@@ -106,7 +106,7 @@ def test_int8_keeps_one_weight_scale_per_output_channel():
 
 
 @pytest.mark.parametrize("precision", ["int8", "bf16"])
-def test_each_served_precision_reads_as_fp32_does(reader, precision):
+def test_int8_and_bf16_read_as_fp32_does(reader, precision):
     fp32 = reader if reader.precision == "fp32" else AnswerCrossEncoder(precision="fp32")
     other = AnswerCrossEncoder(precision=precision)
     texts = [pair_text(s, BRIDGE[i - 1] if i else "") for i, s in enumerate(BRIDGE)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from rag_contract.answer_model import precision_for
+from rag_contract.answer_model import precision_for, quantize_int8
 from rag_contract.compute import compute_thread
 from rag_contract.hub import hub_reachable
 
@@ -124,8 +124,6 @@ class CrossEncoderScorer:
                     f"'{self.model_name}' has {model.config.num_labels} output labels; a reranker needs one relevance score. {SUGGESTION}"
                 )
             if self.quantize == "int8":
-                from rag_contract.answer_model import quantize_int8
-
                 model[0].model = quantize_int8(model[0].model)
             self._model = model
 
