@@ -315,16 +315,21 @@ def evaluate_only(args, tokenizer, held_out, validation, max_len) -> int:
     odd_items = eval_items(held_out, args.eval, args.seed + 1)
     val_items = eval_items(validation, args.val, args.seed)
     rows, compare = held_out_rows(args.out, tokenizer, odd_items, val_items, max_len)
+    # The splitter may have changed since training: the table is today's split, the curve the training run's.
+    compare = (
+        f"The table above was re-measured by `--evaluate-only` on {time.strftime('%Y-%m-%d')} ({machine()}), "
+        f"with sentences split as the Spaces split them today. " + compare
+    )
     card_path = args.out / "README.md"
     card = card_path.read_text(encoding="utf-8")
     head, rest = card.split("| set | questions |", 1)
     table_end = rest.index("\n\n")
     card = head + "| set | questions |" + rest[: rest.index("\n|---") + len("\n|---|---|---|---|")]
     card += "\n" + table_rows(rows) + rest[table_end:]
-    card = re.sub(r"\nOn the odd half, .*\n", "\n", card)  # the comparison of an earlier run of this mode
+    card = re.sub(r"\n(The table above was re-measured|On the odd half)[ ,].*\n", "\n", card)  # an earlier run's
     fp32_line = re.search(r"\nfp16 as shipped against .*\n", card)  # the training run's own comparison stays
     at = fp32_line.end() if fp32_line else len(card.split("\n## Licences")[0])
-    card = card[:at] + ("\n" if fp32_line else "\n\n") + compare + "\n" + card[at:]
+    card = card[:at].rstrip("\n") + "\n\n" + compare + "\n\n" + card[at:].lstrip("\n")
     card_path.write_text(card, encoding="utf-8")
     print(table_rows(rows) + "\n" + compare)
     return 0
