@@ -91,12 +91,11 @@ class CrossEncoderScorer:
     ):
         if max_length < 8:
             raise ValueError(f"max_length must be >= 8, but got {max_length}")
-        if quantize not in ("none", "int8"):
-            raise ValueError(f"quantize must be 'none' or 'int8', but got {quantize!r}")
         self.model_name = model
         self.max_length = max_length
         self.batch_size = batch_size
-        self.quantize = quantize
+        # "none" or "int8" (any case); precision_for raises a ValueError that lists them
+        self.quantize = "int8" if precision_for(quantize) == "int8" else "none"
         self._model = None
         self._lock = threading.Lock()
 
