@@ -17,6 +17,7 @@ from rag_contract.answer_model import (
     file_hash,
     find_model_dir,
     load_model,
+    model_context,
     pair_text,
     precision_for,
     quantize_int8,
@@ -147,6 +148,33 @@ def test_the_training_script_runs_end_to_end_on_a_tiny_subset(tmp_path):
     assert file_hash(out / WEIGHTS) == card_hash(out)
     tokenizer, model = load_model(out)
     assert model.config.num_labels == 1 and tokenizer("q", "s")["input_ids"]
+
+
+@pytest.mark.skipif(not (DATA / "qa_train").is_dir(), reason="needs ../shared/data (the training data)")
+def test_a_reader_trained_to_read_the_next_sentence_is_served_with_it(tmp_path):
+    from rag_generate.evidence import score_sentences
+    from rag_generate.prompts import Source
+    from rag_generate.sentence_reader import SentenceReader
+
+    out = tmp_path / "reader"
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "training" / "train_reader.py"), "--questions", "12", "--steps", "2"]
+        + ["--every", "2", "--eval", "8", "--val", "8", "--bf16", "off", "--out", str(out)]
+        + ["--context", "both", "--neighbours", "--init", str(MODEL)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert model_context(out) == "both" and model_context(MODEL) == "previous"
+    assert "the sentences before and after it" in (out / "README.md").read_text(encoding="utf-8")
+    reader = SentenceReader(str(out))
+    assert reader.available and reader.context == "both"
+    ranked = score_sentences("When did the Lune Bridge open?", [Source(text=" ".join(BRIDGE))], reader=reader)
+    assert {s.text.strip() for s in ranked} == set(BRIDGE) and all(s.read is not None for s in ranked)
+    read = {text for _, text in reader._cache}  # what the model was given: each sentence with both neighbours
+    assert pair_text(BRIDGE[1], BRIDGE[0], BRIDGE[2]) in read and pair_text(BRIDGE[3], BRIDGE[2], "") in read
+    assert pair_text(BRIDGE[1], BRIDGE[0]) not in read
 
 
 def test_generate_chooses_the_sentence_the_reader_reads_and_hands_its_view_to_the_calibration():

@@ -39,7 +39,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rag_contract.answer_model import WEIGHTS, file_hash, load_model, packaged_minilm, pair_text
+from rag_contract.answer_model import (
+    CONTEXTS,
+    WEIGHTS,
+    file_hash,
+    load_model,
+    model_context,
+    neighbours,
+    packaged_minilm,
+    pair_text,
+)
 from rag_contract.machine import cpu_flags
 from rag_generate.evidence import terms
 from rag_generate.prompts import split_sentences
@@ -94,8 +103,18 @@ def answer_sentence(context: str, sents, answer: dict) -> int | None:
     return next((k for k, (a, b, _) in enumerate(sents) if a <= start < b), None)
 
 
-def build_pairs(paragraphs: list[dict], rng: random.Random, *, hard: int, passage_share: float) -> list[tuple]:
-    """(question, text, label, kind) tuples; kind is "sentence" or "passage"."""
+def build_pairs(
+    paragraphs: list[dict],
+    rng: random.Random,
+    *,
+    hard: int,
+    passage_share: float,
+    context: str = "previous",
+    neighbour_negatives: bool = False,
+) -> list[tuple]:
+    """(question, text, label, kind) tuples; kind is "sentence" or "passage". `neighbour_negatives`
+    puts the answer sentence's neighbours first among the hard negatives (the reader's most common
+    confusion: the topic sentence before the answer)."""
     prepared = [(p, sentences_with_offsets(p["context"])) for p in paragraphs]
     by_group: dict[str, list[int]] = {}
     for k, (p, _) in enumerate(prepared):
@@ -111,12 +130,16 @@ def build_pairs(paragraphs: list[dict], rng: random.Random, *, hard: int, passag
             if not q or not idx:
                 continue
             pos = min(idx)
-            pairs.append((q, pair_text(texts[pos], texts[pos - 1] if pos else ""), 1, "sentence"))
+            pairs.append((q, pair_text(texts[pos], *neighbours(texts, pos, context)), 1, "sentence"))
             negatives = [j for j in range(len(texts)) if j not in idx and not any(g in texts[j].lower() for g in golds)]
-            for j in rng.sample(negatives, min(hard, len(negatives))):
-                pairs.append((q, pair_text(texts[j], texts[j - 1] if j else ""), 0, "sentence"))
+            chosen = rng.sample(negatives, min(hard, len(negatives)))
+            if neighbour_negatives:
+                near = [j for j in (pos - 1, pos + 1) if j in negatives]
+                chosen = (near + [j for j in chosen if j not in near])[: max(hard, len(near))]
+            for j in chosen:
+                pairs.append((q, pair_text(texts[j], *neighbours(texts, j, context)), 0, "sentence"))
             other = _other_paragraph(prepared, by_group, groups, p["group"], rng, same_group=False)
-            pairs.append((q, _closest_sentence(q, prepared[other][1]), 0, "sentence"))
+            pairs.append((q, _closest_sentence(q, prepared[other][1], context), 0, "sentence"))
             if rng.random() < passage_share:
                 pairs.append((q, " ".join(p["context"].split()), 1, "passage"))
                 neg = _other_paragraph(prepared, by_group, groups, p["group"], rng, same_group=True, exclude=k)
@@ -135,11 +158,11 @@ def _other_paragraph(prepared, by_group, groups, group, rng, *, same_group: bool
             return rng.choice(by_group[g])
 
 
-def _closest_sentence(question: str, sents) -> str:
+def _closest_sentence(question: str, sents, context: str = "previous") -> str:
     q = set(terms(question))
     texts = [s for *_, s in sents]
     best = max(range(len(texts)), key=lambda j: (len(q & set(terms(texts[j]))), -j))
-    return pair_text(texts[best], texts[best - 1] if best else "")
+    return pair_text(texts[best], *neighbours(texts, best, context))
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -185,14 +208,21 @@ def collate(items: list[dict]) -> tuple[dict, torch.Tensor]:
     return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}, labels
 
 
-def new_model(base: Path):
+def new_model(base: Path, *, context: str = "previous", init: Path | None = None):
+    """A cross-encoder from the packaged MiniLM, or from a trained answer-reader folder (`init`)."""
     from transformers import BertConfig, BertForSequenceClassification
 
-    config = BertConfig.from_pretrained(base, num_labels=1)
-    config.architectures = ["BertForSequenceClassification"]
-    config.id2label, config.label2id = {0: "answers"}, {"answers": 0}
-    model = BertForSequenceClassification.from_pretrained(base, config=config)
+    if init is not None:
+        model = load_model(init, verify=False)[1]
+    else:
+        config = BertConfig.from_pretrained(base, num_labels=1)
+        config.architectures = ["BertForSequenceClassification"]
+        config.id2label, config.label2id = {0: "answers"}, {"answers": 0}
+        model = BertForSequenceClassification.from_pretrained(base, config=config)
+    if context != "previous":
+        model.config.reader_context = context  # saved in config.json: what the Spaces must pair it with
     model.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    model.train()
     return model
 
 
@@ -213,7 +243,7 @@ def predict(model, tokenizer, pairs, max_len, batch_size: int = 64) -> np.ndarra
 # -- evaluation ----------------------------------------------------------------------------------
 
 
-def eval_items(paragraphs: list[dict], n: int, seed: int) -> list[dict]:
+def eval_items(paragraphs: list[dict], n: int, seed: int, context: str = "previous") -> list[dict]:
     """n questions, each against its gold paragraph and 2 other paragraphs of the same article,
     every sentence labelled by whether it holds a gold answer text (as the benchmarks read it)."""
     rng = random.Random(seed)
@@ -230,7 +260,8 @@ def eval_items(paragraphs: list[dict], n: int, seed: int) -> list[dict]:
         for i in chosen:
             texts = [s for *_, s in sentences_with_offsets(paragraphs[i]["context"])]
             for j, s in enumerate(texts):
-                cands.append((pair_text(s, texts[j - 1] if j else ""), int(any(g and g in _norm(s) for g in golds))))
+                text = pair_text(s, *neighbours(texts, j, context))
+                cands.append((text, int(any(g and g in _norm(s) for g in golds))))
         items.append({"question": qa["question"], "cands": cands})
     return items
 
@@ -312,8 +343,9 @@ def table_rows(rows) -> str:
 
 def evaluate_only(args, tokenizer, held_out, validation, max_len) -> int:
     """Re-measure a written model and replace the held-out table of its card (the training facts stay)."""
-    odd_items = eval_items(held_out, args.eval, args.seed + 1)
-    val_items = eval_items(validation, args.val, args.seed)
+    context = model_context(args.out)
+    odd_items = eval_items(held_out, args.eval, args.seed + 1, context)
+    val_items = eval_items(validation, args.val, args.seed, context)
     rows, compare = held_out_rows(args.out, tokenizer, odd_items, val_items, max_len)
     # The splitter may have changed since training: the table is today's split, the curve the training run's.
     compare = (
@@ -410,6 +442,7 @@ when its configured cross-encoder cannot load (and says so).
 - Seed {seed}; {steps} steps of {batch} pairs ({pairs_seen} pairs seen of {pairs_built} built); lr {lr}, AdamW,
   linear warm-up ({warmup} steps) and decay; max {max_sent} tokens a sentence pair, {max_pass} a passage pair;
   bfloat16 autocast: {bf16}.
+- A sentence is read with: {context}; started from: {init}.
 - Pairs built: {pair_counts}.
 - Data: SQuADShifts Amazon reviews and Reddit (`qa_train`), and the even-numbered articles of
   SQuADShifts New Wikipedia (`qa_dev`) before article {held_from}; the even articles from {held_from} on are the
@@ -457,6 +490,9 @@ def main(argv=None) -> int:
     ap.add_argument("--every", type=int, default=500, help="validate every this many steps")
     ap.add_argument("--bf16", choices=("auto", "on", "off"), default="auto")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--context", choices=CONTEXTS, default="previous", help="what a sentence is read with")
+    ap.add_argument("--neighbours", action="store_true", help="the answer's neighbours first among hard negatives")
+    ap.add_argument("--init", type=Path, default=None, help="start from this answer-reader folder")
     ap.add_argument(
         "--evaluate-only",
         action="store_true",
@@ -485,13 +521,19 @@ def main(argv=None) -> int:
     max_len = {"sentence": args.max_sentence_tokens, "passage": args.max_passage_tokens}
     if args.evaluate_only:
         return evaluate_only(args, tokenizer, held_out, validation, max_len)
-    pairs = build_pairs(train, rng, hard=args.hard, passage_share=args.passage_share)
+    pairs = build_pairs(
+        train,
+        rng,
+        hard=args.hard,
+        passage_share=args.passage_share,
+        context=args.context,
+        neighbour_negatives=args.neighbours,
+    )
     data = encode(tokenizer, pairs, max_len)
     counts = Counter((kind, label) for *_, label, kind in pairs)
     print(f"{len(pairs)} pairs from {len(train)} paragraphs: {dict(counts)} ({time.time() - t0:.0f} s)", flush=True)
 
-    model = new_model(base)
-    model.train()
+    model = new_model(base, context=args.context, init=args.init)
     use_bf16 = args.bf16 == "on" or (args.bf16 == "auto" and bf16_supported())
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -500,7 +542,7 @@ def main(argv=None) -> int:
         opt, lambda s: min((s + 1) / warmup, max(0.0, (args.steps - s) / max(1, args.steps - warmup)))
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    val_items = eval_items(validation, args.val, args.seed)
+    val_items = eval_items(validation, args.val, args.seed, args.context)
     curve, losses, step, seen = [], [], 0, 0
     while step < args.steps:
         for batch in batches([len(x["input_ids"]) for x in data], args.batch, rng):
@@ -528,7 +570,7 @@ def main(argv=None) -> int:
 
     minutes = (time.time() - t0) / 60
     sha = save(model, tokenizer, args.out)
-    odd_items = eval_items(held_out, args.eval, args.seed + 1)
+    odd_items = eval_items(held_out, args.eval, args.seed + 1, args.context)
     rows, compare = held_out_rows(args.out, tokenizer, odd_items, val_items, max_len, trained=model)
     card = CARD.format(
         weights=WEIGHTS,
@@ -545,6 +587,9 @@ def main(argv=None) -> int:
         max_sent=args.max_sentence_tokens,
         max_pass=args.max_passage_tokens,
         bf16=use_bf16,
+        context={"previous": "the sentence before it", "both": "the sentences before and after it"}[args.context]
+        + ("; the answer's neighbours first among the hard negatives" if args.neighbours else ""),
+        init=f"`{args.init}`" if args.init else "the packaged all-MiniLM-L6-v2",
         pair_counts=", ".join(f"{k[0]} {'positive' if k[1] else 'negative'} {v}" for k, v in sorted(counts.items())),
         held_from=HELD_FROM_ARTICLE,
         machine=machine(),

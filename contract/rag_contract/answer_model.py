@@ -27,14 +27,49 @@ MODEL_NAME = "answer-reader"
 WEIGHTS = "model.safetensors"
 _HASH = re.compile(r"sha256:\s*`?([0-9a-f]{64})`?")
 _FROZEN = "bert.embeddings.word_embeddings.weight"
+FOLLOWING_WORDS = 30
+CONTEXTS = ("previous", "both")
 
 
-def pair_text(sentence: str, previous: str = "") -> str:
+def pair_text(sentence: str, previous: str = "", following: str | None = None) -> str:
     """The second segment the model reads: the candidate, then the sentence before it as context
-    (for "It opened in 1887"). Training builds its pairs with this same function."""
+    (for "It opened in 1887"). Training builds its pairs with this same function.
+
+    A model trained with `context="both"` in its config (`reader_context`) also reads the start of
+    the sentence after it (`following`, at most FOLLOWING_WORDS words; "" when there is none): a
+    topic sentence whose answer comes next ("... separate committees." "The NRCC ...") is then
+    seen not to hold it. None leaves it out, as the shipped model was trained."""
     sentence = " ".join(sentence.split())
     previous = " ".join(previous.split())
+    if following is not None:
+        return f"{sentence} [SEP] {previous} [SEP] {' '.join(following.split()[:FOLLOWING_WORDS])}"
     return f"{sentence} [SEP] {previous}" if previous else sentence
+
+
+def neighbours(texts: Sequence[str], k: int, context: str = "previous") -> tuple[str, str | None]:
+    """(previous, following) of sentence k of one passage, for `pair_text` under a model's context."""
+    previous = texts[k - 1] if k else ""
+    if context != "both":
+        return previous, None
+    return previous, texts[k + 1] if k + 1 < len(texts) else ""
+
+
+def model_context(folder: str | Path) -> str:
+    """What a model folder's sentences were trained to read beside them: "previous" (the shipped
+    model) or "both" (`reader_context` in its config.json)."""
+    import json
+
+    config = Path(folder) / "config.json"
+    value = (
+        json.loads(config.read_text(encoding="utf-8")).get("reader_context", "previous")
+        if config.is_file()
+        else "previous"
+    )
+    if value not in CONTEXTS:
+        raise OSError(
+            f"{Path(folder).name}/config.json: reader_context must be one of {', '.join(CONTEXTS)}, not {value!r}"
+        )
+    return value
 
 
 def find_model_dir() -> Path | None:
@@ -195,6 +230,11 @@ class AnswerCrossEncoder:
         self.max_length, self.batch_size, self.precision = max_length, batch_size, precision
         self._loaded = None
         self._lock = threading.Lock()
+
+    @functools.cached_property
+    def context(self) -> str:
+        """What a sentence is read with (`pair_text`): "previous", or "both" for a model trained so."""
+        return model_context(self.path) if self.path else "previous"
 
     @property
     def label(self) -> str:

@@ -235,7 +235,7 @@ class GenerateAPI:
         # The answer reader replaces the embedder: it reads every sentence, so cosine adds nothing
         # and would cost ~15 ms a sentence.
         if self.answer_reader.available:
-            reader, similarity = self.answer_reader.score, None
+            reader, similarity = self.answer_reader, None  # callable; it says what it reads beside a sentence
         else:
             reader, similarity = None, (self.evidence.similarity if self.evidence.available else None)
         return Reader(

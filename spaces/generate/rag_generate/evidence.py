@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from rag_contract.answer_model import pair_text
+from rag_contract.answer_model import neighbours, pair_text
 
 from .prompts import Source, Trim, source_text, split_sentences
 
@@ -157,13 +157,19 @@ def score_sentences(
 def _read(query: str, scored: list[Sentence], flat: list, cue: list[bool], reader: ReaderScore) -> list[Sentence]:
     """`scored` in the reader's order, each answer sentence with its probability."""
     answers = [k for k in range(len(flat)) if not cue[k]]
-    texts = [pair_text(flat[k][2], flat[k - 1][2] if k and flat[k - 1][0] == flat[k][0] else "") for k in answers]
+    texts = [pair_text(flat[k][2], *_neighbours(flat, k, getattr(reader, "context", "previous"))) for k in answers]
     probs = [float(p) for p in reader(query, texts)] if texts else []
     order = [answers[i] for i in sorted(range(len(answers)), key=lambda i: (-probs[i], answers[i]))]
     out = _reorder(scored, order)
     for k, p in zip(answers, probs):
         out[k] = replace(out[k], read=p)
     return out
+
+
+def _neighbours(flat: list, k: int, context: str) -> tuple[str, str | None]:
+    """The sentences beside sentence k within its own source, as the reader was trained to read them."""
+    own = [s for i, _, s, _ in flat if i == flat[k][0]]
+    return neighbours(own, flat[k][1], context)
 
 
 def _bm25(query: Counter, docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> list[float]:

@@ -86,6 +86,14 @@ class SentenceReader:
                 )
                 log.warning("Answer reader off: %s", self.reason)
 
+    @property
+    def context(self) -> str:
+        """What each sentence is to be read with (`answer_model.pair_text`): the model's config says."""
+        return self._model.context if self.available else "previous"
+
+    def __call__(self, query: str, texts: Sequence[str]) -> np.ndarray:
+        return self.score(query, texts)
+
     def score(self, query: str, texts: Sequence[str]) -> np.ndarray:
         """Probability that each text (`answer_model.pair_text`) answers `query`."""
         if not self.available:
