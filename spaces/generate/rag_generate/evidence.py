@@ -29,6 +29,11 @@ _TOKEN = re.compile(r"[^\W_]+(?:[.,'’][^\W_]+)*", re.UNICODE)
 _NUMBER = re.compile(r"\d")
 _CITATION_MARK = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _CITATION_AFTER_END = re.compile(r"([.!?])\s*((?:\[\d+(?:\s*,\s*\d+)*\])+)")
+# (suffix, replacement), longest first; the first that leaves a stem of 3+ letters wins.
+_SUFFIXES = [
+    tuple(rule.split(":"))
+    for rule in "ational:ate ization:ize fulness:ful iveness:ive ingly: edly: ies:y ied:y ing: ed: es: ly: s:".split()
+]
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been before being below between both but by
     can could did do does doing down during each few for from further had has have having he her here hers herself him himself his how
@@ -46,21 +51,7 @@ def stem(word: str) -> str:
         w = w[:-2]
     if len(w) <= 3 or _NUMBER.search(w):
         return w
-    for suffix, keep in (
-        ("ational", "ate"),
-        ("ization", "ize"),
-        ("fulness", "ful"),
-        ("iveness", "ive"),
-        ("ingly", ""),
-        ("edly", ""),
-        ("ies", "y"),
-        ("ied", "y"),
-        ("ing", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("ly", ""),
-        ("s", ""),
-    ):
+    for suffix, keep in _SUFFIXES:
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
             w = w[: -len(suffix)] + keep
             break
@@ -157,19 +148,16 @@ def score_sentences(
 def _read(query: str, scored: list[Sentence], flat: list, cue: list[bool], reader: ReaderScore) -> list[Sentence]:
     """`scored` in the reader's order, each answer sentence with its probability."""
     answers = [k for k in range(len(flat)) if not cue[k]]
-    texts = [pair_text(flat[k][2], *_neighbours(flat, k, getattr(reader, "context", "previous"))) for k in answers]
+    context, own = getattr(reader, "context", "previous"), {}  # each source's sentences, as the reader was trained
+    for i, _, s, _ in flat:
+        own.setdefault(i, []).append(s)
+    texts = [pair_text(flat[k][2], *neighbours(own[flat[k][0]], flat[k][1], context)) for k in answers]
     probs = [float(p) for p in reader(query, texts)] if texts else []
     order = [answers[i] for i in sorted(range(len(answers)), key=lambda i: (-probs[i], answers[i]))]
     out = _reorder(scored, order)
     for k, p in zip(answers, probs):
         out[k] = replace(out[k], read=p)
     return out
-
-
-def _neighbours(flat: list, k: int, context: str) -> tuple[str, str | None]:
-    """The sentences beside sentence k within its own source, as the reader was trained to read them."""
-    own = [s for i, _, s, _ in flat if i == flat[k][0]]
-    return neighbours(own, flat[k][1], context)
 
 
 def _bm25(query: Counter, docs: list[list[str]], k1: float = 1.2, b: float = 0.75) -> list[float]:
