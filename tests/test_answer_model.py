@@ -200,3 +200,17 @@ def test_a_missing_reader_is_said_and_the_lexical_path_serves(tmp_path):
     assert not missing.available and missing.fallback and "GENERATE_ANSWER_READER" in missing.label
     off = SentenceReader("none")
     assert not off.available and not off.fallback and "turned off" in off.label
+
+
+def test_a_miss_is_sorted_by_where_the_chosen_sentence_sits():
+    sys.path.insert(0, str(ROOT / "training"))
+    from reader_errors import KINDS, kind_of_choice
+
+    # the gold paragraph (rank 0) has 4 sentences, the answer in its third; then another paragraph
+    where, labels = [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)], [0, 0, 1, 0, 0]
+    chosen = {k: kind_of_choice(where, labels, k) for k in range(5)}
+    assert chosen == {0: KINDS[3], 1: KINDS[1], 2: KINDS[0], 3: KINDS[2], 4: KINDS[4]}
+    assert kind_of_choice(where, [0] * 5, 1) == KINDS[5]
+    # an answer text found in two sentences: the nearer one counts
+    assert kind_of_choice(where, [1, 0, 0, 1, 0], 1) == KINDS[2]  # 1 after the first, 2 before the second
+    assert kind_of_choice(where, [1, 0, 0, 1, 0], 2) == KINDS[1]

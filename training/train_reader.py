@@ -256,13 +256,14 @@ def eval_items(paragraphs: list[dict], n: int, seed: int, context: str = "previo
         others = [i for i in by_article[paragraphs[k]["article"]] if i != k]
         chosen = [k] + rng.sample(others, min(2, len(others)))
         golds = [_norm(a["text"]) for a in qa["answers"] if a.get("text")]
-        cands = []
-        for i in chosen:
+        cands, where = [], []
+        for rank, i in enumerate(chosen):
             texts = [s for *_, s in sentences_with_offsets(paragraphs[i]["context"])]
             for j, s in enumerate(texts):
                 text = pair_text(s, *neighbours(texts, j, context))
                 cands.append((text, int(any(g and g in _norm(s) for g in golds))))
-        items.append({"question": qa["question"], "cands": cands})
+                where.append((rank, j))  # rank 0 is the gold paragraph
+        items.append({"question": qa["question"], "cands": cands, "where": where})
     return items
 
 
