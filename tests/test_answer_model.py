@@ -202,8 +202,8 @@ def test_a_missing_reader_is_said_and_the_lexical_path_serves(tmp_path):
     assert not off.available and not off.fallback and "turned off" in off.label
 
 
-def test_a_miss_is_sorted_by_where_the_chosen_sentence_sits():
-    sys.path.insert(0, str(ROOT / "training"))
+def test_a_miss_is_sorted_by_where_the_chosen_sentence_sits(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "training"))  # a script's folder, as `python training/...` runs it
     from reader_errors import KINDS, kind_of_choice
 
     # the gold paragraph (rank 0) has 4 sentences, the answer in its third; then another paragraph

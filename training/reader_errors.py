@@ -13,15 +13,12 @@ tells what context a reader lacks: "the answer is in the next sentence" means it
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import train_reader as tr  # noqa: E402
-from rag_contract.answer_model import load_model, model_context  # noqa: E402
+import train_reader as tr  # beside this script, which Python puts first on the path
+from rag_contract.answer_model import load_model, model_context
 
 KINDS = ("right", "the answer is in the next sentence", "the sentence after the answer", "same paragraph, farther",
          "another paragraph", "no sentence holds the answer")  # fmt: skip
