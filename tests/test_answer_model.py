@@ -214,3 +214,18 @@ def test_a_miss_is_sorted_by_where_the_chosen_sentence_sits(monkeypatch):
     # an answer text found in two sentences: the nearer one counts
     assert kind_of_choice(where, [1, 0, 0, 1, 0], 1) == KINDS[2]  # 1 after the first, 2 before the second
     assert kind_of_choice(where, [1, 0, 0, 1, 0], 2) == KINDS[1]
+
+
+def test_readers_are_compared_with_the_training_scripts_auc_ties_included(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "training"))
+    import train_reader
+    from compare_readers import measures
+
+    rng = np.random.default_rng(1)
+    labels = [np.eye(8, dtype=int)[k % 8] | (rng.random(8) < 0.2) for k in range(40)]
+    per_question = [(rng.normal(size=8).round(1), y) for y in labels]  # rounded: many ties
+    auc, top1 = measures(per_question, range(40))
+    flat = [np.concatenate([q[i] for q in per_question]) for i in (0, 1)]
+    assert auc == pytest.approx(train_reader.auc(*flat))
+    assert top1 == pytest.approx(np.mean([y[int(np.argmax(s))] for s, y in per_question]))
+    assert measures(per_question, [3, 3, 5])[1] in (0, 1 / 3, 2 / 3, 1)  # a resample repeats a question
