@@ -11,7 +11,8 @@ gold answer. Two kinds of case:
   no-answer    the question with three paragraphs of another article: the label is always 0
   pipeline     (--n-pipeline) the question with the passages the pipeline would send, from retrieval
                over every article of the development half
-Rows are cached in .cache/bench/, so refitting costs seconds.
+Rows are cached in .cache/bench/, so refitting costs seconds; they are written as they come (a
+.partial file), so a collection that was stopped resumes where it stopped.
 
 For each set of signals the Space may have (all; no embedder; no model, as the extractive
 backend; neither) it fits a logistic regression (scikit-learn), then chooses, from out-of-fold
@@ -34,6 +35,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +70,7 @@ PIPELINE_SIGNALS = "p3"
 READER_SETS = {"reader": (), "reader_no_model": POINTER}
 
 
-def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], str]]:
+def pipeline_cases(articles, items, split: str) -> Iterator[tuple[dict, list[dict], str]]:
     """Each question with the passages the pipeline would send: hybrid retrieval's top 20 among every
     paragraph of `articles`, reranked by the rerank Space's own `Reranker` (offline: the project's answer
     cross-encoder fused with the retrieval score; with none, the retrieval order stays), top 5, with their
@@ -89,17 +91,17 @@ def pipeline_cases(articles, items, split: str) -> list[tuple[dict, list[dict], 
         )
     choice = load_scorer()
     reranker = Reranker(choice) if choice.scorer is not None else None
-    cases = []
-    for it in items:
-        hits = retriever.search(it["question"], k=20, mode="hybrid")
-        docs = [{"id": h.chunk.id, "text": h.chunk.text, "title": h.chunk.title, "score": h.score} for h in hits]
-        if reranker is not None and docs:  # as the Space reranks: fused with the retrieval score
-            result = reranker.run(it["question"], docs, top_n=5)
-            docs = [dict(zip(result.headers, r)) for r in result.rows]
-            docs = [{k: d[k] for k in ("id", "text", "title", "score")} for d in docs]
-        cases.append((it, docs[:5], ""))
-    retriever.close()
-    return cases
+    try:  # one question at a time, so a resumed collection reranks only what it has not answered
+        for it in items:
+            hits = retriever.search(it["question"], k=20, mode="hybrid")
+            docs = [{"id": h.chunk.id, "text": h.chunk.text, "title": h.chunk.title, "score": h.score} for h in hits]
+            if reranker is not None and docs:  # as the Space reranks: fused with the retrieval score
+                result = reranker.run(it["question"], docs, top_n=5)
+                docs = [dict(zip(result.headers, r)) for r in result.rows]
+                docs = [{k: d[k] for k in ("id", "text", "title", "score")} for d in docs]
+            yield it, docs[:5], ""
+    finally:
+        retriever.close()
 
 
 def reader_tag() -> str:
@@ -118,6 +120,9 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "r
     cache = ROOT / ".cache" / "bench" / f"confidence{tag}-{path.stem}-{split}-{n}-{n_no}-{seed}.jsonl"
     if cache.exists():
         return [json.loads(line) for line in cache.read_text().splitlines()]
+    # Rows are appended as they come: an interrupted collection (an hour or more on 2 cores) resumes.
+    partial = cache.with_suffix(".partial")
+    done = [json.loads(line) for line in partial.read_text().splitlines()] if partial.exists() else []
     from rag_generate.api import GenerateAPI
 
     if mode == "pipeline":
@@ -127,36 +132,46 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "r
         # passages sent were easier to tell apart than through a corpus of a real size.
         searched = "even" if split == "calib" else split
         articles, _ = load_items(path, searched, 0, seed)
-        cases = [("answerable", *c) for c in pipeline_cases(articles, items, searched)]
+        total = len(items)
+        cases = (("answerable", *c) for c in pipeline_cases(articles, items[len(done) :], searched))
     else:
         articles, items = load_items(path, split, n + n_no, seed)
-        cases = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [
+        every = [("answerable", *c) for c in reader_cases(articles, items[:n], seed)] + [
             ("no_answer", *c) for c in no_answer_cases(articles, items[n:], seed)
         ]
+        total, cases = len(every), iter(every[len(done) :])
+    if done:
+        print(f"  resuming {partial.name}: {len(done)}/{total} rows collected before", file=sys.stderr)
     api = GenerateAPI()
     api.backends = [api.llama]
-    rows, t0 = [], time.time()
-    for i, (kind, it, docs, _gold) in enumerate(cases):
-        *_, (text, info) = api.answer(it["question"], docs, [], None, 0.0, 0.95, 40)
-        g = info["grounding"]
-        rows.append(
-            {
-                "kind": kind,
-                "question": it["question"],
-                "label": int(kind == "answerable" and has_gold(g["candidate"], it["golds"])),
-                "signals": g["signals"],
-                "confidence": info["confidence"],
-                "verdict": info["verdict"],
-                "candidate": g["candidate"],
-                "golds": it["golds"],
-                "model_text": g["model_text"],
-            }
-        )
-        if i % 50 == 49:
-            print(f"  {i + 1}/{len(cases)} in {time.time() - t0:.0f} s", file=sys.stderr)
+    rows, t0 = list(done), time.time()
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    with open(partial, "a", encoding="utf-8") as out:
+        for kind, it, docs, _gold in cases:
+            rows.append(answer_row(api, kind, it, docs))
+            out.write(json.dumps(rows[-1]) + "\n")
+            out.flush()
+            if len(rows) % 50 == 0:
+                print(f"  {len(rows)}/{total} in {time.time() - t0:.0f} s", file=sys.stderr)
+    partial.replace(cache)
     return rows
+
+
+def answer_row(api, kind: str, it: dict, docs: list[dict]) -> dict:
+    """The generate Space's answer to one question, as a calibration row: its signals and the label."""
+    *_, (text, info) = api.answer(it["question"], docs, [], None, 0.0, 0.95, 40)
+    g = info["grounding"]
+    return {
+        "kind": kind,
+        "question": it["question"],
+        "label": int(kind == "answerable" and has_gold(g["candidate"], it["golds"])),
+        "signals": g["signals"],
+        "confidence": info["confidence"],
+        "verdict": info["verdict"],
+        "candidate": g["candidate"],
+        "golds": it["golds"],
+        "model_text": g["model_text"],
+    }
 
 
 # Strong regularisation: 800 rows, ~20 correlated signals. On the development half's out-of-fold
