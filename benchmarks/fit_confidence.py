@@ -122,7 +122,14 @@ def collect(path: Path, split: str, n: int, n_no: int, seed: int, mode: str = "r
         return [json.loads(line) for line in cache.read_text().splitlines()]
     # Rows are appended as they come: an interrupted collection (an hour or more on 2 cores) resumes.
     partial = cache.with_suffix(".partial")
-    done = [json.loads(line) for line in partial.read_text().splitlines()] if partial.exists() else []
+    done = []
+    for line in partial.read_text().splitlines() if partial.exists() else []:
+        try:
+            done.append(json.loads(line))
+        except json.JSONDecodeError:  # the last row, half written when the run was stopped
+            break
+    if partial.exists():  # the rows kept, whole, so new ones follow them
+        partial.write_text("".join(json.dumps(r) + "\n" for r in done))
     from rag_generate.api import GenerateAPI
 
     if mode == "pipeline":
