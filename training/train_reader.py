@@ -1,6 +1,8 @@
 """Train the project's answer cross-encoder from the packaged all-MiniLM-L6-v2.
 
-    python training/train_reader.py                      # the shipped model: ~75 min on 2 cores
+    python training/train_reader.py --out /tmp/reader-base          # the base reader: ~55-75 min on 2 cores
+    python training/train_reader.py --init /tmp/reader-base --context both --steps 1500 --lr 2e-5
+                                                         # the shipped model, from that base (its card)
     python training/train_reader.py --questions 40 --steps 3 --out /tmp/r   # a smoke run (the tests)
 
 Data (SQuAD v1.1 form): ../shared/data/qa_train (SQuADShifts Amazon reviews and Reddit) and the
