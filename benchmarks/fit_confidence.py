@@ -22,9 +22,12 @@ predictions (5 folds, so no threshold is chosen on predictions for its own train
                      committed): a risk estimated on a few hundred questions is noisy, and a
                      threshold set at the estimate itself is exceeded on new questions half the time
   likely threshold   the highest at which answerable questions whose sentence holds the answer
-                     fall to not_found <= --miss of all answerable questions
+                     fall to not_found <= --miss of all answerable questions, at the same upper
+                     bound: at the estimate itself (the rule until the thirteenth session) 0.029
+                     out of fold became 0.040 held out
 --pipeline-only refits the pipeline model alone and keeps the others from calibration.json; the
-command the file records, run without it, remakes the whole file.
+command the file records, run without it, remakes the whole file. --n-pipeline 0 refits the reader
+models and keeps the pipeline's; the file's kept_from_before says which fit made each kept model.
 --write writes calibration.json; without it the table is printed only. Report held-out figures
 with benchmarks/answer_quality.py --split odd, never these.
 """
@@ -225,10 +228,11 @@ def thresholds(
         committed = p >= t
         if committed.sum() >= 20 and upper_bound(int((1 - y[committed]).sum()), int(committed.sum()), z) <= risk:
             answer = float(t)
+    # the highest threshold whose held answers sent to not_found, at their upper bound, are <= `miss`
     likely = 0.0
-    n_answerable = answerable.sum()
+    n_answerable = int(answerable.sum())
     for t in sorted(set(np.round(p, 4))):
-        if ((p < t) & (y == 1) & answerable).sum() / n_answerable > miss:
+        if upper_bound(int(((p < t) & (y == 1) & answerable).sum()), n_answerable, z) > miss:
             break
         likely = float(t)
     return answer, min(likely, answer)
@@ -277,7 +281,7 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report, s
             f"{name}/not_found_but_holds",
             float((nf & (y == 1) & answerable).sum() / answerable.sum()),
             "ratio",
-            f"chosen for <= {miss}",
+            f"its upper 95 % bound chosen <= {miss}",
         )
         report.add(
             f"{name}/no_answer_not_found",
@@ -298,6 +302,32 @@ def fit(rows: list[dict], risk: float, miss: float, seed: int, report: Report, s
             }
         )
     return models
+
+
+# The order the Space tries them in: the first whose signals the answer has decides.
+PIPELINE_MODELS = ("reader_pipeline", "pipeline")
+ORDER = [*PIPELINE_MODELS, *READER_SETS, *SETS]
+
+
+def keep(earlier: dict, names: set[str]) -> tuple[list[dict], list[dict] | None]:
+    """The models of the earlier calibration.json named in `names`, as they were fitted, and a record
+    of the fit behind each (its questions, command and likely rule), so the file says what it holds."""
+    kept = [m for m in earlier["models"] if m["name"] in names]
+    records = earlier.get("kept_from_before") or []
+    records = [records] if isinstance(records, dict) else records  # one record, before the thirteenth session
+    records = [r for r in records if set(r["models"]) & names]
+    recorded = {n for r in records for n in r["models"]}
+    fresh = [m["name"] for m in kept if m["name"] not in recorded]
+    if fresh:  # fitted by the earlier file's own command
+        records.append(
+            {
+                "models": fresh,
+                "fitted_on": earlier.get("fitted_on"),
+                "command": earlier.get("command"),
+                "likely": earlier.get("stated_risk", {}).get("likely"),
+            }
+        )
+    return kept, records or None
 
 
 def main() -> int:
@@ -342,10 +372,8 @@ def main() -> int:
         f"Answer confidence, fitted on {path.name} split={args.split} ({len(rows)} cases; out-of-fold figures)",
         args.json,
     )
-    kept_from = None
-    if args.pipeline_only:  # every model but the pipeline's, as it was fitted
-        models = [m for m in earlier["models"] if m["name"] not in ("reader_pipeline", "pipeline")]
-        kept_from = earlier.get("kept_from_before")
+    if args.pipeline_only:
+        models, keep_names = [], {m["name"] for m in earlier["models"]} - set(PIPELINE_MODELS)
     else:
         report.add(
             "base_rate",
@@ -354,19 +382,17 @@ def main() -> int:
             "the shown sentence holds a gold answer (answerable)",
         )
         models = fit(rows, args.risk, args.miss, args.seed, report, sets=READER_SETS if read else SETS)
-        if read and earlier["models"]:  # the reader-less models, as they were fitted
-            kept = [m for m in earlier["models"] if not m["name"].startswith("reader")]
-            kept_from = earlier.get("kept_from_before") or {
-                "models": [m["name"] for m in kept],
-                "fitted_on": earlier.get("fitted_on"),
-                "command": earlier.get("command"),
-            }
-            models += kept
+        # with the reader, the reader-less models as they were fitted (the path without it is unchanged)
+        keep_names = {m["name"] for m in earlier["models"] if read and not m["name"].startswith("reader")}
+        if not args.n_pipeline:  # the pipeline's model, kept rather than dropped, when its rows are not asked for
+            keep_names.add(PIPELINE_MODELS[0] if read else PIPELINE_MODELS[1])
     if args.n_pipeline:
         piped = collect(path, args.split, args.n_pipeline, 0, args.seed, mode="pipeline")
         report.add("pipeline/base_rate", float(np.mean([r["label"] for r in piped])), "ratio", "pipeline rows")
-        name = "reader_pipeline" if read else "pipeline"
-        models = fit(piped, args.risk, args.miss, args.seed, report, sets={name: ()}) + models
+        name = PIPELINE_MODELS[0] if read else PIPELINE_MODELS[1]
+        models += fit(piped, args.risk, args.miss, args.seed, report, sets={name: ()})
+    kept, kept_from = keep(earlier, keep_names)
+    models = sorted(models + kept, key=lambda m: ORDER.index(m["name"]))
     report.print()
     if args.write:
         OUT.write_text(
@@ -376,7 +402,8 @@ def main() -> int:
                     f"(reader), {args.n_pipeline} through retrieval (pipeline), seed {args.seed}",
                     "stated_risk": {
                         "answer": f"wrong among answer <= {args.risk} at the one-sided 95 % Wilson upper bound (out of fold, development half)",
-                        "likely": f"answerable questions whose sentence holds the answer sent to not_found <= {args.miss}",
+                        "likely": f"answerable questions whose sentence holds the answer sent to not_found <= {args.miss} "
+                        "at the one-sided 95 % Wilson upper bound (out of fold, development half)",
                     },
                     "command": f"python benchmarks/fit_confidence.py --split {args.split} --n {args.n} --n-no-answer "
                     f"{args.n_no_answer} --n-pipeline {args.n_pipeline} --risk {args.risk} --miss {args.miss} --write",
