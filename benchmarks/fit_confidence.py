@@ -316,6 +316,10 @@ def keep(earlier: dict, names: set[str]) -> tuple[list[dict], list[dict] | None]
     records = earlier.get("kept_from_before") or []
     records = [records] if isinstance(records, dict) else records  # one record, before the thirteenth session
     records = [r for r in records if set(r["models"]) & names]
+    for r in records:  # a record without its rule predates the thirteenth session's
+        r.setdefault(
+            "likely", "not_found while the sentence holds the answer <= the --miss it names, at the estimate itself"
+        )
     recorded = {n for r in records for n in r["models"]}
     fresh = [m["name"] for m in kept if m["name"] not in recorded]
     if fresh:  # fitted by the earlier file's own command
