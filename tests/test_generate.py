@@ -210,7 +210,10 @@ def test_model_compute_runs_on_one_thread_whoever_calls(llama):
 
 @pytest.fixture(scope="module")
 def client(start_module_space, tiny_gguf):
-    server = start_module_space("generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="1024", HF_TOKEN="")
+    # The model is asked every time here: these tests are of its path. The default is tested below.
+    server = start_module_space(
+        "generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="1024", HF_TOKEN="", GENERATE_ASK_MODEL="always"
+    )
     return Client(server.url, verbose=False)
 
 
@@ -380,6 +383,7 @@ def test_missing_model_falls_back_to_the_inference_api(start_space, stub, tmp_pa
         GENERATE_API_BASE_URL=stub.url,
         GENERATE_API_MODEL="org/api-model",
         HF_TOKEN="hf_secret_test_token",
+        GENERATE_ASK_MODEL="always",
         **ONLINE,
     )
     client = Client(server.url, verbose=False)
@@ -405,7 +409,12 @@ def test_a_local_backend_that_raises_falls_back(start_space, stub, tmp_path):
     corrupt = tmp_path / "corrupt.gguf"
     corrupt.write_bytes(b"GGUF" + b"\x00" * 64)
     server = start_space(
-        "generate", GENERATE_MODEL_PATH=str(corrupt), GENERATE_API_BASE_URL=stub.url, HF_TOKEN="t", **ONLINE
+        "generate",
+        GENERATE_MODEL_PATH=str(corrupt),
+        GENERATE_API_BASE_URL=stub.url,
+        HF_TOKEN="t",
+        GENERATE_ASK_MODEL="always",
+        **ONLINE,
     )
     text, info = Client(server.url, verbose=False).predict(
         "What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer"
@@ -426,6 +435,7 @@ def test_both_models_down_gives_an_extractive_answer(start_space, tmp_path):
             HF_TOKEN="t",
             GENERATE_EVIDENCE_EMBEDDER=str(tmp_path / "no-such-model"),
             GENERATE_ANSWER_READER=str(tmp_path / "no-such-reader"),
+            GENERATE_ASK_MODEL="always",
             **ONLINE,
         )
         client = Client(server.url, verbose=False)
@@ -465,6 +475,7 @@ def test_a_stalled_backend_times_out(start_space, tmp_path):
             GENERATE_API_BASE_URL=stalled.url,
             HF_TOKEN="t",
             GENERATE_TIMEOUT_S="2",
+            GENERATE_ASK_MODEL="always",
             **ONLINE,
         )
         text, info = Client(server.url, verbose=False).predict(
@@ -477,6 +488,45 @@ def test_a_stalled_backend_times_out(start_space, tmp_path):
             and timeout["outcome"] in ("timeout", "error")
             and timeout["seconds"] < 15
         )
+    finally:
+        stalled.close()
+
+
+def test_a_verdict_the_model_cannot_change_is_given_without_asking_it(start_space, client, tiny_gguf):
+    """By default (GENERATE_ASK_MODEL=when_needed) the model is asked only when what it writes
+    could change the verdict. The answer reader is sure of the tides sentence, so the verdict is
+    given at once, and it is the one the model's answer leads to when it is asked."""
+    server = start_space("generate", GENERATE_MODEL_PATH=tiny_gguf, GENERATE_N_CTX="1024", HF_TOKEN="")
+    args = ("What causes tides?", SOURCES, [], 16, 0.0, 0.95, 40)
+    text, info = Client(server.url, verbose=False).predict(*args, api_name="/answer")
+    asked_text, asked = client.predict(*args, api_name="/answer")
+    assert (text, info["verdict"], info["citations"]) == (asked_text, asked["verdict"], asked["citations"])
+    assert info["model_asked"] is False and asked["model_asked"] is True and asked["grounding"]["model_text"]
+    assert info["backend"] == "llama-cpp" and "not asked" in info["backend_label"]
+    assert info["grounding"]["stopped"] == "settled" and info["grounding"]["model_text"] == ""
+    assert info["usage"]["completion_tokens"] == 0 and info["timings"]["first_token_s"] is None
+    assert not {"pointer_agrees", "abstained"} & set(info["grounding"]["signals"])
+    assert info["confidence"] <= asked["confidence"]  # the lowest any answer could have made it
+
+
+def test_a_settled_verdict_does_not_wait_for_a_stalled_backend(start_space, tmp_path):
+    stalled = OpenAIStub(mode="stall", stall_s=30)
+    try:
+        server = start_space(
+            "generate",
+            GENERATE_MODEL_PATH=str(tmp_path / "none.gguf"),
+            GENERATE_API_BASE_URL=stalled.url,
+            HF_TOKEN="t",
+            GENERATE_TIMEOUT_S="20",
+            **ONLINE,
+        )
+        start = time.perf_counter()
+        text, info = Client(server.url, verbose=False).predict(
+            "What causes tides?", SOURCES, [], 32, 0.2, 0.9, 40, api_name="/answer"
+        )
+        assert time.perf_counter() - start < 15 and not stalled.requests
+        assert info["backend"] == "inference-api" and info["model_asked"] is False and text.endswith("[1].")
+        assert "not asked" in info["backend_label"] and info["attempts"][0]["outcome"] == "unavailable"
     finally:
         stalled.close()
 

@@ -17,7 +17,8 @@ from rag_generate.evidence import (
     select_evidence,
     stem,
 )
-from rag_generate.grounding import NOT_FOUND_TEXT, AnswerGate, attribute, judge, quote, repeats
+from rag_generate.gate import AnswerGate, repeats
+from rag_generate.grounding import NOT_FOUND_TEXT, attribute, judge, quote
 from rag_generate.prompts import Source
 
 TIDES = Source(

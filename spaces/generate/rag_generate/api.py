@@ -22,6 +22,7 @@ from .reading import Question, Reader, Reading
 from .sentence_reader import SentenceReader
 
 log = logging.getLogger(__name__)
+NOT_ASKED = "its model was not asked: the answer reader's verdict holds whatever it would write (GENERATE_ASK_MODEL)"
 
 
 class GenerateAPI:
@@ -198,7 +199,7 @@ class GenerateAPI:
             top_k: checked and kept for compatibility (greedy decoding).
 
         Returns:
-            The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered, the verdict ("answer", "likely" or "not_found") and its calibrated confidence (0..1), whether the cited sentence answers the question (supported: true exactly for "answer"), the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
+            The answer text, growing as it streams; and a dict that, in the final message, holds the backend that answered (and model_asked: false when its model was not asked, because nothing it could write would change the verdict; GENERATE_ASK_MODEL), the verdict ("answer", "likely" or "not_found") and its calibrated confidence (0..1), whether the cited sentence answers the question (supported: true exactly for "answer"), the attempts before it, the sources used (numbered, with ids), the cited source ids, the trim report, token usage and timings.
         """
         question = Question(
             check_text("query", query),
@@ -243,6 +244,7 @@ class GenerateAPI:
             reader=reader,
             max_sentences=self.settings.evidence_sentences,
             source_tokens=self.settings.source_tokens,
+            settle=self.settings.ask_model == "when_needed",
         )
 
     def _answer_sampling(self, max_tokens, temperature, top_p, top_k) -> Sampling:
@@ -268,7 +270,8 @@ class GenerateAPI:
         decode_s = total - (result.ttft_s or 0)
         return AnswerInfo(
             backend=result.backend,
-            backend_label=result.label,
+            backend_label=result.label if reading.model_asked else f"{result.label}; {NOT_ASKED}",
+            model_asked=reading.model_asked if reading.messages is not None else None,
             attempts=[
                 {"backend": a.backend, "outcome": a.outcome, "detail": a.detail, "seconds": round(a.seconds, 3)}
                 for a in result.attempts
@@ -300,7 +303,7 @@ class GenerateAPI:
             usage={"prompt_tokens": reading.prompt_tokens, "completion_tokens": completion},
             timings={
                 "ttft_s": round(answered_s, 3),  # the first text the user sees: the judged answer
-                "first_token_s": round(result.ttft_s or 0.0, 3),
+                "first_token_s": round(result.ttft_s, 3) if result.ttft_s is not None else None,
                 "total_s": round(total, 3),
                 "decode_tok_s": round((completion - 1) / decode_s, 2) if completion > 1 and decode_s > 0 else None,
             },

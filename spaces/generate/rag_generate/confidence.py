@@ -14,6 +14,7 @@ thresholds fitted beside it, each chosen for a stated risk:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -146,6 +147,41 @@ def signals(ev: Evidence, *, terms, coverage) -> dict[str, float]:
     return out
 
 
+# What the model's answer adds to the signals (`signals` with `model_text`).
+MODEL_SIGNALS = (
+    "model_answer_in_sentence",
+    "model_in_sentence",
+    "pointer_agrees",
+    "pointer_support",
+    "pointer_numbers_ok",
+    "abstained",
+)
+
+
+def model_extremes() -> list[dict[str, float]]:
+    """The corners of what the model's signals can be, over every answer it could write. Each
+    lies in [0, 1]; an answer that abstains is attributed to no sentence, so it has no pointer
+    (as an answer that matches no sentence). A calibration's logit is linear in the signals, so
+    over all answers it is lowest and highest at one of these."""
+    out = []
+    for answer_words, own_words in itertools.product((0.0, 1.0), repeat=2):
+        words = {"model_answer_in_sentence": answer_words, "model_in_sentence": own_words}
+        out.append(
+            {**words, "abstained": 1.0, "pointer_agrees": 0.0, "pointer_support": 0.0, "pointer_numbers_ok": 1.0}
+        )
+        for agrees, support, numbers_ok in itertools.product((0.0, 1.0), repeat=3):
+            out.append(
+                {
+                    **words,
+                    "abstained": 0.0,
+                    "pointer_agrees": agrees,
+                    "pointer_support": support,
+                    "pointer_numbers_ok": numbers_ok,
+                }
+            )
+    return out
+
+
 def retrieval_standing(sources: Sequence, n_best: int, agree: Sequence[bool]) -> dict:
     """Where retrieval ranked the candidate's source (`sources[n_best - 1]`), when the sources came
     with retrieval scores (the pipeline, or a caller passing the retrieve table): its place in
@@ -235,6 +271,23 @@ class Calibration:
         p = model.probability({f: x.get(f, means[f]) for f in model.features})
         t = self.thresholds[name.split(" (")[0]]
         return decide(p, t), p, name
+
+    def settled(self, x: Mapping[str, float]) -> tuple[str, float, str] | None:
+        """(verdict, confidence, model name) when the verdict is the same whatever the model
+        writes, else None: then the model need not be asked. `x` is read as `judge` reads it,
+        with each of the model's signals set to every extreme it can take (`model_extremes`).
+        The confidence is the bound on the verdict's side: the lowest any answer could make it,
+        or for "not_found" the highest."""
+        name, model = self.model_for(x)
+        t = self.thresholds[name.split(" (")[0]]
+        means = dict(zip(model.features, model.mean))
+        base = {f: x.get(f, means[f]) for f in model.features}
+        ps = [model.probability(base | {f: v for f, v in c.items() if f in base}) for c in model_extremes()]
+        low, high = min(ps), max(ps)
+        if decide(low, t) != decide(high, t):
+            return None
+        verdict = decide(low, t)
+        return verdict, high if verdict == NOT_FOUND else low, name
 
 
 _default: Calibration | None = None

@@ -52,6 +52,11 @@ ENV = {
         "'int8' runs the answer reader's Linear layers in dynamic int8 (faster on CPUs without AMX; "
         "none computes in bf16 on AMX, else fp32)",
     ),
+    "GENERATE_ASK_MODEL": (
+        "when_needed",
+        "when /answer asks the model: when_needed asks it only when what it writes could change the "
+        "verdict (else the answer reader's verdict stands, the same one, sooner); always asks it every time",
+    ),
     "GENERATE_MAX_TOKENS": ("256", "default max_tokens of an answer"),
     "GENERATE_TIMEOUT_S": ("60", "a backend that gives no token for this long is skipped"),
     "GENERATE_QUEUE_SIZE": (
@@ -66,6 +71,7 @@ ENV = {
 }
 
 _env = EnvReader(ENV)
+ASK_MODEL = ("when_needed", "always")
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class Settings:
     api_base_url: str
     api_n_ctx: int
     hf_token: str = field(repr=False, default="")
+    ask_model: str = "when_needed"  # or "always"
     # Tuned on the QA set's development half (BENCHMARKS.md), not deployment settings: the most
     # evidence sentences an /answer prompt holds, and llama-cpp's repeat penalty for answers.
     evidence_sentences: int = 10
@@ -116,4 +123,11 @@ class Settings:
             api_base_url=_env.str("GENERATE_API_BASE_URL"),
             api_n_ctx=_env.int("GENERATE_API_N_CTX"),
             hf_token=_env.str("HF_TOKEN"),
+            ask_model=_ask_model(_env.str("GENERATE_ASK_MODEL").lower()),
         )
+
+
+def _ask_model(value: str) -> str:
+    if value not in ASK_MODEL:
+        raise ValueError(f"GENERATE_ASK_MODEL must be one of {', '.join(ASK_MODEL)}, but got {value!r}")
+    return value

@@ -1,5 +1,5 @@
 """Pure functions that keep an answer grounded: which source each answer sentence comes from,
-whether the sources back it, the verdict a person reads, and when the model has started to loop.
+whether the sources back it, and the verdict a person reads (gate.py holds the gate that feeds it).
 
 Everything here takes text and returns data, so it is tested without a model. Checking is
 lexical (content words with a light stemmer, and numbers; see evidence.py): a claim whose words
@@ -9,13 +9,13 @@ are not in its source is not backed by it, whatever a model would say.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from .confidence import (
     ANSWER,
     LIKELY,
+    MODEL_SIGNALS,
     NOT_FOUND,
     Calibration,
     Evidence,
@@ -36,7 +36,6 @@ from .evidence import (
     states,
     strip_citations,
     terms,
-    words,
 )
 from .prompts import Source, leans_back, parse_citations, split_sentences
 
@@ -166,19 +165,19 @@ def judge(
     model_read: bool = True,
     calibration: Calibration | None = None,
     reading: dict | None = None,
-) -> Verdict:
+    settle: bool = False,
+) -> Verdict | None:
     """Decide what the user reads, from the model's answer and the excerpts it was given.
 
-    The candidate is the excerpt sentence that best matches the question (`best`, as chosen
-    with the evidence, and `runner_up` when it scored nearly as well). The model's answer is
-    attributed to the source sentence it comes from (its pointer). The candidate's signals go
-    through the calibration (confidence.py), whose probability and thresholds give the verdict:
-    "answer" shows the candidate cited "[n]" (the source's words: small models paraphrase the
-    answer away more often than they pick the wrong sentence); "likely" shows it hedged; and
+    The candidate is the excerpt sentence that best matches the question (`best`, as chosen with
+    the evidence; `runner_up` beside it when it scored nearly as well). The model's answer is
+    attributed to its source sentence (its pointer). The calibration (confidence.py) reads the
+    candidate's signals: "answer" shows the candidate cited "[n]" (small models paraphrase the
+    answer away more often than they pick the wrong sentence); "likely" shows it hedged;
     "not_found" quotes nothing. `model_read` is False when no model wrote `answer` (the
-    extractive backend): the calibration then reads the signals without the pointer. `reading`
-    is the answer reader's view of `best` (`EvidenceTrim.reading`), read when `best` is shown.
-    """
+    extractive backend). `reading` is the answer reader's view of `best` (`EvidenceTrim.reading`).
+    With `settle`, before the model writes: the verdict whatever it writes, or None when it could
+    change it (`Calibration.settled`)."""
     candidate = _candidate(query, kept, best, runner_up, similarity)
     if candidate is None:
         return Verdict(NOT_FOUND_TEXT, False, [], reason="No passages were given.")
@@ -187,16 +186,15 @@ def judge(
     x = signals(
         _evidence(query, answer, kept, candidate, claims, similarity, model_read), terms=terms, coverage=coverage
     )
-    if reading and n_best == 1 and _sentence == " ".join(best.split()):
-        x.update(reading)
-    verdict, p, model = (calibration or default_calibration()).judge(x)
+    x.update(reading if reading and n_best == 1 and _sentence == " ".join(best.split()) else {})
+    decided = _calibrated(x, calibration or default_calibration(), settle)
+    if decided is None:
+        return None
+    verdict, p, model, x = decided
     leaning = not _paired and leans_back(_sentence)
     said = _with_previous(shown, kept[n_best - 1][1], shown=_sentence) if leaning else shown
-    text, cited = _wording(verdict, said, n_best)
     return Verdict(
-        text,
-        verdict == ANSWER,
-        cited,
+        *_wording(verdict, said, n_best),
         claims=claims,
         reason=plain_reason(verdict, x),
         verdict=verdict,
@@ -205,6 +203,17 @@ def judge(
         signals=x,
         calibration=model,
     )
+
+
+def _calibrated(x: dict, calibration: Calibration, settle: bool) -> tuple[str, float, str, dict] | None:
+    """(verdict, confidence, model name, the signals it read); with `settle`, None when the
+    model's answer could still change the verdict."""
+    if not settle:
+        return (*calibration.judge(x), x)
+    settled = calibration.settled(x)
+    if settled is None:
+        return None
+    return (*settled, {k: v for k, v in x.items() if k not in MODEL_SIGNALS})  # the model wrote nothing
 
 
 def _evidence(query, answer, kept, candidate, claims, similarity, model_read: bool) -> Evidence:
@@ -247,13 +256,13 @@ def _candidate(
     return found.source + 1, sentence, quote(sentence, query=query), False
 
 
-def _wording(verdict: str, shown: str, n: int) -> tuple[str, list[int]]:
-    """What the user reads for a verdict, and the sources it cites."""
+def _wording(verdict: str, shown: str, n: int) -> tuple[str, bool, list[int]]:
+    """What the user reads for a verdict, whether it is supported, and the sources it cites."""
     if verdict == ANSWER:
-        return f"{_without_end(shown)} [{n}].", [n]
+        return f"{_without_end(shown)} [{n}].", True, [n]
     if verdict == LIKELY:
-        return f"The best match in your documents [{n}]: \u201c{shown}\u201d", [n]
-    return NOT_FOUND_TEXT, []
+        return f"The best match in your documents [{n}]: \u201c{shown}\u201d", False, [n]
+    return NOT_FOUND_TEXT, False, []
 
 
 def _with_previous(sentence: str, excerpt: str, *, shown: str = "") -> str:
@@ -293,105 +302,3 @@ def _competition(
 
 def _without_end(text: str) -> str:
     return text[:-1].rstrip() if text.endswith((".", "!", "?")) else text
-
-
-# -- loops ---------------------------------------------------------------------------------------
-
-
-def repeats(text: str, *, n: int = 6, times: int = 2) -> bool:
-    """True once some run of `n` words occurs `times` or more: the model has started to loop.
-
-    Grounded answers are short, so a six-word phrase said twice is already a loop, not style.
-    """
-    w = [x.lower() for x in words(strip_citations(text))]
-    seen: Counter = Counter(tuple(w[i : i + n]) for i in range(len(w) - n + 1))
-    return any(c >= times for c in seen.values())
-
-
-# -- the gate between the model and the user -------------------------------------------------------
-
-
-class AnswerGate:
-    """Stands between the model's stream and the user: nothing unchecked is shown.
-
-    The gate reads the model's output until its first sentence is complete (or it starts to
-    loop, or runs past `max_words`), then closes, so the model stops generating, and `judge`s
-    it. `text` stays empty until the verdict, then holds the whole answer.
-
-    Usage:
-        gate = AnswerGate(query, kept)
-        for piece in gate.watch(model_stream):   # stops pulling from the model when the gate closes
-            ...
-        verdict = gate.finish()                  # verdict.text is what the user reads
-
-    Args:
-        query: the question.
-        kept: the (source, excerpt) pairs the model was given, numbered from 1.
-        max_words: the model's answer is judged once it is this long, sentence or not.
-        similarity: see `score_sentences`; the one that chose the evidence.
-        best, runner_up: the evidence sentences as chosen with the sources (`EvidenceTrim`); see `judge`.
-        model_read, calibration, reading: see `judge`.
-    """
-
-    def __init__(
-        self,
-        query: str,
-        kept: Sequence[tuple[Source, str]],
-        *,
-        max_words: int = 60,
-        similarity: Similarity | None = None,
-        best: str = "",
-        runner_up: str = "",
-        model_read: bool = True,
-        calibration: Calibration | None = None,
-        reading: dict | None = None,
-    ):
-        self.query, self.kept, self.max_words, self.reading = query, list(kept), max_words, reading
-        self.model_read, self.calibration = model_read, calibration
-        self.similarity, self.best, self.runner_up = similarity, best, runner_up
-        self.raw = ""  # what the model wrote
-        self.text = ""  # what the user sees
-        self.closed = ""  # why generation stopped early: "sentence", "repetition", "length", or ""
-        self.verdict: Verdict | None = None
-
-    def feed(self, piece: str) -> bool:
-        """Take the next piece of the model's output; False once generation should stop."""
-        if not self.closed:
-            self.raw += piece
-            body = [s for s in split_sentences(self.raw) if terms(s) or numbers(s)]
-            if len(body) > 1:
-                self.closed = "sentence"
-            elif repeats(self.raw):
-                self.closed = "repetition"
-            elif len(self.raw.split()) >= self.max_words:
-                self.closed = "length"
-        return not self.closed
-
-    def watch(self, stream):
-        """Pass `stream` through, and stop pulling from it once the gate closes."""
-        try:
-            for piece in stream:
-                yield piece
-                if not self.feed(piece):
-                    return
-        finally:
-            if hasattr(stream, "close"):
-                stream.close()  # frees llama-cpp at once, not when the generator is collected
-
-    def finish(self) -> Verdict:
-        """The verdict on what the model wrote; sets `text`."""
-        if self.verdict is None:
-            first = next((s for s in split_sentences(self.raw) if terms(s) or numbers(s)), self.raw)
-            self.verdict = judge(
-                self.query,
-                first,
-                self.kept,
-                similarity=self.similarity,
-                best=self.best,
-                runner_up=self.runner_up,
-                model_read=self.model_read,
-                calibration=self.calibration,
-                reading=self.reading,
-            )
-            self.text = self.verdict.text
-        return self.verdict

@@ -10,7 +10,7 @@ from typing import Iterator
 
 from .backends import Backend, Sampling
 from .evidence import EvidenceTrim, ReaderScore, Similarity, best_evidence, select_evidence
-from .grounding import AnswerGate
+from .gate import AnswerGate
 from .inputs import PromptTooLong
 from .prompts import Source, build_messages
 
@@ -39,11 +39,19 @@ class Reading:
     history_kept: int = 0
     prompt_tokens: int = 0
     sentence: str = field(default="")  # what the extractive backend is handed
+    settle: bool = False  # ask the model only when what it writes could change the verdict
 
     def __iter__(self) -> Iterator[str]:
         if self.messages is None:
             return self.gate.watch(self.backend.answer(self.sentence))
+        if self.settle and self.gate.settle():
+            return iter(())  # the verdict holds whatever the model would write
         return self.gate.watch(self.backend.stream(self.messages, self.sampling))
+
+    @property
+    def model_asked(self) -> bool:
+        """False when a model read the sources' budget but was not asked: the verdict was settled."""
+        return self.gate.closed != "settled"
 
 
 class Reader:
@@ -54,6 +62,8 @@ class Reader:
         reader: the answer reader's scores, or None; when given, it chooses and grades the sentence.
         max_sentences: the most evidence sentences a prompt holds (Settings.evidence_sentences).
         source_tokens: the most tokens the sources take (GENERATE_SOURCE_TOKENS).
+        settle: ask the model only when what it writes could change the verdict
+            (GENERATE_ASK_MODEL=when_needed; "always" asks it every time).
     """
 
     def __init__(
@@ -63,9 +73,10 @@ class Reader:
         max_sentences: int,
         source_tokens: int,
         reader: ReaderScore | None = None,
+        settle: bool = False,
     ):
         self.similarity, self.max_sentences, self.source_tokens = similarity, max_sentences, source_tokens
-        self.reader = reader
+        self.reader, self.settle = reader, settle
 
     def read(self, backend: Backend, question: Question) -> Reading:
         def select(sources, budget, count):
@@ -109,6 +120,7 @@ class Reader:
             sampling=question.sampling,
             history_kept=history_kept,
             prompt_tokens=backend.count_messages(messages),
+            settle=self.settle,
         )
 
     def _gate(self, question: Question, kept, trim: EvidenceTrim, *, model_read: bool) -> AnswerGate:
