@@ -430,7 +430,7 @@ def pipeline(
             rag = RAGPipeline(retrieve=u["retrieve"], rerank=u["rerank"], generate=u["generate"], timeout=300)
         rag.ask(items[0]["question"], k_retrieve, k_rerank)  # connect and warm up
         tally = Tally()
-        backend = rerank_method = ""
+        backend = rerank_method = label = ""
         for i, it in enumerate(items):
             answer = rag.ask(it["question"], k_retrieve, k_rerank, temperature=0.0)
             top = [s.text for s in answer.candidates]  # the reranked passages, in rank order
@@ -444,13 +444,14 @@ def pipeline(
             row["stages_s"] = {k: v for k, v in answer.timings.items() if k.endswith("_s")}
             tally.add(**row)
             backend, rerank_method = answer.backend, answer.rerank_method
+            label = info.get("backend_label") if info.get("model_asked") is not False else label
             if i < show or (wrong and row["verdict"] == "answer" and not row["correct"]):
                 _show(it, answer.text, info, row)
         where = "one process" if one_space else "four processes"
         if rows_out:
             Path(rows_out).write_text(json.dumps(tally.rows) + "\n")
         tally.report(report, f"pipeline/{backend}")
-        report.add("model/pipeline", 0, "-", f"{info.get('backend_label')}; rerank: {rerank_method}; stages in {where}")
+        report.add("model/pipeline", 0, "-", f"{label}; rerank: {rerank_method}; stages in {where}")
 
 
 def in_process_stages(env: dict[str, str]) -> dict:
