@@ -22,7 +22,7 @@ from .reading import Question, Reader, Reading
 from .sentence_reader import SentenceReader
 
 log = logging.getLogger(__name__)
-NOT_ASKED = "its model was not asked: the answer reader's verdict holds whatever it would write (GENERATE_ASK_MODEL)"
+NOT_ASKED = "not asked: nothing the model could write would change the answer reader's verdict (GENERATE_ASK_MODEL)"
 
 
 class GenerateAPI:
