@@ -127,14 +127,17 @@ def details_markdown(answer) -> str:
         f"**Answered by:** `{answer.backend}` ({answer.report.backend_label}) · **reranker:** {answer.rerank_method}"
         f" · **evidence scored by:** {answer.report.evidence_scorer or 'n/a'}",
         f"**Timings (s):** retrieve {t.get('retrieve_s', 0):.2f} · rerank {t.get('rerank_s', 0):.2f} · generate {t.get('generate_s', 0):.2f}"
-        f" · answer shown {t.get('ttft_s') or 0:.2f} · total {t.get('total_s', 0):.2f}"
-        + (
-            f" (generate Space: the model's first token {server.get('first_token_s')}, {server.get('decode_tok_s')} tok/s)"
-            if server
-            else ""
-        ),
+        f" · answer shown {t.get('ttft_s') or 0:.2f} · total {t.get('total_s', 0):.2f}" + _model_timing(server),
     ]
     if answer.topic:
         parts.append(f"**Follow-up:** searched with your earlier question and its document, “{answer.topic}”.")
     parts += [f"- {n}" for n in answer.notes]
     return "\n\n".join(parts)
+
+
+def _model_timing(server: dict) -> str:
+    if not server:
+        return ""
+    if server.get("first_token_s") is None:  # the verdict was settled before the model was asked
+        return " (generate Space: the model was not asked)"
+    return f" (generate Space: the model's first token {server['first_token_s']}, {server.get('decode_tok_s')} tok/s)"

@@ -67,6 +67,23 @@ def test_a_follow_up_is_searched_with_the_document_the_conversation_is_about(rag
     assert alone.search_query == "How fast does it move?" and not alone.topic  # a new conversation forgets
 
 
+def test_the_details_say_when_the_model_was_not_asked():
+    from rag_contract.answer_info import AnswerInfo
+
+    from pipeline.rag import Answer
+
+    timings = {"retrieve_s": 0.1, "rerank_s": 1.0, "generate_s": 0.5, "ttft_s": 1.6, "total_s": 1.6}
+    settled = AnswerInfo(backend="llama-cpp", backend_label="tiny.gguf; not asked: …", model_asked=False)
+    server = {"ttft_s": 0.4, "first_token_s": None, "total_s": 0.4, "decode_tok_s": None}
+    shown = details_markdown(
+        Answer("Tides … (source 1).", [], "llama-cpp", {**timings, "generate_server": server}, report=settled)
+    )
+    assert "the model was not asked" in shown and "not asked: …" in shown and "None" not in shown
+    asked = {**server, "first_token_s": 0.9, "decode_tok_s": 60.0}
+    shown = details_markdown(Answer("…", [], "llama-cpp", {**timings, "generate_server": asked}, report=AnswerInfo()))
+    assert "the model's first token 0.9, 60.0 tok/s" in shown
+
+
 def test_cli_ask_json(stack):
     u = stack.urls
     out = subprocess.run(
