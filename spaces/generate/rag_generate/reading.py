@@ -50,7 +50,7 @@ class Reading:
 
     @property
     def model_asked(self) -> bool:
-        """False when a model read the sources' budget but was not asked: the verdict was settled."""
+        """False when the backend's model was not asked: the verdict was settled before it wrote."""
         return self.gate.closed != "settled"
 
 
