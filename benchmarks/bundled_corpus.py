@@ -71,7 +71,7 @@ def main() -> int:
             answer = rag.ask(q, temperature=0.0)
             took = time.perf_counter() - t
             right = any(g.lower() in answer.text.lower() for g in golds)
-            rows.append((q, answer.verdict, right, took))
+            rows.append((q, answer.verdict, right, took, answer.report.model_asked is not False))
             if args.show:
                 print(f"{answer.verdict:9} {'right' if right else 'WRONG':5} {q}\n          {answer.text}")
                 print(signals_line(answer, args.signals) + "\n" if args.signals else "")
@@ -87,6 +87,7 @@ def main() -> int:
     )
     report.add("not_found", sum(r[1] == "not_found" for r in rows), "of 13", "")
     report.add("answer_p50_s", median([r[3] for r in rows]), "s", f"rerank: {method}")
+    report.add("model_asked", sum(r[4] for r in rows), "of 13", "the others were settled by the answer reader")
     report.print()
     return 0
 
